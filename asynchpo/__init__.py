@@ -1,0 +1,80 @@
+"""asynchpo: hyperopt for the async age.
+
+``await fmin(...)`` keeps N evaluations of the objective in flight, feeds each result to the
+search algorithm the moment it arrives, and checkpoints every trial to SQLite so that an
+interrupted search resumes without losing or repeating a finished trial::
+
+    from asynchpo import hp, fmin, rand, STATUS_OK
+
+    best = await fmin(objective, {"lr": hp.loguniform("lr", -9, -1)}, algo=rand.suggest,
+                      max_evals=200, concurrency=16, storage="runs.sqlite", study="exp1")
+"""
+
+from asynchpo import anneal as anneal
+from asynchpo import hp as hp
+from asynchpo import rand as rand
+from asynchpo._early_stop import no_progress_loss as no_progress_loss
+from asynchpo._exceptions import AllTrialsFailed as AllTrialsFailed
+from asynchpo._exceptions import AsynchpoError as AsynchpoError
+from asynchpo._exceptions import ConfigError as ConfigError
+from asynchpo._exceptions import SpaceError as SpaceError
+from asynchpo._exceptions import StorageError as StorageError
+from asynchpo._exceptions import StudyError as StudyError
+from asynchpo._exceptions import StudyMismatch as StudyMismatch
+from asynchpo._exceptions import StudyNotFound as StudyNotFound
+from asynchpo._executors._base import Executor as Executor
+from asynchpo._executors._base import TrialContext as TrialContext
+from asynchpo._executors._local import LocalExecutor as LocalExecutor
+from asynchpo._fmin import fmin as fmin
+from asynchpo._fmin import fmin_sync as fmin_sync
+from asynchpo._fmin import load_trials as load_trials
+from asynchpo._results import STATUS_FAIL as STATUS_FAIL
+from asynchpo._results import STATUS_OK as STATUS_OK
+from asynchpo._space import Space as Space
+from asynchpo._space import compile_space as compile_space
+from asynchpo._space import space_eval as space_eval
+from asynchpo._storage import MemoryStorage as MemoryStorage
+from asynchpo._storage import SqliteStorage as SqliteStorage
+from asynchpo._storage import Storage as Storage
+from asynchpo._suggesters._base import History as History
+from asynchpo._suggesters._base import Suggester as Suggester
+from asynchpo._trial import Trial as Trial
+from asynchpo._trial import TrialState as TrialState
+from asynchpo._trials import Trials as Trials
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STATUS_FAIL",
+    "STATUS_OK",
+    "AllTrialsFailed",
+    "AsynchpoError",
+    "ConfigError",
+    "Executor",
+    "History",
+    "LocalExecutor",
+    "MemoryStorage",
+    "Space",
+    "SpaceError",
+    "SqliteStorage",
+    "Storage",
+    "StorageError",
+    "StudyError",
+    "StudyMismatch",
+    "StudyNotFound",
+    "Suggester",
+    "Trial",
+    "TrialContext",
+    "TrialState",
+    "Trials",
+    "__version__",
+    "anneal",
+    "compile_space",
+    "fmin",
+    "fmin_sync",
+    "hp",
+    "load_trials",
+    "no_progress_loss",
+    "rand",
+    "space_eval",
+]

@@ -1,0 +1,64 @@
+"""The exceptions asynchpo raises.
+
+One tree, rooted at :class:`AsynchpoError`::
+
+    AsynchpoError
+    ├── SpaceError            a search space that cannot be compiled (also a ValueError)
+    ├── ConfigError           an argument that cannot work (also a ValueError)
+    ├── StudyError
+    │   ├── StudyNotFound     load_trials on a study that was never created
+    │   └── StudyMismatch     resuming a study with a different space, algorithm or seed
+    ├── StorageError          the checkpoint could not be read or written
+    └── AllTrialsFailed       no trial succeeded, so there is no best one
+
+Every message says what went wrong and how to fix it. Errors from other libraries (sqlite3,
+aiosqlite) are wrapped ``from`` the original so the cause stays visible.
+
+Exceptions raised by the objective are not wrapped: with ``catch_eval_exceptions=False``
+``fmin`` re-raises the objective's own exception.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AllTrialsFailed",
+    "AsynchpoError",
+    "ConfigError",
+    "SpaceError",
+    "StorageError",
+    "StudyError",
+    "StudyMismatch",
+    "StudyNotFound",
+]
+
+
+class AsynchpoError(Exception):
+    """Base class of every error asynchpo raises itself."""
+
+
+class SpaceError(AsynchpoError, ValueError):
+    """A search space is invalid: the message names the label and the fix."""
+
+
+class ConfigError(AsynchpoError, ValueError):
+    """An argument (to ``fmin``, a suggester, an executor) has a value that cannot work."""
+
+
+class StudyError(AsynchpoError):
+    """A study cannot be opened as asked."""
+
+
+class StudyNotFound(StudyError, LookupError):
+    """The named study does not exist in the storage."""
+
+
+class StudyMismatch(StudyError):
+    """A stored study was created with a different space, algorithm or seed."""
+
+
+class StorageError(AsynchpoError):
+    """The storage could not read or write a record."""
+
+
+class AllTrialsFailed(AsynchpoError):
+    """There is no successful trial to report (hyperopt's ``AllTrialsFailed``)."""

@@ -1,0 +1,364 @@
+"""``fmin``: hyperopt's entry point, asynchronous, checkpointed and resumable."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import numbers
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anyio
+import numpy as np
+
+from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyMismatch, StudyNotFound
+from asynchpo._executors._base import Executor, Objective
+from asynchpo._executors._local import LocalExecutor
+from asynchpo._progress import Progress
+from asynchpo._scheduler import Run
+from asynchpo._space import Space, compile_space, describe_difference
+from asynchpo._storage import MemoryStorage, Storage, StudyConfig, StudyRecord, open_storage
+from asynchpo._suggesters import _random
+from asynchpo._suggesters._base import Suggester, algo_name
+from asynchpo._trial import ParamValue, Trial, TrialState
+from asynchpo._trials import Trials
+
+__all__ = ["fmin", "fmin_sync", "load_trials"]
+
+logger = logging.getLogger("asynchpo")
+
+DEFAULT_STUDY = "default"
+
+# hyperopt keywords that have no meaning here, and what to use instead.
+_REPLACED_KEYWORDS = {
+    "trials_save_file": "use storage='runs.sqlite' (with study='name') to checkpoint every trial "
+    "and resume by calling fmin again",
+    "max_queue_len": "use concurrency=N: asynchpo keeps N evaluations in flight and suggests "
+    "each point when a slot frees",
+    "allow_trials_fmin": "remove it: asynchpo always runs the search itself; pass trials=Trials() "
+    "to receive the history",
+    "pass_expr_memo_ctrl": "remove it: the objective receives the evaluated parameters, "
+    "as with hyperopt's default",
+}
+
+EarlyStopFn = Callable[..., tuple[bool, Sequence[Any]]]
+
+
+def _check_arguments(
+    fn: object,
+    max_evals: object,
+    timeout: object,
+    loss_threshold: object,
+    concurrency: object,
+    legacy: Mapping[str, object],
+) -> None:
+    for keyword in legacy:
+        if keyword in _REPLACED_KEYWORDS:
+            raise TypeError(
+                f"fmin() does not take hyperopt's {keyword!r}: {_REPLACED_KEYWORDS[keyword]}"
+            )
+        raise TypeError(f"fmin() got an unexpected keyword argument {keyword!r}")
+    if not callable(fn):
+        raise TypeError(
+            f"fn must be the objective, a callable taking the parameters; got {type(fn).__name__}"
+        )
+    if max_evals is not None and (
+        isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0
+    ):
+        raise ConfigError(f"max_evals must be a whole number >= 0 or None, got {max_evals!r}")
+    for name, value in (("timeout", timeout), ("loss_threshold", loss_threshold)):
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or math.isnan(float(value))
+        ):
+            raise ConfigError(f"{name} must be a number or None, got {value!r}")
+    if timeout is not None and float(timeout) <= 0:  # type: ignore[arg-type]
+        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, numbers.Integral)
+        or concurrency < 1
+    ):
+        raise ConfigError(
+            f"concurrency must be a whole number >= 1 (the evaluations in flight), "
+            f"got {concurrency!r}"
+        )
+
+
+def _study_seed(seed: int | None, rstate: np.random.Generator | None) -> int | None:
+    if seed is not None and rstate is not None:
+        raise ConfigError("pass seed or rstate, not both")
+    if rstate is not None:
+        if not isinstance(rstate, np.random.Generator):
+            raise ConfigError(
+                f"rstate must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                f"got {type(rstate).__name__}"
+            )
+        return int(rstate.integers(2**63))
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+def _storage_label(spec: object) -> str:
+    return os.fspath(spec) if isinstance(spec, str | os.PathLike) else "this storage"
+
+
+async def _open_study(
+    storage: Storage,
+    name: str,
+    space: Space,
+    algo: str,
+    seed: int | None,
+    where: str,
+) -> StudyRecord:
+    """Create the study, or load it and check that it was made with the same configuration."""
+    try:
+        record = await storage.get_study(name)
+    except StudyNotFound:
+        config = StudyConfig(
+            space=space.describe(),
+            fingerprint=space.fingerprint,
+            algo=algo,
+            seed=secrets.randbits(63) if seed is None else seed,
+        )
+        return await storage.create_study(name, config)
+    stored = record.config
+    fix = "Use a new study name for the new configuration, or restore the original to resume."
+    if stored.fingerprint != space.fingerprint:
+        lines = describe_difference(stored.space, space.describe()) or ["the spaces differ"]
+        details = "".join(f"\n  - {line}" for line in lines)
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with a different search space:{details}\n{fix}"
+        )
+    if stored.algo != algo:
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with algo {stored.algo!r}, "
+            f"and this call uses {algo!r}. {fix}"
+        )
+    if seed is not None and seed != stored.seed:
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with seed {stored.seed}, and this call "
+            f"passes seed {seed}. Pass the same seed (or none) to resume. {fix}"
+        )
+    return record
+
+
+def _queue_points(
+    space: Space, points: Sequence[Mapping[str, object]] | None, records: list[Trial]
+) -> list[Trial]:
+    """Queued trials for the points not already in the study (so a resume adds none twice)."""
+    if not points:
+        return []
+    if isinstance(points, Mapping) or not isinstance(points, Sequence):
+        raise ConfigError(
+            "points_to_evaluate must be a list of dicts (label -> value, the option index for "
+            f"choice), got {type(points).__name__}"
+        )
+    known = [dict(trial.params) for trial in records]
+    queued: list[Trial] = []
+    now = time.time()
+    for point in points:
+        params = space.to_point(space.to_row(point))
+        if params in known:
+            continue
+        known.append(params)
+        queued.append(Trial(len(records) + len(queued), TrialState.QUEUED, params, created=now))
+    return queued
+
+
+def _early_stop(fn: EarlyStopFn | None, trials: Trials) -> Callable[[], bool] | None:
+    """hyperopt's protocol: ``fn(trials, *args) -> (stop, args)``, args threaded through."""
+    if fn is None:
+        return None
+    state: list[Any] = []
+
+    def check() -> bool:
+        stop, args = fn(trials, *state)
+        state[:] = list(args)
+        return bool(stop)
+
+    return check
+
+
+async def fmin(
+    fn: Objective,
+    space: object,
+    algo: Suggester | None = None,
+    max_evals: int | None = None,
+    timeout: float | None = None,
+    loss_threshold: float | None = None,
+    trials: Trials | None = None,
+    rstate: np.random.Generator | None = None,
+    *,
+    seed: int | None = None,
+    concurrency: int = 1,
+    storage: str | os.PathLike[str] | Storage | None = None,
+    study: str | None = None,
+    points_to_evaluate: Sequence[Mapping[str, object]] | None = None,
+    early_stop_fn: EarlyStopFn | None = None,
+    catch_eval_exceptions: bool = False,
+    show_progressbar: bool = False,
+    return_argmin: bool = True,
+    verbose: bool = False,
+    executor: Executor | None = None,
+    **hyperopt_only: object,
+) -> Any:
+    """Minimize ``fn`` over ``space`` with up to ``concurrency`` evaluations in flight.
+
+    The same call as hyperopt's ``fmin``, awaited. Each result is committed to ``storage``,
+    counted, and given to the algorithm the moment it arrives, and a new trial starts in the
+    freed slot. Calling ``fmin`` again with the same ``storage`` and ``study`` resumes the
+    study: finished trials are kept, interrupted ones run again with the same parameters.
+
+    :param fn: the objective. It receives the parameters (``space`` with values filled in)
+        and returns a loss, or a dict with ``loss`` and ``status`` (``STATUS_OK`` or
+        ``STATUS_FAIL``) and any extra keys. An ``async def`` is awaited on the event loop;
+        a plain function runs in a worker thread.
+    :param space: a search space made of ``hp.*`` expressions in dicts, lists and tuples.
+    :param algo: the search algorithm, e.g. ``rand.suggest`` or
+        ``functools.partial(anneal.suggest, shrink_coef=0.2)``. Default: random search.
+    :param max_evals: stop once the study has this many finished (ok or failed) trials,
+        those of earlier runs included.
+    :param timeout: stop after this many seconds; trials in flight are interrupted.
+    :param loss_threshold: stop once a trial reaches a loss at or below this.
+    :param trials: a :class:`Trials` to fill in. Without ``storage`` it is the in-memory
+        store: passing it to another ``fmin`` call continues the search.
+    :param rstate: a ``numpy.random.Generator`` to draw the study's seed from (hyperopt).
+    :param seed: the study's seed; each trial's generator derives from (seed, trial id).
+        Default: the stored seed of an existing study, else a random one.
+    :param concurrency: how many evaluations are kept in flight.
+    :param storage: ``None`` (memory), a path to a SQLite file, or a storage object.
+    :param study: the study's name within the storage; default ``"default"``.
+    :param points_to_evaluate: points (label -> value; option index for choices) that are
+        evaluated first.
+    :param early_stop_fn: hyperopt's ``fn(trials, *args) -> (stop, args)``, called after each
+        finished trial; see :func:`no_progress_loss`.
+    :param catch_eval_exceptions: record an objective's exception as a failed trial and go on,
+        instead of stopping the run and raising it.
+    :param show_progressbar: draw a progress line on stderr.
+    :param return_argmin: return the best point (choice indices, as hyperopt); if false,
+        return the best parameters evaluated (``space_eval``).
+    :param verbose: log the run's start and end at INFO level to the ``asynchpo`` logger.
+    :param executor: where evaluations run; default in this process (coroutines on the
+        loop, functions in threads).
+    :returns: the best point found in the whole study.
+    :raises AllTrialsFailed: when no trial of the study succeeded.
+    """
+    _check_arguments(fn, max_evals, timeout, loss_threshold, concurrency, hyperopt_only)
+    compiled = compile_space(space)
+    algo = _random.suggest if algo is None else algo
+    if not callable(algo):
+        raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
+    name = algo_name(algo)
+    base_seed = _study_seed(seed, rstate)
+    study_name = DEFAULT_STUDY if study is None else study
+    if not isinstance(study_name, str) or not study_name:
+        raise ConfigError(f"study must be a non-empty string, got {study!r}")
+    view = trials if trials is not None else Trials()
+    if storage is None:
+        # Like hyperopt, the Trials object is the in-memory store: reusing it continues.
+        if not isinstance(view._memory, MemoryStorage):
+            view._memory = MemoryStorage()
+        storage = view._memory
+    executor = LocalExecutor() if executor is None else executor
+    if verbose:
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+
+    async with open_storage(storage) as store:
+        record = await _open_study(
+            store, study_name, compiled, name, base_seed, _storage_label(storage)
+        )
+        records = await store.trials(record.id)
+        queued = _queue_points(compiled, points_to_evaluate, records)
+        if queued:
+            await store.write(record.id, queued)
+            records.extend(queued)
+        view._reset(compiled.labels, records)
+        progress = (
+            Progress(max_evals, sum(t.state.is_finished for t in records))
+            if show_progressbar
+            else None
+        )
+        run = Run(
+            storage=store,
+            study_id=record.id,
+            space=compiled,
+            objective=fn,
+            executor=executor,
+            algo=algo,
+            seed=record.config.seed,
+            concurrency=int(concurrency),
+            max_evals=None if max_evals is None else int(max_evals),
+            loss_threshold=None if loss_threshold is None else float(loss_threshold),
+            catch_eval_exceptions=catch_eval_exceptions,
+            records=records,
+            on_record=view._update,
+            early_stop=_early_stop(early_stop_fn, view),
+            progress=progress,
+        )
+        if records:
+            logger.info(
+                "resuming study %r: %d finished trials restored, %d re-queued",
+                study_name,
+                run.finished,
+                run.restarted,
+            )
+        try:
+            async with executor.open(int(concurrency)):
+                await run.run(timeout)
+        finally:
+            if progress is not None:
+                progress.close()
+
+    return _best(view, compiled, return_argmin)
+
+
+def _best(view: Trials, space: Space, return_argmin: bool) -> Any:
+    if not any(trial.state is TrialState.OK for trial in view.records):
+        raise AllTrialsFailed(
+            f"the study has {len(view)} trials and none succeeded, so there is no best point; "
+            "look at the errors in Trials.records or raise max_evals"
+        )
+    argmin: dict[str, ParamValue] = view.argmin
+    return argmin if return_argmin else space.evaluate(argmin)
+
+
+def fmin_sync(*args: Any, **kwargs: Any) -> Any:
+    """:func:`fmin` for code that is not async: runs it in a new event loop and returns.
+
+    Ctrl-C cancels the search cleanly: trials in flight are recorded as interrupted and
+    ``KeyboardInterrupt`` is raised once the checkpoint is consistent.
+    """
+    try:
+        return anyio.run(functools.partial(fmin, *args, **kwargs))
+    except RuntimeError as exc:
+        if str(exc).startswith("Already running"):
+            raise ConfigError(
+                "fmin_sync cannot run inside a running event loop; use `await fmin(...)`"
+            ) from exc
+        raise
+
+
+async def load_trials(
+    storage: str | os.PathLike[str] | Storage, study: str = DEFAULT_STUDY
+) -> Trials:
+    """The trials of a stored study as :class:`Trials`, without running anything.
+
+    :raises StudyNotFound: if the storage has no study called ``study``.
+    """
+    if isinstance(storage, str | os.PathLike) and not await anyio.Path(storage).exists():
+        raise StudyNotFound(f"no storage file at {os.fspath(storage)!r}; check the path")
+    async with open_storage(storage) as store:
+        record = await store.get_study(study)
+        records = await store.trials(record.id)
+    view = Trials()
+    view._reset([str(entry["label"]) for entry in record.config.space], records)
+    return view

@@ -1,0 +1,69 @@
+"""``open_storage``: turn what the user passed as ``storage=`` into a :class:`Storage`."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import final
+
+from asynchpo._storage._base import Storage
+from asynchpo._storage._memory import MemoryStorage
+from asynchpo._storage._sqlite import SqliteStorage
+
+__all__ = ["StorageSpec", "open_storage"]
+
+#: What :func:`open_storage` accepts.
+StorageSpec = Storage | str | os.PathLike[str] | None
+
+
+def open_storage(spec: StorageSpec) -> AbstractAsyncContextManager[Storage]:
+    """An async context manager that yields the storage ``spec`` describes.
+
+    - ``None``: a new :class:`MemoryStorage`;
+    - a ``str`` or :class:`os.PathLike`: the SQLite file at that path
+      (``await SqliteStorage.open(path)``);
+    - a :class:`Storage`: that storage itself.
+
+    Only a storage the context manager created is closed when the block exits; a storage that
+    was passed in belongs to the caller, who closes it. ::
+
+        async with open_storage("runs/study.db") as storage:
+            ...
+
+    :param spec: the storage to use, as above.
+    :raises TypeError: (at the call, not at ``async with``) for any other kind of value.
+    """
+    if spec is None or isinstance(spec, Storage | str | os.PathLike):
+        return _StorageContext(spec)
+    raise TypeError(
+        "storage must be None (keep trials in memory), a path to a SQLite file (str or "
+        f"os.PathLike) or a Storage instance, not {type(spec).__name__}"
+    )
+
+
+@final
+class _StorageContext(AbstractAsyncContextManager[Storage]):
+    """Opens the storage on entry; closes it on exit only if it opened it."""
+
+    def __init__(self, spec: StorageSpec) -> None:
+        self._spec = spec
+        self._owned: Storage | None = None
+
+    async def __aenter__(self) -> Storage:
+        spec = self._spec
+        if isinstance(spec, Storage):
+            return spec
+        storage: Storage = MemoryStorage() if spec is None else await SqliteStorage.open(spec)
+        self._owned = storage
+        return storage
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.aclose()

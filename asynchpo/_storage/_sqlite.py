@@ -1,0 +1,477 @@
+"""A storage in one SQLite file, driven through aiosqlite (asyncio only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final, final
+
+import aiosqlite
+
+from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
+from asynchpo._storage._base import Storage, StudyConfig, StudyRecord
+from asynchpo._storage._schema import (
+    APPLICATION_ID,
+    FINISHED_STATES,
+    SCHEMA_DDL,
+    SCHEMA_VERSION,
+    TRIGGER_MESSAGE,
+    Row,
+    decode_config,
+    decode_trial,
+    encode_config,
+    encode_trial,
+    finished_trial_error,
+    study_id_not_found,
+    upsert_sql,
+)
+from asynchpo._trial import Trial
+
+__all__ = ["SqliteStorage"]
+
+#: How long a statement waits for another connection's write lock before failing.
+BUSY_TIMEOUT_S: Final = 10.0
+
+# UPSERT arrived in SQLite 3.24.
+_MIN_SQLITE: Final = (3, 24, 0)
+_IN_MEMORY: Final = ":memory:"
+
+_SELECT_TRIALS: Final = (
+    # The LEFT JOIN tells "unknown study" (no row) from "no trials yet" (one row of NULLs)
+    # without a second query.
+    "SELECT t.tid, t.state, t.params, t.loss, t.result, t.error, t.created, t.started,"
+    " t.finished FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id"
+    " WHERE s.id = ? ORDER BY t.tid"
+)
+_SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
+
+# What the caller can do about the usual failures, by primary SQLite result code.
+_HINTS: Final = {
+    sqlite3.SQLITE_BUSY: (
+        f"another connection held the write lock for more than {BUSY_TIMEOUT_S:g} s; "
+        "make sure only one process writes to this file at a time"
+    ),
+    sqlite3.SQLITE_LOCKED: "the database is locked by another statement on this connection",
+    sqlite3.SQLITE_READONLY: (
+        "the file or its folder is read-only; asynchpo needs write access to the file and "
+        "its folder (SQLite creates -wal and -shm files next to it)"
+    ),
+    sqlite3.SQLITE_PERM: "access was denied; check the file's permissions",
+    sqlite3.SQLITE_FULL: "the disk is full; free some space and resume the study",
+    sqlite3.SQLITE_IOERR: "the operating system reported an I/O error; check the disk",
+    sqlite3.SQLITE_CORRUPT: "the file is damaged; restore it from a backup or use a new file",
+    sqlite3.SQLITE_NOTADB: "the file is not a SQLite database; use a new file",
+    sqlite3.SQLITE_CANTOPEN: "check that the path is a file you may write, in a folder that exists",
+}
+
+
+@final
+class SqliteStorage(Storage):
+    """Studies and trials in one SQLite file, through :mod:`aiosqlite`; **asyncio only**.
+
+    Open it with ``await SqliteStorage.open(path)`` and close it with :meth:`aclose` (or
+    ``async with``). One file holds any number of studies. The file is in WAL mode with
+    ``synchronous=NORMAL``: other connections and processes can read while a run writes and
+    never block it, and a write survives a crash of the process (a power cut may lose the
+    last few writes, never corrupt the file).
+
+    Each :meth:`write` is a single SQL statement, hence one round trip to aiosqlite's thread;
+    only batches of more than a few hundred records are split into several statements inside
+    one explicit transaction. Finished trials are protected by a trigger, so a batch that would
+    change one is undone as a whole.
+
+    aiosqlite runs the connection on a thread and hands results back to the running asyncio
+    loop, so this class does not work under trio. Use it from one event loop only.
+    """
+
+    def __init__(
+        self, connection: aiosqlite.Connection, path: str, *, rows_per_statement: int
+    ) -> None:
+        """Wrap a connection that :meth:`open` has set up; call :meth:`open` instead.
+
+        :param connection: an open aiosqlite connection in autocommit mode, schema checked.
+        :param path: the database file, as it is named in messages.
+        :param rows_per_statement: the most records one upsert statement may take.
+        """
+        self._conn: aiosqlite.Connection | None = connection
+        self._path = path
+        self._rows_per_statement = rows_per_statement
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> SqliteStorage:
+        """Open the asynchpo database at ``path``, creating the file if it does not exist.
+
+        The folder must exist: it is not created, so that a typo in a path does not quietly
+        start a new study somewhere else.
+
+        :param path: the database file.
+        :raises StorageError: if the folder does not exist, the file is not a SQLite database,
+            is a database of another program, or was written by a newer asynchpo.
+        """
+        where = _display_path(path)
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise StorageError(
+                f"cannot open {where}: asynchpo needs SQLite >= 3.24 but Python is linked "
+                f"against SQLite {sqlite3.sqlite_version}; use a Python built with a newer SQLite"
+            )
+        _check_location(path, where)
+        try:
+            connection = await aiosqlite.connect(
+                os.fspath(path),
+                isolation_level=None,  # autocommit: each statement is its own transaction
+                timeout=BUSY_TIMEOUT_S,
+                cached_statements=512,
+            )
+        except sqlite3.Error as exc:
+            raise _storage_error(f"open {where}", exc) from exc
+        try:
+            await _prepare(connection, where, in_memory=os.fspath(path) == _IN_MEMORY)
+        except BaseException as exc:
+            await _close_quietly(connection)
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error(f"open {where}", exc) from exc
+            raise
+        # Stay well below SQLITE_MAX_VARIABLE_NUMBER, which was 999 before SQLite 3.32.
+        rows_per_statement = 500 if sqlite3.sqlite_version_info >= (3, 32, 0) else 90
+        return cls(connection, where, rows_per_statement=rows_per_statement)
+
+    @property
+    def path(self) -> str:
+        """The database file (absolute)."""
+        return self._path
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"<SqliteStorage {self._path!r}: {state}>"
+
+    async def create_study(self, name: str, config: StudyConfig) -> StudyRecord:
+        """Create a study. Raises :class:`StudyError` if ``name`` already exists.
+
+        :param name: the study's name, unique within this file.
+        :param config: what the study is fixed to.
+        """
+        conn = self._connection()
+        config_json = encode_config(config)
+        created = time.time()
+        try:
+            row = await conn.execute_insert(
+                "INSERT INTO studies (name, config, created) VALUES (?, ?, ?)",
+                (name, config_json, created),
+            )
+        except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                raise StudyError(
+                    f"a study called {name!r} already exists in {self._path}; choose another "
+                    "name, or resume it with get_study()"
+                ) from exc
+            raise _storage_error(f"create study {name!r} in {self._path}", exc) from exc
+        except sqlite3.Error as exc:
+            raise _storage_error(f"create study {name!r} in {self._path}", exc) from exc
+        if row is None:  # pragma: no cover - last_insert_rowid() always returns a row
+            raise StorageError(f"SQLite did not report the id of the new study {name!r}")
+        return StudyRecord(id=row[0], name=name, config=decode_config(config_json), created=created)
+
+    async def get_study(self, name: str) -> StudyRecord:
+        """The stored study called ``name``. Raises :class:`StudyNotFound` if there is none.
+
+        :param name: the study's name.
+        """
+        rows = await self._fetch(f"{_SELECT_STUDY} WHERE name = ?", (name,), f"read study {name!r}")
+        if not rows:
+            raise StudyNotFound(
+                f"there is no study called {name!r} in {self._path}; create it first"
+            )
+        return _study_record(rows[0])
+
+    async def list_studies(self) -> list[StudyRecord]:
+        """Every study in this file, oldest first."""
+        rows = await self._fetch(f"{_SELECT_STUDY} ORDER BY created, id", (), "list the studies")
+        return [_study_record(row) for row in rows]
+
+    async def trials(self, study_id: int) -> list[Trial]:
+        """Every trial of the study, ordered by trial id, in one query.
+
+        :param study_id: the id of a stored study.
+        :raises StudyNotFound: if there is no study with that id.
+        """
+        rows = await self._fetch(
+            _SELECT_TRIALS, (study_id,), f"read the trials of study {study_id}"
+        )
+        if not rows:
+            raise study_id_not_found(study_id, self._path)
+        if rows[0][0] is None:
+            return []
+        return [decode_trial(row) for row in rows]
+
+    async def write(self, study_id: int, trials: Sequence[Trial]) -> None:
+        """Insert new trial records and replace existing ones, all in one transaction.
+
+        :param study_id: the id of a stored study.
+        :param trials: the records; a later record for the same id replaces an earlier one.
+        :raises StorageError: (storing nothing) if a record cannot be encoded, would replace a
+            finished trial, or SQLite fails.
+        :raises StudyNotFound: if there is no study with that id.
+
+        If the awaiting task is cancelled, the statement already handed to SQLite still runs:
+        the batch is then stored whole, or (if it needed several statements) not at all.
+        """
+        conn = self._connection()
+        if not trials:
+            await self._require_study(study_id)
+            return
+        rows = [encode_trial(trial) for trial in trials]
+        try:
+            if len(rows) <= self._rows_per_statement:
+                await conn.execute_fetchall(upsert_sql(len(rows)), _parameters(study_id, rows))
+            else:
+                await self._write_in_chunks(conn, study_id, rows)
+        except sqlite3.Error as exc:
+            raise await self._write_error(study_id, rows, exc) from exc
+
+    async def aclose(self) -> None:
+        """Close the connection and stop its thread. Idempotent; safe after any failure."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.close()
+        except sqlite3.Error as exc:
+            raise _storage_error(f"close {self._path}", exc) from exc
+        except ValueError:
+            # aiosqlite says "no active connection" when its thread already stopped.
+            pass
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError(f"the storage {self._path} is closed; open it again to go on")
+        return self._conn
+
+    async def _fetch(self, sql: str, parameters: Sequence[Any], action: str) -> list[Any]:
+        conn = self._connection()
+        try:
+            return list(await conn.execute_fetchall(sql, parameters))
+        except sqlite3.Error as exc:
+            raise _storage_error(f"{action} in {self._path}", exc) from exc
+
+    async def _require_study(self, study_id: int) -> None:
+        rows = await self._fetch(
+            "SELECT 1 FROM studies WHERE id = ?", (study_id,), f"read study {study_id}"
+        )
+        if not rows:
+            raise study_id_not_found(study_id, self._path)
+
+    async def _write_in_chunks(
+        self, conn: aiosqlite.Connection, study_id: int, rows: list[Row]
+    ) -> None:
+        # Too many records for one statement: several statements in one explicit transaction.
+        step = self._rows_per_statement
+        try:
+            # Inside the try: a cancellation while BEGIN is queued must still roll back.
+            await conn.execute_fetchall("BEGIN IMMEDIATE")
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                await conn.execute_fetchall(upsert_sql(len(chunk)), _parameters(study_id, chunk))
+            await conn.execute_fetchall("COMMIT")
+        except BaseException:
+            # aiosqlite queues the ROLLBACK behind whatever is still running on its thread,
+            # so it also runs if this task is being cancelled; in autocommit mode an open
+            # transaction would otherwise swallow every later write.
+            # "no transaction is active" only means COMMIT got through or BEGIN failed.
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute_fetchall("ROLLBACK")
+            raise
+
+    async def _write_error(
+        self, study_id: int, rows: list[Row], exc: sqlite3.Error
+    ) -> StorageError | StudyNotFound:
+        """The error to raise for a failed batch, with the offending trial ids if known."""
+        if TRIGGER_MESSAGE in str(exc):
+            # Error path only: one more query to name the trials, replaying the batch in
+            # order because a record may also hit one finished earlier in the same batch.
+            try:
+                stored = await self._fetch(
+                    "SELECT tid, state FROM trials WHERE study_id = ? AND state IN (?, ?)",
+                    (study_id, *sorted(FINISHED_STATES)),
+                    "read finished trials",
+                )
+            except StorageError:
+                stored = []
+            finished: dict[int, str] = dict(stored)
+            offenders: list[tuple[int, str]] = []
+            for row in rows:
+                tid, state = row[0], row[1]
+                if tid in finished:
+                    offenders.append((tid, finished[tid]))
+                # Later records see this one, as in MemoryStorage.
+                if state in FINISHED_STATES:
+                    finished[tid] = state
+                else:
+                    finished.pop(tid, None)
+            return finished_trial_error(study_id, offenders, len(rows))
+        if (
+            isinstance(exc, sqlite3.IntegrityError)
+            and exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+        ):
+            return study_id_not_found(study_id, self._path)
+        return _storage_error(
+            f"write {len(rows)} trial record(s) of study {study_id} to {self._path} "
+            "(nothing of the batch was stored)",
+            exc,
+        )
+
+
+async def _prepare(conn: aiosqlite.Connection, where: str, *, in_memory: bool) -> None:
+    """Check that the database is an asynchpo one this code can use, creating it if empty."""
+    # Reading the header first: a file that is not a database fails here, and a database of
+    # another program is recognised before anything in it is changed.
+    ours = await _is_ours(conn, where)
+    await _enable_wal(conn, where, in_memory=in_memory)
+    if not ours:
+        try:
+            await conn.execute_fetchall("BEGIN IMMEDIATE")
+            # Another process may have created the schema since the check above.
+            if not await _is_ours(conn, where):
+                for statement in SCHEMA_DDL:
+                    await conn.execute_fetchall(statement)
+                await conn.execute_fetchall(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                await conn.execute_fetchall(f"PRAGMA application_id = {APPLICATION_ID}")
+            await conn.execute_fetchall("COMMIT")
+        except BaseException:
+            # The connection is closed next, which rolls back anyway.
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute_fetchall("ROLLBACK")
+            raise
+    await _check_version(conn, where)
+    await conn.execute_fetchall("PRAGMA synchronous = NORMAL")
+    await conn.execute_fetchall(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    await conn.execute_fetchall("PRAGMA foreign_keys = ON")
+
+
+async def _enable_wal(conn: aiosqlite.Connection, where: str, *, in_memory: bool) -> None:
+    """Put the database in WAL mode (a setting stored in the file, so usually already done)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while (mode := str(await _pragma(conn, "journal_mode")).lower()) != "wal":
+        if in_memory:
+            return
+        try:
+            mode = str(await _pragma(conn, "journal_mode = WAL")).lower()
+        except sqlite3.OperationalError as exc:
+            # Leaving rollback mode needs an exclusive lock and SQLite reports "locked" at
+            # once, without its busy handler, while another connection is opening the file.
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.005)
+            continue
+        if mode != "wal":
+            raise StorageError(
+                f"cannot open {where}: SQLite refused to put it in WAL mode (journal mode "
+                f"stays {mode!r}); put the file on a local file system"
+            )
+
+
+async def _is_ours(conn: aiosqlite.Connection, where: str) -> bool:
+    """Whether the database is asynchpo's; ``False`` if it is empty; raise if it is foreign."""
+    try:
+        application_id = await _pragma(conn, "application_id")
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+            raise StorageError(
+                f"cannot open {where}: the file exists but is not a SQLite database (nor an "
+                "asynchpo storage); pass the path of a new file, or of a file asynchpo created"
+            ) from exc
+        raise
+    if application_id == APPLICATION_ID:
+        return True
+    names = [row[0] for row in await conn.execute_fetchall("SELECT name FROM sqlite_master")]
+    if names:
+        shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+        raise StorageError(
+            f"cannot open {where}: it is a SQLite database of another program (it holds "
+            f"{shown}), not an asynchpo storage; asynchpo will not change it, so pass the path "
+            "of a new file"
+        )
+    return False
+
+
+async def _check_version(conn: aiosqlite.Connection, where: str) -> None:
+    try:
+        rows = list(
+            await conn.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'")
+        )
+        version = int(rows[0][0])
+    except (sqlite3.OperationalError, IndexError, ValueError) as exc:
+        raise StorageError(
+            f"cannot open {where}: it is marked as an asynchpo storage but its schema version "
+            "is missing or unreadable, so the file is damaged; restore it from a backup or use "
+            "a new file"
+        ) from exc
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"cannot open {where}: it was written by a newer asynchpo (schema version "
+            f"{version}; this asynchpo knows up to {SCHEMA_VERSION}); upgrade asynchpo "
+            "(pip install -U asynchpo) to open it"
+        )
+    if version < SCHEMA_VERSION:  # pragma: no cover - there is no older version yet
+        raise StorageError(f"cannot open {where}: unknown schema version {version}")
+
+
+async def _pragma(conn: aiosqlite.Connection, pragma: str) -> Any:
+    rows = list(await conn.execute_fetchall(f"PRAGMA {pragma}"))
+    return rows[0][0] if rows else None
+
+
+async def _close_quietly(conn: aiosqlite.Connection) -> None:
+    # The open already failed; its error is the one worth reporting.
+    with contextlib.suppress(sqlite3.Error, ValueError):
+        await conn.close()
+
+
+def _display_path(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    return text if text == _IN_MEMORY else os.path.abspath(text)
+
+
+def _check_location(path: str | os.PathLike[str], where: str) -> None:
+    """Raise a clear error for paths SQLite could only answer with "unable to open"."""
+    if os.fspath(path) == _IN_MEMORY:
+        return
+    target = Path(where)
+    if not target.parent.is_dir():
+        raise StorageError(
+            f"cannot open {where}: the folder {target.parent} does not exist; create it first "
+            f"(e.g. Path({str(target.parent)!r}).mkdir(parents=True)) or fix the path"
+        )
+    if target.is_dir():
+        raise StorageError(
+            f"cannot open {where}: it is a folder; pass the path of a database file in it, "
+            f"e.g. {target / 'studies.db'}"
+        )
+
+
+def _parameters(study_id: int, rows: Iterable[Row]) -> list[Any]:
+    parameters: list[Any] = []
+    for row in rows:
+        parameters.append(study_id)
+        parameters.extend(row)
+    return parameters
+
+
+def _study_record(row: Sequence[Any]) -> StudyRecord:
+    study_id, name, config_json, created = row
+    return StudyRecord(id=study_id, name=name, config=decode_config(config_json), created=created)
+
+
+def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
+    code = getattr(exc, "sqlite_errorcode", None)
+    hint = _HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    return StorageError(
+        f"could not {action}: SQLite said {str(exc)!r}" + (f"; {hint}" if hint else "")
+    )

@@ -1,0 +1,1 @@
+"""Search algorithms (pure, synchronous, numpy only). See ``_base`` for the contract."""

@@ -1,0 +1,147 @@
+"""The suggester seam: how a search algorithm proposes the next point.
+
+A suggester is a callable ``algo(space, history, pending, rng) -> row``:
+
+- ``space``: the compiled :class:`~asynchpo._space.Space`.
+- ``history``: a :class:`History` of the finished trials.
+- ``pending``: a ``(m, d)`` float array of the points being evaluated now (and of any points
+  proposed earlier in the same burst), NaN where a label is inactive. Algorithms that model
+  the objective should avoid proposing them again.
+- ``rng``: a generator that belongs to this one trial (derived from the study seed and the
+  trial id), so that a suggestion does not depend on timing.
+
+It returns one row of length ``len(space)`` in the space's support (``space.snap`` helps),
+NaN for inactive labels.
+
+Contract: a suggester is **pure and synchronous**. It does no I/O, awaits nothing, keeps no
+state that changes its answers (it may cache work keyed on the history), and never mutates its
+inputs. The scheduler may call it from a worker thread, one call at a time.
+
+Options are keyword arguments bound with :func:`functools.partial`, as in hyperopt:
+``functools.partial(anneal.suggest, avg_best_idx=3.0)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from asynchpo._space import Space
+
+__all__ = ["History", "HistoryBuffer", "Suggester", "algo_name", "trial_rng"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class History:
+    """The finished trials a suggester learns from, as columns. Read-only.
+
+    :param rows: ``(n, d)`` points, NaN where a label was inactive.
+    :param losses: ``(n,)`` losses; NaN for failed trials.
+    :param ids: ``(n,)`` trial ids, in the order the trials finished.
+    """
+
+    rows: FloatArray
+    losses: FloatArray
+    ids: IntArray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def ok(self) -> npt.NDArray[np.bool_]:
+        """Which trials succeeded (have a finite loss)."""
+        return ~np.isnan(self.losses)
+
+
+class HistoryBuffer:
+    """Append-only columnar storage behind :class:`History` snapshots.
+
+    Invariant: rows below ``len(self)`` are never written again, so a snapshot (a view of the
+    first n rows) stays valid while more trials are appended, even from another thread: growing
+    allocates new arrays and leaves the old ones to the snapshots that hold them.
+    """
+
+    def __init__(self, n_params: int, capacity: int = 256) -> None:
+        self._n = 0
+        self._rows = np.empty((capacity, n_params))
+        self._losses = np.empty(capacity)
+        self._ids = np.empty(capacity, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, trial_id: int, row: FloatArray, loss: float | None) -> None:
+        """Add one finished trial; ``loss`` is ``None`` for a failed one."""
+        if self._n == len(self._ids):
+            grown = 2 * len(self._ids)
+            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])[:grown]
+            self._losses = np.concatenate([self._losses, np.empty_like(self._losses)])
+            self._ids = np.concatenate([self._ids, np.empty_like(self._ids)])
+        self._rows[self._n] = row
+        self._losses[self._n] = np.nan if loss is None else loss
+        self._ids[self._n] = trial_id
+        self._n += 1
+
+    def snapshot(self) -> History:
+        """The trials appended so far, as an immutable view."""
+        n = self._n
+        rows, losses, ids = self._rows[:n], self._losses[:n], self._ids[:n]
+        for array in (rows, losses, ids):
+            array.flags.writeable = False
+        return History(rows=rows, losses=losses, ids=ids)
+
+
+class Suggester(Protocol):
+    """A search algorithm. See the module docstring for the contract."""
+
+    def __call__(
+        self,
+        space: Space,
+        history: History,
+        pending: FloatArray,
+        rng: np.random.Generator,
+    ) -> FloatArray: ...
+
+
+def trial_rng(seed: int, trial_id: int) -> np.random.Generator:
+    """The generator of one trial: Philox keyed by (seed, trial id).
+
+    A counter-based generator gives every trial its own independent stream without hashing a
+    seed sequence, so it costs a few microseconds and does not depend on the order in which
+    trials are suggested.
+    """
+    key = np.array([seed & 0xFFFF_FFFF_FFFF_FFFF, trial_id], dtype=np.uint64)
+    return np.random.Generator(np.random.Philox(key=key))
+
+
+def algo_name(algo: object) -> str:
+    """A stable name for an algorithm and its options, stored with the study.
+
+    ``rand.suggest`` -> ``"rand"``; ``partial(anneal.suggest, shrink_coef=0.2)`` ->
+    ``"anneal(shrink_coef=0.2)"``; any other callable -> its module and qualified name.
+    """
+    keywords: dict[str, Any] = {}
+    while isinstance(algo, functools.partial):
+        if algo.args:
+            raise TypeError(
+                "bind suggester options by keyword, e.g. "
+                "functools.partial(anneal.suggest, shrink_coef=0.2)"
+            )
+        keywords = {**algo.keywords, **keywords}
+        algo = algo.func
+    name = getattr(algo, "algo_name", None)
+    if not isinstance(name, str):
+        module = getattr(algo, "__module__", None) or type(algo).__module__
+        qualname = getattr(algo, "__qualname__", None) or type(algo).__qualname__
+        name = f"{module}.{qualname}"
+    if keywords:
+        options = ", ".join(f"{key}={keywords[key]!r}" for key in sorted(keywords))
+        name = f"{name}({options})"
+    return name

@@ -1,0 +1,228 @@
+"""``Trials``: hyperopt's view of a study's history, for code written against hyperopt.
+
+The records themselves are typed :class:`~asynchpo.Trial` objects (``Trials.records``); the
+dict shapes hyperopt code expects (``trials.trials``, ``results``, ``misc.vals``) are built
+from them on demand and cached until the next change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from asynchpo._exceptions import AllTrialsFailed
+from asynchpo._trial import ParamValue, Trial, TrialState
+
+__all__ = [
+    "JOB_STATE_CANCEL",
+    "JOB_STATE_DONE",
+    "JOB_STATE_ERROR",
+    "JOB_STATE_NEW",
+    "JOB_STATE_RUNNING",
+    "Trials",
+]
+
+JOB_STATE_NEW = 0
+JOB_STATE_RUNNING = 1
+JOB_STATE_DONE = 2
+JOB_STATE_ERROR = 3
+JOB_STATE_CANCEL = 4
+
+_JOB_STATES = {
+    TrialState.QUEUED: JOB_STATE_NEW,
+    TrialState.RUNNING: JOB_STATE_RUNNING,
+    TrialState.OK: JOB_STATE_DONE,
+    TrialState.FAIL: JOB_STATE_DONE,
+    TrialState.INTERRUPTED: JOB_STATE_CANCEL,
+}
+_PENDING_STATUS = {
+    TrialState.QUEUED: "new",
+    TrialState.RUNNING: "running",
+    TrialState.INTERRUPTED: "new",
+}
+
+
+def _hyperopt_time(timestamp: float | None) -> datetime.datetime | None:
+    # hyperopt stores naive UTC datetimes rounded to milliseconds.
+    if timestamp is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class Trials:
+    """The history of a search, in hyperopt's shapes.
+
+    Pass one to :func:`fmin` to have it filled in; pass the same object to another ``fmin``
+    call (without ``storage``) to continue the search in memory, as in hyperopt. With
+    ``storage``, ``fmin`` fills it with the stored study's trials, earlier runs included.
+    """
+
+    def __init__(self) -> None:
+        self._records: list[Trial] = []
+        self._labels: tuple[str, ...] = ()
+        self._docs: list[dict[str, Any]] | None = None
+        self._last_finished: Trial | None = None
+        # Set by fmin when this object backs an in-memory study (storage=None).
+        self._memory: object | None = None
+
+    # Filled in by fmin and load_trials -------------------------------------------------
+
+    def _reset(self, labels: Sequence[str], records: Sequence[Trial]) -> None:
+        self._labels = tuple(labels)
+        self._records = sorted(records, key=lambda trial: trial.id)
+        self._docs = None
+        finished = [trial for trial in self._records if trial.state.is_finished]
+        self._last_finished = max(finished, key=lambda t: t.finished or 0.0, default=None)
+
+    def _update(self, trial: Trial) -> None:
+        """Insert or replace one record (trial ids are dense, so the list is indexed by id)."""
+        while len(self._records) <= trial.id:
+            self._records.append(trial)
+        self._records[trial.id] = trial
+        if trial.state.is_finished:
+            self._last_finished = trial
+        self._docs = None
+
+    # Typed access ---------------------------------------------------------------------
+
+    @property
+    def records(self) -> list[Trial]:
+        """Every trial as a typed :class:`~asynchpo.Trial` record, ordered by id."""
+        return list(self._records)
+
+    @property
+    def last_finished(self) -> Trial | None:
+        """The trial that finished most recently, or ``None``."""
+        return self._last_finished
+
+    # hyperopt's API -------------------------------------------------------------------
+
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        """One hyperopt trial document per trial, ordered by ``tid``."""
+        if self._docs is None:
+            self._docs = [self._document(trial) for trial in self._records]
+        return self._docs
+
+    def _document(self, trial: Trial) -> dict[str, Any]:
+        vals: dict[str, list[ParamValue]] = {}
+        idxs: dict[str, list[int]] = {}
+        for label in self._labels:
+            if label in trial.params:
+                vals[label] = [trial.params[label]]
+                idxs[label] = [trial.id]
+            else:
+                vals[label] = []
+                idxs[label] = []
+        if trial.state.is_finished:
+            result: dict[str, Any] = dict(trial.result)
+        else:
+            result = {"status": _PENDING_STATUS[trial.state]}
+        if trial.error is not None:
+            result.setdefault("error", trial.error)
+        return {
+            "state": _JOB_STATES[trial.state],
+            "tid": trial.id,
+            "spec": None,
+            "result": result,
+            "misc": {
+                "tid": trial.id,
+                "cmd": ("domain_attachment", "FMinIter_Domain"),
+                "workdir": None,
+                "idxs": idxs,
+                "vals": vals,
+            },
+            "exp_key": None,
+            "owner": None,
+            "version": 0,
+            "book_time": _hyperopt_time(trial.started),
+            "refresh_time": _hyperopt_time(trial.finished),
+        }
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.trials)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.trials[index]
+
+    def refresh(self) -> None:
+        """Does nothing: the view is always current (kept for hyperopt code)."""
+
+    @property
+    def tids(self) -> list[int]:
+        """The trial ids."""
+        return [trial.id for trial in self._records]
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """Each trial's result dict."""
+        return [doc["result"] for doc in self.trials]
+
+    @property
+    def miscs(self) -> list[dict[str, Any]]:
+        """Each trial's ``misc`` dict (``tid``, ``idxs``, ``vals``)."""
+        return [doc["misc"] for doc in self.trials]
+
+    @property
+    def specs(self) -> list[None]:
+        """Each trial's ``spec`` (always ``None``, as in hyperopt's ``fmin``)."""
+        return [None for _ in self._records]
+
+    @property
+    def vals(self) -> dict[str, list[ParamValue]]:
+        """Label -> the values it took, over the trials where it was active."""
+        return {
+            label: [t.params[label] for t in self._records if label in t.params]
+            for label in self._labels
+        }
+
+    @property
+    def idxs(self) -> dict[str, list[int]]:
+        """Label -> the ids of the trials where it was active."""
+        return {label: [t.id for t in self._records if label in t.params] for label in self._labels}
+
+    def losses(self, bandit: object = None) -> list[float | None]:
+        """Each trial's loss, ``None`` where it has none."""
+        return [doc["result"].get("loss") for doc in self.trials]
+
+    def statuses(self, bandit: object = None) -> list[str]:
+        """Each trial's status string (``'ok'``, ``'fail'``, ``'new'``, ``'running'``)."""
+        return [doc["result"].get("status") for doc in self.trials]
+
+    @property
+    def best_trial(self) -> dict[str, Any]:
+        """The document of the successful trial with the lowest loss.
+
+        :raises AllTrialsFailed: when no trial succeeded.
+        """
+        ok = [t for t in self._records if t.state is TrialState.OK and t.loss is not None]
+        if not ok:
+            raise AllTrialsFailed(
+                f"none of the {len(self._records)} trials succeeded, so there is no best trial; "
+                "check the trials' errors (Trials.records[i].error)"
+            )
+        best = min(ok, key=lambda trial: math.inf if trial.loss is None else trial.loss)
+        return self.trials[best.id]
+
+    @property
+    def argmin(self) -> dict[str, ParamValue]:
+        """The best trial's point, in hyperopt's format (choice indices; active labels only)."""
+        vals = self.best_trial["misc"]["vals"]
+        return {label: values[0] for label, values in vals.items() if values}
+
+    def average_best_error(self, bandit: object = None) -> float:
+        """The loss of the best trial (hyperopt's name)."""
+        return float(self.best_trial["result"]["loss"])
+
+    def count_by_state_unsynced(self, arg: int | Sequence[int]) -> int:
+        """How many trials are in the given hyperopt job state(s)."""
+        states = {arg} if isinstance(arg, int) else set(arg)
+        return sum(1 for trial in self._records if _JOB_STATES[trial.state] in states)
+
+    count_by_state_synced = count_by_state_unsynced

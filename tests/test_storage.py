@@ -1,0 +1,735 @@
+"""The storage contract, run against every implementation, plus what only SQLite can show."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
+from asynchpo._storage import (
+    MemoryStorage,
+    SqliteStorage,
+    Storage,
+    StudyConfig,
+    StudyRecord,
+    open_storage,
+)
+from asynchpo._trial import Trial, TrialState
+
+CONFIG = StudyConfig(
+    space=[{"label": "x", "kind": "uniform", "low": 0.0, "high": 1.0}, {"label": "c"}],
+    fingerprint="f00d",
+    algo="rand",
+    seed=7,
+)
+T0 = 1_700_000_000.125
+
+
+def running(tid: int, **changes: Any) -> Trial:
+    """A RUNNING record for trial ``tid``."""
+    trial = Trial(
+        id=tid,
+        state=TrialState.RUNNING,
+        params={"x": tid / 8, "c": tid % 3},
+        created=T0 + tid,
+        started=T0 + tid + 0.5,
+    )
+    return trial.replace(**changes)
+
+
+def finished(tid: int, state: TrialState = TrialState.OK, **changes: Any) -> Trial:
+    """A finished (``OK`` by default, or ``FAIL``) record for trial ``tid``."""
+    if state is TrialState.OK:
+        trial = running(tid).replace(
+            state=state,
+            loss=tid / 4,
+            result={"loss": tid / 4, "status": "ok"},
+            finished=T0 + tid + 1.75,
+        )
+    else:
+        trial = running(tid).replace(
+            state=state, result={"status": "fail"}, error="ValueError: boom", finished=T0 + tid + 2
+        )
+    return trial.replace(**changes)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """Each implementation in turn; the SQLite one on a real file."""
+    opened: Storage
+    if request.param == "memory":
+        opened = MemoryStorage()
+    else:
+        opened = await SqliteStorage.open(tmp_path / "studies.db")
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+async def study(storage: Storage) -> StudyRecord:
+    """A fresh study in ``storage``."""
+    return await storage.create_study("main", CONFIG)
+
+
+# --- the contract, for every implementation ---------------------------------------------------
+
+
+async def test_create_and_get_study(storage: Storage) -> None:
+    before = time.time()
+    record = await storage.create_study("alpha", CONFIG)
+    assert record.name == "alpha"
+    assert record.config == CONFIG
+    assert before - 1 <= record.created <= time.time() + 1
+    assert await storage.get_study("alpha") == record
+
+
+async def test_config_goes_through_json(storage: Storage) -> None:
+    config = StudyConfig(
+        space=({"label": "x", "options": (1, 2)},), fingerprint="f", algo="tpe", seed=0
+    )
+    record = await storage.create_study("s", config)
+    expected = StudyConfig(
+        space=[{"label": "x", "options": [1, 2]}], fingerprint="f", algo="tpe", seed=0
+    )
+    assert record.config == expected
+    assert (await storage.get_study("s")).config == expected
+
+
+async def test_unstorable_config_is_refused(storage: Storage) -> None:
+    config = StudyConfig(space=[{"label": "x", "low": object()}], fingerprint="f", algo="a", seed=0)
+    with pytest.raises(StorageError, match=r"space\[0\]\['low'\]"):
+        await storage.create_study("s", config)
+    assert await storage.list_studies() == []
+
+
+async def test_list_studies_oldest_first(storage: Storage) -> None:
+    assert await storage.list_studies() == []
+    created = [await storage.create_study(name, CONFIG) for name in ("b", "a", "c")]
+    assert await storage.list_studies() == created
+    assert len({record.id for record in created}) == 3
+
+
+async def test_duplicate_study_name_is_a_study_error(storage: Storage) -> None:
+    await storage.create_study("dup", CONFIG)
+    with pytest.raises(StudyError, match="'dup' already exists") as info:
+        await storage.create_study("dup", CONFIG)
+    assert not isinstance(info.value, StudyNotFound)
+    assert len(await storage.list_studies()) == 1
+
+
+async def test_unknown_study_name(storage: Storage) -> None:
+    with pytest.raises(StudyNotFound, match="'nope'") as info:
+        await storage.get_study("nope")
+    assert isinstance(info.value, LookupError)
+
+
+async def test_unknown_study_id(storage: Storage) -> None:
+    with pytest.raises(StudyNotFound, match="id 999"):
+        await storage.trials(999)
+    with pytest.raises(StudyNotFound, match="id 999"):
+        await storage.write(999, [running(0)])
+    with pytest.raises(StudyNotFound, match="id 999"):
+        await storage.write(999, [])
+
+
+async def test_new_study_has_no_trials(storage: Storage, study: StudyRecord) -> None:
+    assert await storage.trials(study.id) == []
+    await storage.write(study.id, [])
+    assert await storage.trials(study.id) == []
+
+
+async def test_records_round_trip(storage: Storage, study: StudyRecord) -> None:
+    trials = [
+        Trial(id=0, state=TrialState.QUEUED, params={"x": 0.1, "c": 2}, created=T0),
+        running(1),
+        finished(2),
+        finished(3, TrialState.FAIL),
+        running(4).replace(state=TrialState.INTERRUPTED, error="cancelled", finished=T0 + 9),
+        finished(5, loss=-math.inf, result={"loss": -1e308, "status": "ok"}),
+        finished(6, params={"λ": 1e-300, "n": -(2**62)}, result={"ünï": "cödé ✓", "n": None}),
+    ]
+    await storage.write(study.id, trials)
+    assert await storage.trials(study.id) == trials
+
+
+async def test_result_goes_through_json(storage: Storage, study: StudyRecord) -> None:
+    result = {"loss": 0.5, "status": "ok", "curve": (1, 2.5, (3,)), "meta": {"ok": True}}
+    await storage.write(study.id, [finished(0, result=result)])
+    (stored,) = await storage.trials(study.id)
+    assert stored.result == {
+        "loss": 0.5,
+        "status": "ok",
+        "curve": [1, 2.5, [3]],
+        "meta": {"ok": True},
+    }
+
+
+async def test_read_only_mappings_are_accepted(storage: Storage, study: StudyRecord) -> None:
+    trial = finished(0, params=MappingProxyType({"x": 1.5}), result=MappingProxyType({"loss": 0}))
+    await storage.write(study.id, [trial])
+    (stored,) = await storage.trials(study.id)
+    assert stored.params == {"x": 1.5}
+    assert stored.result == {"loss": 0}
+
+
+async def test_returned_records_do_not_alias_storage(storage: Storage, study: StudyRecord) -> None:
+    await storage.write(study.id, [finished(0)])
+    (first,) = await storage.trials(study.id)
+    first.result["loss"] = 123  # type: ignore[index]
+    (again,) = await storage.trials(study.id)
+    assert again == finished(0)
+
+
+async def test_write_replaces_records(storage: Storage, study: StudyRecord) -> None:
+    await storage.write(study.id, [running(0), running(1)])
+    await storage.write(study.id, [finished(1)])
+    await storage.write(study.id, [finished(0, TrialState.FAIL)])
+    assert await storage.trials(study.id) == [finished(0, TrialState.FAIL), finished(1)]
+
+
+async def test_trials_are_ordered_by_id(storage: Storage, study: StudyRecord) -> None:
+    await storage.write(study.id, [running(5), running(1)])
+    await storage.write(study.id, [running(3), running(10), running(0)])
+    await storage.write(study.id, [finished(1)])
+    assert [t.id for t in await storage.trials(study.id)] == [0, 1, 3, 5, 10]
+
+
+@pytest.mark.parametrize("done", [TrialState.OK, TrialState.FAIL])
+@pytest.mark.parametrize(
+    "change",
+    [TrialState.RUNNING, TrialState.OK, TrialState.FAIL, TrialState.INTERRUPTED, TrialState.QUEUED],
+)
+async def test_finished_trials_are_immutable(
+    storage: Storage, study: StudyRecord, done: TrialState, change: TrialState
+) -> None:
+    await storage.write(study.id, [running(0), finished(1, done)])
+    before = await storage.trials(study.id)
+    batch = [finished(0), running(2), running(1).replace(state=change), running(3)]
+    with pytest.raises(StorageError, match=rf"trial\(s\) 1 \({done.value}\) already finished"):
+        await storage.write(study.id, batch)
+    assert await storage.trials(study.id) == before
+
+
+async def test_rewriting_an_identical_finished_record_is_refused(
+    storage: Storage, study: StudyRecord
+) -> None:
+    await storage.write(study.id, [finished(0)])
+    with pytest.raises(StorageError, match="nothing of this batch"):
+        await storage.write(study.id, [finished(0)])
+
+
+async def test_batch_may_finish_a_trial_it_starts(storage: Storage, study: StudyRecord) -> None:
+    await storage.write(study.id, [running(0), finished(0), running(1)])
+    assert await storage.trials(study.id) == [finished(0), running(1)]
+
+
+async def test_batch_cannot_change_a_trial_it_finished(
+    storage: Storage, study: StudyRecord
+) -> None:
+    with pytest.raises(StorageError, match=r"trial\(s\) 0 \(ok\) already finished"):
+        await storage.write(study.id, [running(1), finished(0), running(0)])
+    assert await storage.trials(study.id) == []
+
+
+async def test_interrupted_trial_runs_again(storage: Storage, study: StudyRecord) -> None:
+    interrupted = running(0).replace(state=TrialState.INTERRUPTED, finished=T0 + 3)
+    await storage.write(study.id, [running(0)])
+    await storage.write(study.id, [interrupted])
+    await storage.write(study.id, [running(0, started=T0 + 10)])
+    await storage.write(study.id, [finished(0, started=T0 + 10)])
+    assert await storage.trials(study.id) == [finished(0, started=T0 + 10)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        (
+            running(1, params={"x": object()}),
+            r"trial 1: params\['x'\] holds a value of type object",
+        ),
+        (running(1, params={"x": math.nan}), r"trial 1: params\['x'\] holds the float nan"),
+        (running(1, params={"x": math.inf}), r"trial 1: params\['x'\] holds the float inf"),
+        (
+            finished(1, result={"loss": 1.0, "extra": [0, {"s": {1, 2}}]}),
+            r"trial 1: result\['extra'\]\[1\]\['s'\] holds a value of type set",
+        ),
+        (finished(1, result={"k": {(1, 2): 3}}), r"trial 1: result\['k'\]\[\(1, 2\)\] holds a key"),
+        (finished(1, loss=math.nan), "trial 1: its loss is NaN"),
+        (finished(1, loss="low"), "trial 1: its loss 'low' is not a number"),
+        (running(0).replace(id=1.5), "id is 1.5"),
+    ],
+)
+async def test_unstorable_record_rejects_the_batch(
+    storage: Storage, study: StudyRecord, bad: Trial, where: str
+) -> None:
+    await storage.write(study.id, [running(5)])
+    with pytest.raises(StorageError, match=where):
+        await storage.write(study.id, [running(0), bad, running(2)])
+    assert await storage.trials(study.id) == [running(5)]
+
+
+async def test_large_batches(storage: Storage, study: StudyRecord) -> None:
+    first = [running(tid) for tid in range(1234)]
+    await storage.write(study.id, first)
+    await storage.write(study.id, [finished(tid) for tid in range(0, 1234, 2)])
+    expected = [finished(t.id) if t.id % 2 == 0 else t for t in first]
+    assert await storage.trials(study.id) == expected
+    # The offending record comes last, after more records than one SQL statement takes.
+    rejected = [running(tid) for tid in range(1234, 2500)] + [running(1232)]
+    with pytest.raises(StorageError, match=r"1232 \(ok\) already finished"):
+        await storage.write(study.id, rejected)
+    assert await storage.trials(study.id) == expected
+    # The failure left nothing half-open: the next write is stored as usual.
+    await storage.write(study.id, [finished(1)])
+    assert (await storage.trials(study.id))[1] == finished(1)
+
+
+async def test_studies_are_separate(storage: Storage) -> None:
+    one = await storage.create_study("one", CONFIG)
+    two = await storage.create_study("two", CONFIG)
+    await storage.write(one.id, [finished(0), running(1)])
+    await storage.write(two.id, [running(0)])
+    await storage.write(two.id, [finished(1, TrialState.FAIL)])
+    assert await storage.trials(one.id) == [finished(0), running(1)]
+    assert await storage.trials(two.id) == [running(0), finished(1, TrialState.FAIL)]
+
+
+async def test_closed_storage_refuses_everything(storage: Storage, study: StudyRecord) -> None:
+    await storage.aclose()
+    await storage.aclose()
+    with pytest.raises(StorageError, match="closed"):
+        await storage.create_study("x", CONFIG)
+    with pytest.raises(StorageError, match="closed"):
+        await storage.get_study("main")
+    with pytest.raises(StorageError, match="closed"):
+        await storage.list_studies()
+    with pytest.raises(StorageError, match="closed"):
+        await storage.trials(study.id)
+    with pytest.raises(StorageError, match="closed"):
+        await storage.write(study.id, [running(0)])
+
+
+async def test_aclose_after_a_failed_write(storage: Storage, study: StudyRecord) -> None:
+    await storage.write(study.id, [finished(0)])
+    with pytest.raises(StorageError):
+        await storage.write(study.id, [running(0)])
+    await storage.aclose()
+    await storage.aclose()
+
+
+async def test_async_with_closes(storage: Storage) -> None:
+    async with storage as entered:
+        assert entered is storage
+        await storage.create_study("s", CONFIG)
+    with pytest.raises(StorageError, match="closed"):
+        await storage.list_studies()
+
+
+async def test_memory_and_sqlite_agree_on_random_batches(tmp_path: Path) -> None:
+    """Differential check: the same random writes give the same outcome in both storages."""
+    rng = random.Random(20240601)
+    states = list(TrialState)
+    async with MemoryStorage() as memory, await SqliteStorage.open(tmp_path / "d.db") as sqlite:
+        ids = [(await memory.create_study(n, CONFIG)).id for n in ("a", "b")]
+        assert [(await sqlite.create_study(n, CONFIG)).id for n in ("a", "b")] == ids
+        for step in range(300):
+            study_id = rng.choice(ids)
+            batch = [
+                running(tid).replace(
+                    state=rng.choice(states), loss=rng.choice([None, rng.random()]), error=str(step)
+                )
+                for tid in (rng.randrange(40) for _ in range(rng.randint(0, 4)))
+            ]
+            outcomes = []
+            for store in (memory, sqlite):
+                try:
+                    await store.write(study_id, batch)
+                    outcomes.append("stored")
+                except StorageError as exc:
+                    outcomes.append(str(exc).split(";")[0])
+            assert outcomes[0] == outcomes[1], (step, batch)
+            if step % 25 == 0:
+                assert await memory.trials(study_id) == await sqlite.trials(study_id)
+        for study_id in ids:
+            assert await memory.trials(study_id) == await sqlite.trials(study_id)
+
+
+# --- SQLite only ------------------------------------------------------------------------------
+
+
+def _raw_rows(path: Path, sql: str, *parameters: Any) -> list[Any]:
+    """Rows read through a plain sqlite3 connection, closed before returning."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, parameters).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_reopen_reads_everything_back(tmp_path: Path) -> None:
+    path = tmp_path / "studies.db"
+    async with await SqliteStorage.open(path) as storage:
+        one = await storage.create_study("one", CONFIG)
+        two = await storage.create_study("two", CONFIG)
+        await storage.write(one.id, [finished(0), running(1), finished(2, TrialState.FAIL)])
+        await storage.write(two.id, [running(0)])
+        studies = await storage.list_studies()
+    async with await SqliteStorage.open(str(path)) as storage:
+        assert await storage.list_studies() == studies
+        assert await storage.get_study("two") == two
+        assert await storage.trials(one.id) == [
+            finished(0),
+            running(1),
+            finished(2, TrialState.FAIL),
+        ]
+        assert await storage.trials(two.id) == [running(0)]
+        await storage.write(two.id, [finished(0)])
+    async with await SqliteStorage.open(path) as storage:
+        assert await storage.trials(two.id) == [finished(0)]
+
+
+async def test_many_studies_in_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "many.db"
+    async with await SqliteStorage.open(path) as storage:
+        records = [await storage.create_study(f"study-{i}", CONFIG) for i in range(6)]
+        for i, record in enumerate(records):
+            await storage.write(record.id, [finished(tid) for tid in range(i)])
+    assert _raw_rows(path, "SELECT count(*) FROM studies") == [(6,)]
+    assert _raw_rows(path, "SELECT study_id, count(*) FROM trials GROUP BY study_id") == [
+        (record.id, i) for i, record in enumerate(records) if i
+    ]
+    async with await SqliteStorage.open(path) as storage:
+        for i, record in enumerate(records):
+            assert await storage.trials(record.id) == [finished(tid) for tid in range(i)]
+
+
+async def test_file_settings(tmp_path: Path) -> None:
+    path = tmp_path / "settings.db"
+    async with await SqliteStorage.open(path) as storage:
+        assert _raw_rows(path, "PRAGMA journal_mode") == [("wal",)]
+        assert _raw_rows(path, "PRAGMA application_id") == [(0x4148504F,)]
+        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+        conn = storage._conn
+        assert conn is not None
+        assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
+        assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(10_000,)]
+        assert list(await conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
+        assert storage.path == str(path.absolute())
+
+
+async def test_finished_rows_on_disk_stay_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "immutable.db"
+    async with await SqliteStorage.open(path) as storage:
+        study = await storage.create_study("s", CONFIG)
+        await storage.write(study.id, [finished(0), running(1)])
+        before = _raw_rows(path, "SELECT * FROM trials ORDER BY tid")
+        with pytest.raises(StorageError, match=r"trial\(s\) 0 \(ok\)"):
+            await storage.write(study.id, [finished(1), running(2), finished(0, loss=99.0)])
+        assert _raw_rows(path, "SELECT * FROM trials ORDER BY tid") == before
+        assert [row[2] for row in before] == ["ok", "running"]
+
+
+async def test_batch_is_atomic_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "atomic.db"
+    async with await SqliteStorage.open(path) as storage:
+        study = await storage.create_study("s", CONFIG)
+        await storage.write(study.id, [finished(7)])
+        for size in (3, 2000):  # one statement, then several statements in one transaction
+            batch = [running(tid) for tid in range(100, 100 + size)] + [running(7)]
+            with pytest.raises(StorageError):
+                await storage.write(study.id, batch)
+            assert _raw_rows(path, "SELECT tid FROM trials") == [(7,)]
+
+
+async def test_cancelled_write_is_all_or_nothing(tmp_path: Path) -> None:
+    for attempt, delay in enumerate((0.0, 0.001, 0.003, 0.01)):
+        path = tmp_path / f"cancel-{attempt}.db"
+        async with await SqliteStorage.open(path) as storage:
+            study = await storage.create_study("s", CONFIG)
+            # Big enough to be written as several statements in one transaction.
+            write = storage.write(study.id, [running(tid) for tid in range(1, 5001)])
+            task = asyncio.create_task(write)
+            await asyncio.sleep(delay)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert len(await storage.trials(study.id)) in (0, 5000)
+            # No transaction was left open to swallow this write: it reaches the file.
+            await storage.write(study.id, [finished(0)])
+            assert _raw_rows(path, "SELECT state FROM trials WHERE tid = 0") == [("ok",)]
+        assert _raw_rows(path, "SELECT count(*) FROM trials") in ([(1,)], [(5001,)])
+
+
+async def test_aclose_does_not_hang_after_cancellation(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "hang.db")
+    study = await storage.create_study("s", CONFIG)
+    task = asyncio.create_task(storage.write(study.id, [running(t) for t in range(3000)]))
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait_for(storage.aclose(), timeout=5)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_second_connection_reads_while_writing(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    async with (
+        await SqliteStorage.open(path) as writer,
+        await SqliteStorage.open(path) as reader,
+    ):
+        study = await writer.create_study("s", CONFIG)
+        assert await reader.get_study("s") == study
+        for tid in range(20):
+            await writer.write(study.id, [running(tid)])
+            assert (await reader.trials(study.id))[-1] == running(tid)
+            await writer.write(study.id, [finished(tid)])
+            assert len(await reader.trials(study.id)) == tid + 1
+        assert await reader.trials(study.id) == await writer.trials(study.id)
+
+
+async def test_concurrent_opens_of_a_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    opened = await asyncio.gather(*(SqliteStorage.open(path) for _ in range(4)))
+    try:
+        study = await opened[0].create_study("s", CONFIG)
+        for storage in opened:
+            assert await storage.get_study("s") == study
+    finally:
+        for storage in opened:
+            await storage.aclose()
+
+
+_SNAPSHOT_READER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN")
+print(conn.execute("SELECT count(*) FROM trials").fetchone()[0], flush=True)
+sys.stdin.readline()
+during = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+conn.execute("COMMIT")
+after = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+print(during, after, flush=True)
+conn.close()
+"""
+
+_POLLING_READER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1])
+print("ready", flush=True)
+counts = []
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    counts.append(conn.execute("SELECT count(*) FROM trials WHERE state = 'ok'").fetchone()[0])
+assert counts == sorted(counts), "a reader saw trials disappear"
+print(len(counts), counts[-1], flush=True)
+conn.close()
+"""
+
+
+async def _python(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _readline(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    return (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
+
+
+async def test_reader_process_holding_a_snapshot_does_not_block_the_writer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "snapshot.db"
+    async with await SqliteStorage.open(path) as storage:
+        study = await storage.create_study("s", CONFIG)
+        await storage.write(study.id, [finished(0)])
+        reader = await _python(_SNAPSHOT_READER, str(path))
+        assert await _readline(reader) == "1\n"
+        started = time.monotonic()
+        for tid in range(1, 201):
+            await storage.write(study.id, [running(tid)])
+            await storage.write(study.id, [finished(tid)])
+        # Well below the busy timeout: the writer never waited for the reader.
+        assert time.monotonic() - started < 5
+        out, err = await asyncio.wait_for(reader.communicate(b"go\n"), timeout=20)
+        assert reader.returncode == 0, err.decode()
+        assert out.decode().split() == ["1", "201"]
+        assert len(await storage.trials(study.id)) == 201
+
+
+async def test_reader_process_polls_while_the_writer_writes(tmp_path: Path) -> None:
+    path = tmp_path / "polling.db"
+    async with await SqliteStorage.open(path) as storage:
+        study = await storage.create_study("s", CONFIG)
+        reader = await _python(_POLLING_READER, str(path), "0.6")
+        assert await _readline(reader) == "ready\n"
+        done = asyncio.ensure_future(reader.communicate())
+        tid = 0
+        while not done.done() and tid < 50_000:
+            await storage.write(study.id, [running(tid)])
+            await storage.write(study.id, [finished(tid)])
+            tid += 1
+        out, err = await asyncio.wait_for(done, timeout=20)
+        assert reader.returncode == 0, err.decode()
+        polls, last_seen = map(int, out.decode().split())
+        assert polls > 10
+        assert 0 < last_seen <= tid
+        assert len(await storage.trials(study.id)) == tid
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    async with await SqliteStorage.open(path):
+        pass
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(StorageError, match=r"newer asynchpo \(schema version 99.*upgrade asynchpo"):
+        await SqliteStorage.open(path)
+
+
+async def test_missing_schema_version_is_reported_as_damage(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    async with await SqliteStorage.open(path):
+        pass
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DELETE FROM meta")
+    conn.close()
+    with pytest.raises(StorageError, match="damaged"):
+        await SqliteStorage.open(path)
+
+
+async def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    content = b"these are my notes, not a database\n" * 200
+    path.write_bytes(content)
+    with pytest.raises(StorageError, match=r"notes\.txt: the file exists but is not a SQLite"):
+        await SqliteStorage.open(path)
+    assert path.read_bytes() == content
+
+
+async def test_a_database_of_another_program(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO orders VALUES (1)")
+    conn.close()
+    content = path.read_bytes()
+    with pytest.raises(StorageError, match=r"another program \(it holds orders\)"):
+        await SqliteStorage.open(path)
+    assert path.read_bytes() == content
+    assert _raw_rows(path, "PRAGMA journal_mode") == [("delete",)]
+
+
+async def test_missing_folder_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "studies.db"
+    with pytest.raises(
+        StorageError, match=r"folder .*such does not exist; create it first"
+    ) as info:
+        await SqliteStorage.open(path)
+    assert str(path) in str(info.value)
+    assert "mkdir" in str(info.value)
+    assert not (tmp_path / "no").exists()
+
+
+async def test_a_folder_is_not_a_database(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="it is a folder"):
+        await SqliteStorage.open(tmp_path)
+
+
+async def test_in_memory_sqlite() -> None:
+    async with await SqliteStorage.open(":memory:") as storage:
+        study = await storage.create_study("s", CONFIG)
+        await storage.write(study.id, [finished(0)])
+        assert await storage.trials(study.id) == [finished(0)]
+
+
+# --- open_storage -----------------------------------------------------------------------------
+
+
+async def test_open_storage_none_is_a_fresh_memory_storage() -> None:
+    async with open_storage(None) as storage:
+        assert isinstance(storage, MemoryStorage)
+        await storage.create_study("s", CONFIG)
+    with pytest.raises(StorageError, match="closed"):
+        await storage.list_studies()
+    async with open_storage(None) as other:
+        assert await other.list_studies() == []
+
+
+@pytest.mark.parametrize("as_str", [True, False])
+async def test_open_storage_path_opens_sqlite(tmp_path: Path, as_str: bool) -> None:
+    path = tmp_path / "s.db"
+    async with open_storage(str(path) if as_str else path) as storage:
+        assert isinstance(storage, SqliteStorage)
+        await storage.create_study("s", CONFIG)
+    with pytest.raises(StorageError, match="closed"):
+        await storage.list_studies()
+    async with open_storage(path) as storage:
+        assert [record.name for record in await storage.list_studies()] == ["s"]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_open_storage_leaves_a_given_storage_open(tmp_path: Path, kind: str) -> None:
+    mine: Storage = (
+        MemoryStorage() if kind == "memory" else await SqliteStorage.open(tmp_path / "x.db")
+    )
+    async with mine:
+        async with open_storage(mine) as storage:
+            assert storage is mine
+            await storage.create_study("s", CONFIG)
+        assert [record.name for record in await mine.list_studies()] == ["s"]
+
+
+@pytest.mark.parametrize("spec", [42, b"studies.db", 1.5, ["a.db"]])
+def test_open_storage_rejects_other_types(spec: object) -> None:
+    with pytest.raises(TypeError, match=r"None .*os\.PathLike.*Storage instance, not"):
+        open_storage(spec)  # type: ignore[arg-type]
+
+
+async def test_open_storage_accepts_any_pathlike(tmp_path: Path) -> None:
+    class Where(os.PathLike[str]):
+        def __fspath__(self) -> str:
+            return str(tmp_path / "where.db")
+
+    async with open_storage(Where()) as storage:
+        assert isinstance(storage, SqliteStorage)
+    assert (tmp_path / "where.db").exists()
+
+
+def test_interface_names() -> None:
+    import asynchpo._storage as package
+
+    assert set(package.__all__) >= {
+        "Storage",
+        "StudyConfig",
+        "StudyRecord",
+        "MemoryStorage",
+        "SqliteStorage",
+        "open_storage",
+    }
+    assert issubclass(MemoryStorage, Storage)
+    assert issubclass(SqliteStorage, Storage)
