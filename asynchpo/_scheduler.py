@@ -1,23 +1,25 @@
 """The scheduler: the one place that owns concurrency.
 
-It keeps ``concurrency`` evaluations in flight. Two tasks share its state on the event loop:
+It runs one worker task per slot in a single task group. A worker loops: take a queued trial or
+ask the suggester for a new point (seeing every pending point), commit the trial as
+``RUNNING``, evaluate it, commit the result, and only then count it, give it to the
+suggester's history and check the stop conditions, before taking the next trial. So a slot is
+refilled the moment its trial ends: no batches, no barriers.
 
-- the **launcher** waits for free slots, takes queued trials or asks the suggester for new
-  points (seeing every pending point), commits the trials as ``RUNNING``, then starts their
-  evaluations;
-- the **collector** receives finished evaluations, commits their results, and only then counts
-  them, gives them to the suggester's history, frees their slots and checks the stop conditions.
+Commits go through a group writer: records that workers hand in while a write is in progress
+are stored together by the next write, one transaction for all of them, so the checkpoint does
+not limit throughput when many trials end at once.
 
-Both batch: whatever finished (or freed) while the other was busy is committed in one write, so
-the checkpoint does not limit throughput. Stop conditions cancel the task group; on the way out,
-in a shielded scope, results that arrived are committed and trials still in flight are recorded
-as ``INTERRUPTED`` so that a later run evaluates them again.
+Stop conditions cancel the task group. On the way out, in a shielded scope, trials still in
+flight are recorded as ``INTERRUPTED`` so that a later run evaluates them again.
 
 Invariants:
 - a trial's ``RUNNING`` record is committed before its evaluation starts;
 - a result is committed before it is counted, seen by the suggester or shown;
-- a slot is held by at most one trial in flight;
-- ``finished + in flight <= max_evals``.
+- a slot is held by at most one trial (each slot is one worker);
+- ``finished + in flight <= max_evals``;
+- commits are shielded from cancellation, and between a commit and its bookkeeping there is no
+  await, so the in-memory state always matches what was stored.
 """
 
 from __future__ import annotations
@@ -32,17 +34,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
-import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from asynchpo._executors._base import Executor, Objective, TrialContext
 from asynchpo._progress import Progress
 from asynchpo._results import Outcome, interpret
 from asynchpo._space import Space
 from asynchpo._storage import Storage
-from asynchpo._suggesters._base import FloatArray, HistoryBuffer, Suggester, trial_rng
+from asynchpo._suggesters._base import FloatArray, HistoryBuffer, Suggester, TrialRngs
 from asynchpo._trial import Trial, TrialState
 
 __all__ = ["Run", "StopReason"]
@@ -67,15 +68,53 @@ class StopReason:
     CANCELLED = "the run was cancelled"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Done:
-    """An evaluation that ended, before its result is committed."""
+@dataclasses.dataclass
+class _Batch:
+    records: list[Trial] = dataclasses.field(default_factory=list)
+    written: bool = False
+    error: Exception | None = None
 
-    trial: Trial
-    slot: int
-    outcome: Outcome
-    exception: Exception | None
-    ended: float
+
+class _GroupWriter:
+    """Stores records handed in by many tasks with as few writes as possible (group commit).
+
+    One write is in progress at a time. Records handed in meanwhile join the open batch, and
+    their tasks wait for the write in progress to end; then the first of them to run writes
+    the whole batch and the others wait for that. So a burst of N results costs a couple of
+    writes, not N. Every caller returns only once its records are committed, and raises if
+    the write of its batch failed.
+    """
+
+    def __init__(self, storage: Storage, study_id: int) -> None:
+        self._storage = storage
+        self._study_id = study_id
+        self._open = _Batch()
+        self._busy = False
+        self._idle: anyio.Event | None = None
+
+    async def write(self, records: Sequence[Trial]) -> None:
+        batch = self._open
+        batch.records.extend(records)
+        while not batch.written:
+            if self._busy:
+                if self._idle is None:
+                    self._idle = anyio.Event()
+                await self._idle.wait()
+                continue
+            self._busy = True
+            self._open = _Batch()
+            try:
+                await self._storage.write(self._study_id, batch.records)
+            except Exception as exc:
+                batch.error = exc
+            finally:
+                batch.written = True
+                self._busy = False
+                if self._idle is not None:
+                    self._idle.set()
+                    self._idle = None
+        if batch.error is not None:
+            raise batch.error
 
 
 @dataclasses.dataclass
@@ -104,9 +143,19 @@ class Run:
     progress: Progress | None = None
 
     def __post_init__(self) -> None:
+        self._writer = _GroupWriter(self.storage, self.study_id)
         self._history = HistoryBuffer(len(self.space))
         self._queue: deque[Trial] = deque()
-        self._in_flight: dict[int, tuple[Trial, FloatArray]] = {}
+        self._in_flight: dict[int, Trial] = {}
+        # The rows of the trials in flight, by slot, so that the pending points for a
+        # suggestion are one fancy-indexing copy rather than a list to stack.
+        self._slot_rows = np.full((self.concurrency, len(self.space)), np.nan)
+        self._slot_busy = np.zeros(self.concurrency, dtype=np.bool_)
+        # Trials taken by a worker but not yet committed as RUNNING (being suggested).
+        self._claimed = 0
+        # One suggestion at a time: the suggester contract, and the generators of _rngs.
+        self._suggest_lock = anyio.Lock(fast_acquire=True)
+        self._rngs = TrialRngs(self.seed)
         self._finished = 0
         self._failed = 0
         self._best: float | None = None
@@ -134,21 +183,16 @@ class Run:
         """Trials of the study that are finished (``OK`` or ``FAIL``), earlier runs included."""
         return self._finished
 
-    def _count(self, trial: Trial) -> None:
+    def _count(self, trial: Trial, row: FloatArray | None = None) -> None:
         self._finished += 1
-        row = self.space.to_row(trial.params)
-        self._history.append(trial.id, row, trial.loss if trial.state is TrialState.OK else None)
-        if trial.state is TrialState.OK and trial.loss is not None:
-            if self._best is None or trial.loss < self._best:
-                self._best = trial.loss
-        else:
+        if row is None:
+            row = self.space.to_row(trial.params)
+        ok = trial.state is TrialState.OK and trial.loss is not None
+        self._history.append(trial.id, row, trial.loss if ok else None)
+        if not ok:
             self._failed += 1
-
-    def _budget(self) -> float:
-        """How many more trials may be started."""
-        if self.max_evals is None:
-            return math.inf
-        return self.max_evals - self._finished - len(self._in_flight)
+        elif self._best is None or trial.loss < self._best:  # type: ignore[operator]
+            self._best = trial.loss
 
     def _stop_condition(self) -> str | None:
         if self.max_evals is not None and self._finished >= self.max_evals:
@@ -161,6 +205,20 @@ class Run:
             return StopReason.LOSS_THRESHOLD
         return None
 
+    def _check_stop(self, exception: Exception | None) -> str | None:
+        if exception is not None and not self.catch_eval_exceptions:
+            self._error = exception
+            return StopReason.OBJECTIVE_ERROR
+        reason = self._stop_condition()
+        if reason is None and self.early_stop is not None:
+            try:
+                if self.early_stop():
+                    reason = StopReason.EARLY_STOP
+            except Exception as exc:
+                self._error = exc
+                reason = StopReason.EARLY_STOP_ERROR
+        return reason
+
     def _draw(self, *, force: bool = False) -> None:
         if self.progress is not None:
             self.progress.update(
@@ -170,23 +228,19 @@ class Run:
     # The run -----------------------------------------------------------------------------
 
     async def run(self, timeout: float | None) -> None:
-        """Evaluate trials until a stop condition holds.
+        """Evaluate trials until a stop condition holds or no work is left.
 
         Raises the objective's own exception when it raised and ``catch_eval_exceptions`` is
         false; re-raises cancellation after recording the trials in flight as interrupted.
         """
         if self._stop_condition() is not None:
             return
-        free_send, free_receive = anyio.create_memory_object_stream[int](self.concurrency)
-        for slot in range(self.concurrency):
-            free_send.send_nowait(slot)
-        done_send, done_receive = anyio.create_memory_object_stream[_Done](math.inf)
         failure: BaseException | None = None
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as deadline:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._collect, done_receive, free_send, tg.cancel_scope)
-                    await self._launch(tg, free_receive, done_send)
+                    for slot in range(self.concurrency):
+                        tg.start_soon(self._worker, slot, tg.cancel_scope)
             if deadline.cancelled_caught and self._stop_reason is None:
                 self._stop_reason = StopReason.TIMEOUT
         except BaseExceptionGroup as group:
@@ -194,12 +248,8 @@ class Run:
             failure = group.exceptions[0] if len(group.exceptions) == 1 else group
         finally:
             with anyio.CancelScope(shield=True):
-                await self._settle(done_receive)
+                await self._interrupt_in_flight()
             self._draw(force=True)
-            free_send.close()
-            free_receive.close()
-            done_send.close()
-            done_receive.close()
         if failure is not None:
             raise failure
         if self._error is not None:
@@ -211,76 +261,89 @@ class Run:
             self._best,
         )
 
-    async def _launch(
-        self,
-        tg: anyio.abc.TaskGroup,
-        free: MemoryObjectReceiveStream[int],
-        done: MemoryObjectSendStream[_Done],
-    ) -> None:
-        while True:
-            slots = [await free.receive()]
-            while True:
-                try:
-                    slots.append(free.receive_nowait())
-                except anyio.WouldBlock:
-                    break
-            budget = self._budget()
-            if budget <= 0 or self._stop_reason is not None:
-                # The budget never grows back, so the freed slots are not needed again.
+    async def _worker(self, slot: int, scope: anyio.CancelScope) -> None:
+        while self._stop_reason is None:
+            # Lets other workers and the deadline in, even if the objective never awaits.
+            await anyio.lowlevel.checkpoint()
+            taken = await self._take()
+            if taken is None:
                 return
-            slots = slots[: int(min(budget, len(slots)))]
-            starting = [self._queue.popleft() for _ in range(min(len(slots), len(self._queue)))]
-            rows = [self.space.to_row(trial.params) for trial in starting]
-            if len(starting) < len(slots):
-                fresh_rows = await self._suggest(len(slots) - len(starting), rows)
-                now = time.time()
-                for row in fresh_rows:
-                    params = self.space.to_point(row)
-                    starting.append(Trial(self._next_id, TrialState.QUEUED, params, created=now))
-                    self._next_id += 1
-                rows.extend(fresh_rows)
-            now = time.time()
-            running = [
-                trial.replace(state=TrialState.RUNNING, started=now, finished=None, error=None)
-                for trial in starting
-            ]
-            # Shielded: once the write is sent it may commit, so the trials must be known to be
-            # in flight even if the run is being cancelled (_settle then interrupts them).
+            trial, row = taken
+            running = Trial(
+                trial.id,
+                TrialState.RUNNING,
+                trial.params,
+                None,
+                {},
+                None,
+                trial.created,
+                time.time(),
+                None,
+            )
+            # Shielded: once sent, a write may commit, so the trial must be known to be in
+            # flight even when the run is being cancelled (_interrupt_in_flight records it).
             with anyio.CancelScope(shield=True):
-                await self.storage.write(self.study_id, running)
-                for trial, row in zip(running, rows, strict=True):
-                    self._in_flight[trial.id] = (trial, row)
-                    self.on_record(trial)
-            for trial, slot in zip(running, slots, strict=True):
-                logger.debug("trial %d started in slot %d: %s", trial.id, slot, trial.params)
-                tg.start_soon(self._evaluate, trial, slot, done)
+                try:
+                    await self._writer.write([running])
+                finally:
+                    self._claimed -= 1
+                self._in_flight[running.id] = running
+                self._slot_rows[slot] = row
+                self._slot_busy[slot] = True
+                self.on_record(running)
+            logger.debug("trial %d started in slot %d: %s", running.id, slot, running.params)
             self._draw()
+            record, exception = await self._evaluate(running, slot)
+            with anyio.CancelScope(shield=True):
+                await self._writer.write([record])
+            self._acknowledge(record, slot)
+            if self._stop_reason is None:
+                self._stop_reason = self._check_stop(exception)
+            self._draw()
+            if self._stop_reason is not None:
+                scope.cancel()
+                return
 
-    async def _suggest(self, count: int, burst: list[FloatArray]) -> list[FloatArray]:
-        """``count`` new points; each sees all pending points and the ones before it."""
-        history = self._history.snapshot()
-        pending_rows = [row for _, row in self._in_flight.values()] + burst
-        first_id = self._next_id
-        space, algo, seed = self.space, self.algo, self.seed
+    async def _take(self) -> tuple[Trial, FloatArray] | None:
+        """The next trial for a free slot, or None when the budget is spent."""
+        if self.max_evals is not None:
+            in_play = self._finished + len(self._in_flight) + self._claimed
+            if in_play >= self.max_evals:
+                # Finished and in-flight trials only ever add up to more, so this worker will
+                # never be needed again.
+                return None
+        self._claimed += 1
+        try:
+            if self._queue:
+                trial = self._queue.popleft()
+                return trial, self.space.to_row(trial.params)
+            trial_id = self._next_id
+            self._next_id += 1
+            row = await self._suggest(trial_id)
+            params = self.space.to_point(row)
+            return Trial(trial_id, TrialState.QUEUED, params, created=time.time()), row
+        except BaseException:
+            self._claimed -= 1
+            raise
 
-        def work() -> tuple[list[FloatArray], float]:
-            started = time.perf_counter()
-            pending = np.array(pending_rows).reshape(len(pending_rows), len(space))
-            fresh: list[FloatArray] = []
-            for trial_id in range(first_id, first_id + count):
-                row = np.asarray(algo(space, history, pending, trial_rng(seed, trial_id)))
-                fresh.append(row)
-                pending = np.vstack([pending, row[None, :]])
-            return fresh, (time.perf_counter() - started) / count
+    async def _suggest(self, trial_id: int) -> FloatArray:
+        """A new point for ``trial_id``; it sees every pending point and all finished trials."""
+        async with self._suggest_lock:
+            history = self._history.snapshot()
+            pending = self._slot_rows[self._slot_busy]
+            space, algo, rng = self.space, self.algo, self._rngs(trial_id)
+            if self._suggestion_cost > _INLINE_SUGGESTION_BUDGET:
+                started = time.perf_counter()
+                row = await anyio.to_thread.run_sync(algo, space, history, pending, rng)
+            else:
+                started = time.perf_counter()
+                row = algo(space, history, pending, rng)
+            cost = time.perf_counter() - started
+            self._suggestion_cost = 0.8 * self._suggestion_cost + 0.2 * cost
+            return np.asarray(row, dtype=float)
 
-        if self._suggestion_cost > _INLINE_SUGGESTION_BUDGET:
-            fresh, cost = await anyio.to_thread.run_sync(work)
-        else:
-            fresh, cost = work()
-        self._suggestion_cost = 0.8 * self._suggestion_cost + 0.2 * cost
-        return fresh
-
-    async def _evaluate(self, trial: Trial, slot: int, done: MemoryObjectSendStream[_Done]) -> None:
+    async def _evaluate(self, trial: Trial, slot: int) -> tuple[Trial, Exception | None]:
+        """Run the objective; the finished record and the exception it raised, if any."""
         params = self.space.evaluate(trial.params)
         exception: Exception | None = None
         try:
@@ -293,106 +356,52 @@ class Run:
             outcome = Outcome(None, {"status": "fail"}, text)
         else:
             outcome = interpret(value)
-        done.send_nowait(_Done(trial, slot, outcome, exception, time.time()))
-
-    def _finish(self, done: _Done) -> Trial:
-        outcome = done.outcome
-        return done.trial.replace(
-            state=TrialState.OK if outcome.ok else TrialState.FAIL,
-            loss=outcome.loss,
-            result=outcome.result,
-            error=outcome.error,
-            finished=done.ended,
+        state = TrialState.OK if outcome.ok else TrialState.FAIL
+        record = Trial(
+            trial.id,
+            state,
+            trial.params,
+            outcome.loss,
+            outcome.result,
+            outcome.error,
+            trial.created,
+            trial.started,
+            time.time(),
         )
+        return record, exception
 
-    def _acknowledge(self, done: _Done, record: Trial) -> None:
+    def _acknowledge(self, record: Trial, slot: int) -> None:
         """Count a committed result: history, best loss, views, logs."""
         del self._in_flight[record.id]
-        self._count(record)
+        self._slot_busy[slot] = False
+        self._count(record, self._slot_rows[slot])
         self.on_record(record)
         if record.state is TrialState.FAIL:
             logger.warning("trial %d failed: %s", record.id, record.error)
         else:
             logger.debug("trial %d finished: loss %s", record.id, record.loss)
 
-    async def _collect(
-        self,
-        receive: MemoryObjectReceiveStream[_Done],
-        free: MemoryObjectSendStream[int],
-        scope: anyio.CancelScope,
-    ) -> None:
-        while True:
-            batch = [await receive.receive()]
-            while True:
-                try:
-                    batch.append(receive.receive_nowait())
-                except anyio.WouldBlock:
-                    break
-            records = [self._finish(done) for done in batch]
-            # Shielded for the same reason as in _launch: a sent write may commit.
-            with anyio.CancelScope(shield=True):
-                await self.storage.write(self.study_id, records)
-            # No await from here on: every committed record is acknowledged, one at a time,
-            # and the stop conditions see the history grow one trial at a time (hyperopt's
-            # early_stop_fn protocol).
-            for done, record in zip(batch, records, strict=True):
-                self._acknowledge(done, record)
-                if self._stop_reason is None:
-                    self._stop_reason = self._check_stop(done)
-            self._draw()
-            if self._stop_reason is not None:
-                scope.cancel()
-                return
-            # Slots are freed only now, so that no trial starts after a stop condition held.
-            for done in batch:
-                free.send_nowait(done.slot)
-
-    def _check_stop(self, done: _Done) -> str | None:
-        if done.exception is not None and not self.catch_eval_exceptions:
-            self._error = done.exception
-            return StopReason.OBJECTIVE_ERROR
-        reason = self._stop_condition()
-        if reason is None and self.early_stop is not None:
-            try:
-                if self.early_stop():
-                    reason = StopReason.EARLY_STOP
-            except Exception as exc:
-                self._error = exc
-                reason = StopReason.EARLY_STOP_ERROR
-        return reason
-
-    async def _settle(self, receive: MemoryObjectReceiveStream[_Done]) -> None:
-        """Commit what ended but was not committed, and interrupt what is still in flight."""
+    async def _interrupt_in_flight(self) -> None:
+        """Record every trial still in flight as interrupted, so a later run re-runs it."""
+        if not self._in_flight:
+            return
         reason = self._stop_reason or StopReason.CANCELLED
-        batch: list[_Done] = []
-        while True:
-            try:
-                batch.append(receive.receive_nowait())
-            except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.EndOfStream):
-                break
-        records = [self._finish(done) for done in batch]
-        ended = {record.id for record in records}
         now = time.time()
         interrupted = [
             trial.replace(
                 state=TrialState.INTERRUPTED, finished=now, error=f"interrupted: {reason}"
             )
-            for trial_id, (trial, _) in self._in_flight.items()
-            if trial_id not in ended
+            for trial in self._in_flight.values()
         ]
-        if not records and not interrupted:
-            return
         try:
-            await self.storage.write(self.study_id, records + interrupted)
+            await self._writer.write(interrupted)
         except Exception:
-            # The run is already failing or stopping; the stored RUNNING rows are re-run on
-            # resume anyway, so losing this write loses no finished result.
-            logger.exception("could not record the end of %d trials", len(records + interrupted))
+            # The run is already failing or stopping; stored RUNNING rows are re-run on resume
+            # anyway, so losing this write loses no finished result.
+            logger.exception("could not record %d trials as interrupted", len(interrupted))
             return
-        for done, record in zip(batch, records, strict=True):
-            self._acknowledge(done, record)
+        self._in_flight.clear()
+        self._slot_busy[:] = False
         for trial in interrupted:
-            del self._in_flight[trial.id]
             self.on_record(trial)
-        if interrupted:
-            logger.info("%d trials in flight were interrupted (%s)", len(interrupted), reason)
+        logger.info("%d trials in flight were interrupted (%s)", len(interrupted), reason)

@@ -27,8 +27,9 @@ import json
 import math
 import numbers
 import reprlib
+import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -80,6 +81,7 @@ _LOG = frozenset({Kind.LOGUNIFORM, Kind.QLOGUNIFORM, Kind.LOGNORMAL, Kind.QLOGNO
 _NORMAL = frozenset({Kind.NORMAL, Kind.QNORMAL, Kind.LOGNORMAL, Kind.QLOGNORMAL})
 _QUANTIZED = frozenset({Kind.QUNIFORM, Kind.QLOGUNIFORM, Kind.QNORMAL, Kind.QLOGNORMAL})
 _INTEGER = frozenset({Kind.RANDINT, Kind.UNIFORMINT})
+_CHOICE_KINDS = frozenset({Kind.CHOICE.value, Kind.PCHOICE.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +359,165 @@ class _Tuple(_Template):
         if hasattr(cls, "_fields"):  # a namedtuple takes its fields positionally
             return cls(*values)
         return cls(values)
+
+
+# --- describing options: each option's structure as canonical JSON, for the fingerprint ---------
+
+# The keys of the tagged dicts that stand for what JSON has no value for. A user's dict that has
+# one of them as a key is tagged too ({"dict": {...}}), so no rendering reads two ways.
+_TAGS = frozenset(
+    {
+        "class",
+        "dict",
+        "enum",
+        "float",
+        "function",
+        "list",
+        "module",
+        "object",
+        "param",
+        "tuple",
+        "type",
+    }
+)
+
+
+def _dotted(obj: object) -> str | None:
+    """``module.qualname`` of a class or function (never a repr: no memory addresses)."""
+    try:
+        name = getattr(obj, "__qualname__", None)
+        if not isinstance(name, str):
+            name = getattr(obj, "__name__", None)
+        module = getattr(obj, "__module__", None)
+    except Exception:  # an object whose attribute lookup misbehaves is described by its type
+        return None
+    if not isinstance(name, str):
+        return None
+    return f"{module}.{name}" if isinstance(module, str) and module else name
+
+
+def _type_name(cls: type) -> str:
+    return _dotted(cls) or cls.__name__
+
+
+def _render(value: object) -> object:
+    """A constant as JSON that is the same in every process and names what it is.
+
+    JSON scalars stay themselves (numpy scalars become their Python value); a non-finite float,
+    a member of an enum, a class, a function or a module is tagged by name; any other object by
+    its type alone.
+    """
+    if isinstance(value, enum.Enum):  # before str and int: StrEnum and IntEnum members
+        return {"enum": f"{_type_name(type(value))}.{value.name}"}
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)  # a plain str, also for subclasses
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        x = float(value)
+        return x if math.isfinite(x) else {"float": repr(x)}
+    if isinstance(value, np.generic):
+        item = value.item()
+        if not isinstance(item, np.generic):
+            return _render(item)
+    elif isinstance(value, tuple):  # only met as a dict key or inside a numpy record
+        return _sequence("tuple", type(value), [_render(v) for v in value])
+    elif isinstance(value, list):
+        return _sequence("list", type(value), [_render(v) for v in value])
+    if isinstance(value, type):
+        return {"class": _type_name(value)}
+    if isinstance(value, types.ModuleType):
+        return {"module": value.__name__}
+    if callable(value):
+        name = _dotted(value)
+        if name is not None:
+            return {"function": name}
+    return {"object": _type_name(type(value))}
+
+
+def _sequence(tag: str, cls: type, items: list[object]) -> object:
+    """A list as itself, a tuple as ``{"tuple": [...]}``; a subclass also names its type."""
+    if tag == "list" and cls is list:
+        return items
+    out: dict[str, object] = {tag: items}
+    if cls is not list and cls is not tuple:
+        out["type"] = _type_name(cls)
+    return out
+
+
+def _key_text(key: object) -> str:
+    """A dict key as a string: itself if it is one, else its repr if that is plain, else JSON."""
+    if isinstance(key, str) and not isinstance(key, enum.Enum):
+        return str.__str__(key)
+    if _plain(key):
+        return repr(key)
+    return _canonical(_render(key))
+
+
+def _is_text(key: object) -> bool:
+    return isinstance(key, str) and not isinstance(key, enum.Enum)
+
+
+def _plain(key: object) -> bool:
+    """True for values whose repr is the same in every process: scalars and tuples of them."""
+    if key is None or type(key) in (bool, int, float, str):
+        return True
+    return type(key) is tuple and all(_plain(k) for k in key)
+
+
+def _mapping(cls: type, pairs: list[tuple[object, object]]) -> object:
+    """A dict's rendering from its keys and its values' renderings."""
+    texts = [_key_text(key) for key, _ in pairs]
+    body: object = dict(zip(texts, (value for _, value in pairs), strict=True))
+    if cls is dict and _TAGS.isdisjoint(texts) and all(_is_text(k) for k, _ in pairs):
+        return body
+    if len(set(texts)) < len(texts):  # e.g. the keys 1 and "1": keep them apart as pairs
+        body = sorted(([_render(k), v] for k, v in pairs), key=lambda kv: _canonical(kv[0]))
+    out: dict[str, object] = {"dict": body}
+    if cls is not dict:
+        out["type"] = _type_name(cls)
+    return out
+
+
+def _shape(template: _Template) -> object:
+    """The rendering of one option: constants by :func:`_render`, nodes as ``{"param": label}``."""
+    if isinstance(template, _Const):
+        return _render(template.value)
+    if isinstance(template, (_Value, _Select)):
+        return {"param": template.label}
+    if isinstance(template, _Dict):
+        mapping: type = dict if template.proto is None else type(template.proto)
+        return _mapping(mapping, [(key, _shape(t)) for key, t in template.items])
+    if isinstance(template, _List):
+        sequence: type = list if template.proto is None else type(template.proto)
+        return _sequence("list", sequence, [_shape(t) for t in template.items])
+    if isinstance(template, _Tuple):
+        return _sequence("tuple", template.cls, [_shape(t) for t in template.items])
+    raise TypeError(f"unknown template {template!r}")  # pragma: no cover
+
+
+def _choices(root: _Template) -> dict[str, _Select]:
+    """Every choice in a template tree, by label (a shared one is walked once)."""
+    found: dict[str, _Select] = {}
+    stack = [root]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, _Select):
+            if t.label in found:
+                continue
+            found[t.label] = t
+            stack.extend(t.options)
+        elif isinstance(t, _Dict):
+            stack.extend(child for _, child in t.items)
+        elif isinstance(t, (_List, _Tuple)):
+            stack.extend(t.items)
+    return found
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 # --- compiling ----------------------------------------------------------------------------------
@@ -750,8 +911,17 @@ class Space:
         """A JSON-able description, one entry per parameter in column order.
 
         Each entry holds ``label``, ``kind``, ``args``, ``parents`` (``[[label, option], ...]``)
-        and, for categorical parameters, ``options`` (their number).
+        and, for categorical parameters, ``options`` (their number). Choices and pchoices also
+        hold ``values``: what each option is, since stored trials hold option indices. An option
+        is rendered as JSON from its structure: JSON scalars as themselves; dicts as dicts
+        (non-string keys as their repr); lists as lists; a tuple as ``{"tuple": [...]}``; a
+        parameter as ``{"param": label}``; a class or function as ``{"class": name}`` or
+        ``{"function": name}``, an enum member as ``{"enum": name}``, another object as
+        ``{"object": name of its type}``, with dotted qualified names. Containers of a subclass
+        add ``"type"``, and a dict with a non-string key or a key that is one of these tags is
+        written ``{"dict": {...}}``.
         """
+        choices = _choices(self._template)
         out: list[dict[str, object]] = []
         for p in self._params:
             entry: dict[str, object] = {
@@ -762,6 +932,8 @@ class Space:
             }
             if p.categorical:
                 entry["options"] = p.n_options
+            if p.kind is Kind.CHOICE or p.kind is Kind.PCHOICE:
+                entry["values"] = [_shape(t) for t in choices[p.label].options]
             out.append(entry)
         return out
 
@@ -769,9 +941,7 @@ class Space:
     def fingerprint(self) -> str:
         """The sha256 (hex) of the canonical JSON of :meth:`describe`."""
         if self._fingerprint is None:
-            text = json.dumps(
-                self.describe(), sort_keys=True, separators=(",", ":"), allow_nan=False
-            )
+            text = _canonical(self.describe())
             self._fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return self._fingerprint
 
@@ -799,6 +969,12 @@ def _draw(p: Param, rng: np.random.Generator, n: int) -> npt.NDArray[Any]:
 
 # --- comparing descriptions ---------------------------------------------------------------------
 
+# How much of an option a message shows.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 40, 40, 6, 6, 4
+# The longest pair of option lists that a message shows in full.
+_MAX_SHOWN = 160
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
@@ -807,6 +983,10 @@ class _Entry:
     args: tuple[float, ...]
     parents: tuple[tuple[str, int], ...]
     options: int | None
+    # The canonical JSON of each option (None in descriptions made before options were
+    # described), and the options themselves for messages.
+    values: tuple[str, ...] | None
+    shown: tuple[object, ...] | None = field(compare=False)
 
     @property
     def signature(self) -> str:
@@ -824,12 +1004,14 @@ def _entry(raw: Mapping[str, object]) -> _Entry:
     try:
         label, kind = raw["label"], raw["kind"]
         args, parents = raw["args"], raw["parents"]
-        options = raw.get("options")
+        options, shown = raw.get("options"), raw.get("values")
         if not isinstance(label, str) or not isinstance(kind, str):
             raise TypeError
         if not isinstance(args, (list, tuple)) or not isinstance(parents, (list, tuple)):
             raise TypeError
         if options is not None and not isinstance(options, int):
+            raise TypeError
+        if shown is not None and not isinstance(shown, (list, tuple)):
             raise TypeError
         values = tuple(float(a) for a in args if isinstance(a, (int, float)))
         links = tuple(
@@ -839,11 +1021,61 @@ def _entry(raw: Mapping[str, object]) -> _Entry:
         )
         if len(values) != len(args) or len(links) != len(parents):
             raise TypeError
-    except (KeyError, TypeError, ValueError):
+        texts = None if shown is None else tuple(_canonical(v) for v in shown)
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise SpaceError(
             f"malformed space description entry {raw!r}; expected the output of Space.describe()"
         ) from None
-    return _Entry(label, kind, values, links, options)
+    return _Entry(
+        label, kind, values, links, options, texts, None if shown is None else tuple(shown)
+    )
+
+
+def _nested_difference(old: object, new: object) -> tuple[str, object, object]:
+    """Where inside one option two renderings first differ: ``(path, old part, new part)``."""
+    path = ""
+    while True:
+        if isinstance(old, dict) and isinstance(new, dict) and old.keys() == new.keys():
+            key = next((k for k in sorted(old) if _canonical(old[k]) != _canonical(new[k])), None)
+        elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+            key = next(
+                (
+                    i
+                    for i, (a, b) in enumerate(zip(old, new, strict=True))
+                    if _canonical(a) != _canonical(b)
+                ),
+                None,
+            )
+        else:
+            return path, old, new
+        if key is None:  # pragma: no cover - only equal renderings, which are never passed
+            return path, old, new
+        path += f"[{key!r}]"
+        old, new = old[key], new[key]
+
+
+def _options_difference(was: _Entry, now: _Entry) -> str | None:
+    """The line saying how the options of a choice changed, or None if they did not."""
+    if was.values is None or now.values is None or was.values == now.values:
+        return None
+    old, new = list(was.shown or ()), list(now.shown or ())
+    head = f"label {now.label!r}:"
+    full = f"options stored as {old!r}, now {new!r}"
+    if len(full) <= _MAX_SHOWN:
+        return f"{head} {full}"
+    differ = [i for i, (a, b) in enumerate(zip(was.values, now.values, strict=False)) if a != b]
+    if not differ:  # only in a damaged description: more values than options on one side
+        return f"{head} {len(old)} options stored, now {len(new)}"
+    first = differ[0]
+    path, a, b = _nested_difference(old[first], new[first])
+    where = f"option {first}" + (f" at {path}" if path else "")
+    line = f"{head} {where} stored as {_SHORT.repr(a)}, now {_SHORT.repr(b)}"
+    if len(differ) > 1:
+        line += f" (and {len(differ) - 1} more options differ"
+        if sorted(was.values) == sorted(now.values):
+            line += "; the same options in another order"
+        line += ")"
+    return line
 
 
 def describe_difference(
@@ -851,14 +1083,21 @@ def describe_difference(
 ) -> list[str]:
     """Human-readable lines saying how two :meth:`Space.describe` outputs differ.
 
+    A description without the ``values`` of its choices (made before options were described)
+    is compared by the other keys only.
+
     :param old: the stored description.
     :param new: the description of the space given now.
     :returns: one line per difference, e.g. ``"label 'lr': stored as loguniform(-9, -1), now
-        loguniform(-8, -1)"``; an empty list when the descriptions are equal.
+        loguniform(-8, -1)"`` or ``"label 'opt': options stored as ['adam', 'sgd'], now ['sgd',
+        'adam']"``; an empty list when the descriptions are equal.
     :raises SpaceError: if an entry is not shaped like describe()'s.
     """
     before = [_entry(e) for e in old]
     after = [_entry(e) for e in new]
+    if any(e.values is None and e.kind in _CHOICE_KINDS for e in (*before, *after)):
+        before = [replace(e, values=None) for e in before]
+        after = [replace(e, values=None) for e in after]
     before_by = {e.label: e for e in before}
     after_by = {e.label: e for e in after}
     lines: list[str] = []
@@ -869,6 +1108,8 @@ def describe_difference(
             continue
         if (was.kind, was.args, was.options) != (e.kind, e.args, e.options):
             lines.append(f"label {e.label!r}: stored as {was.signature}, now {e.signature}")
+        elif (line := _options_difference(was, e)) is not None:
+            lines.append(line)
         if was.parents != e.parents:
             lines.append(f"label {e.label!r}: stored {was.placement}, now {e.placement}")
     lines.extend(f"label {e.label!r} was removed" for e in before if e.label not in after_by)

@@ -208,7 +208,8 @@ class Trials:
                 "check the trials' errors (Trials.records[i].error)"
             )
         best = min(ok, key=lambda trial: math.inf if trial.loss is None else trial.loss)
-        return self.trials[best.id]
+        # Without a cached view, build the one document rather than all of them.
+        return self._document(best) if self._docs is None else self._docs[best.id]
 
     @property
     def argmin(self) -> dict[str, ParamValue]:

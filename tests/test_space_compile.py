@@ -368,7 +368,14 @@ DESCRIBED = {
 def test_describe() -> None:
     assert compile_space(DESCRIBED).describe() == [
         {"label": "lr", "kind": "loguniform", "args": [-9.0, -1.0], "parents": []},
-        {"label": "model", "kind": "choice", "args": [], "parents": [], "options": 2},
+        {
+            "label": "model",
+            "kind": "choice",
+            "args": [],
+            "parents": [],
+            "options": 2,
+            "values": [{"c": {"param": "c"}}, {"depth": {"param": "depth"}}],
+        },
         {"label": "c", "kind": "quniform", "args": [1.0, 10.0, 4.0], "parents": [["model", 0]]},
         {
             "label": "depth",
@@ -377,7 +384,14 @@ def test_describe() -> None:
             "parents": [["model", 1]],
             "options": 6,
         },
-        {"label": "p", "kind": "pchoice", "args": [0.5, 0.5], "parents": [], "options": 2},
+        {
+            "label": "p",
+            "kind": "pchoice",
+            "args": [0.5, 0.5],
+            "parents": [],
+            "options": 2,
+            "values": ["a", "b"],
+        },
     ]
 
 
@@ -408,7 +422,7 @@ def test_fingerprint_is_pinned_and_stable_across_processes() -> None:
     ).stdout.strip()
     assert here == other
     # Pinned: if this changes, every stored study stops resuming.
-    assert here == "fbc596a2f102245a6ef4b5103b297e63719a27dad72abe8706e7779c1013109e"
+    assert here == "ee78426f46acfd3361a2263f2d3d9a9f77531bc4620161ed20bf16efa4096c63"
 
 
 def test_fingerprint_is_the_sha256_of_canonical_json() -> None:
@@ -448,12 +462,12 @@ def test_fingerprint_sees_every_change(changed: dict[str, object]) -> None:
     assert compile_space(changed).fingerprint != compile_space(DESCRIBED).fingerprint
 
 
-def test_fingerprint_ignores_constants_and_int_or_float_arguments() -> None:
+def test_fingerprint_ignores_constants_outside_choices_and_int_or_float_arguments() -> None:
     same = {
         "lr": hp.loguniform("lr", -9.0, -1.0),
         "model": hp.choice(
             "model",
-            [{"c": hp.quniform("c", 1, 10.0, 4), "k": 1}, {"depth": hp.randint("depth", 2, 8)}],
+            [{"c": hp.quniform("c", 1, 10.0, 4)}, {"depth": hp.randint("depth", 2, 8)}],
         ),
         "p": hp.pchoice("p", [(0.5, "a"), (0.5, "b")]),
         "note": "constants are not parameters",
@@ -489,6 +503,8 @@ def test_difference_lines() -> None:
     }
     assert _difference(old, new) == [
         "label 'lr': stored as loguniform(-9, -1), now loguniform(-8, -1)",
+        "label 'model': options stored as [{'layers': {'param': 'layers'}}, {'k': 1}], "
+        "now [{'k': 1}, {'layers': {'param': 'layers'}}]",
         "label 'layers': stored under model=0, now under model=1",
         "label 'c': stored as choice(2 options), now choice(3 options)",
         "label 'depth' is new",
@@ -501,6 +517,7 @@ def test_difference_in_placement_and_kind() -> None:
     old = {"x": x, "c": hp.choice("c", [1, 2])}
     new = {"c": hp.choice("c", [{"x": x}, {"x": x}]), "p": 1}
     assert _difference(old, new) == [
+        "label 'c': options stored as [1, 2], now [{'x': {'param': 'x'}}, {'x': {'param': 'x'}}]",
         "label 'x': stored at the top level, now under c=0 or c=1",
     ]
     assert _difference({"x": x}, {"x": hp.quniform("x", 0, 1, 0.1)}) == [

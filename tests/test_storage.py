@@ -502,15 +502,20 @@ async def test_second_connection_reads_while_writing(tmp_path: Path) -> None:
 
 
 async def test_concurrent_opens_of_a_new_file(tmp_path: Path) -> None:
-    path = tmp_path / "race.db"
-    opened = await asyncio.gather(*(SqliteStorage.open(path) for _ in range(4)))
-    try:
-        study = await opened[0].create_study("s", CONFIG)
-        for storage in opened:
-            assert await storage.get_study("s") == study
-    finally:
-        for storage in opened:
-            await storage.aclose()
+    for attempt in range(10):
+        path = tmp_path / f"race-{attempt}.db"
+        results = await asyncio.gather(
+            *(SqliteStorage.open(path) for _ in range(4)), return_exceptions=True
+        )
+        opened = [result for result in results if isinstance(result, SqliteStorage)]
+        try:
+            assert len(opened) == 4, [r for r in results if isinstance(r, BaseException)]
+            study = await opened[0].create_study("s", CONFIG)
+            for storage in opened:
+                assert await storage.get_study("s") == study
+        finally:
+            for storage in opened:
+                await storage.aclose()
 
 
 _SNAPSHOT_READER = """

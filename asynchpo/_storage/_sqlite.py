@@ -53,8 +53,8 @@ _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
 # What the caller can do about the usual failures, by primary SQLite result code.
 _HINTS: Final = {
     sqlite3.SQLITE_BUSY: (
-        f"another connection held the write lock for more than {BUSY_TIMEOUT_S:g} s; "
-        "make sure only one process writes to this file at a time"
+        f"another connection kept the database locked (asynchpo waits up to {BUSY_TIMEOUT_S:g} s);"
+        " make sure only one process writes to a study at a time"
     ),
     sqlite3.SQLITE_LOCKED: "the database is locked by another statement on this connection",
     sqlite3.SQLITE_READONLY: (
@@ -164,7 +164,7 @@ class SqliteStorage(Storage):
                 (name, config_json, created),
             )
         except sqlite3.IntegrityError as exc:
-            if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+            if _error_code(exc) == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
                 raise StudyError(
                     f"a study called {name!r} already exists in {self._path}; choose another "
                     "name, or resume it with get_study()"
@@ -315,7 +315,7 @@ class SqliteStorage(Storage):
             return finished_trial_error(study_id, offenders, len(rows))
         if (
             isinstance(exc, sqlite3.IntegrityError)
-            and exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+            and _error_code(exc) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
         ):
             return study_id_not_found(study_id, self._path)
         return _storage_error(
@@ -366,7 +366,7 @@ async def _enable_wal(conn: aiosqlite.Connection, where: str, *, in_memory: bool
         except sqlite3.OperationalError as exc:
             # Leaving rollback mode needs an exclusive lock and SQLite reports "locked" at
             # once, without its busy handler, while another connection is opening the file.
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+            if _error_code(exc) & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.005)
             continue
@@ -380,22 +380,30 @@ async def _enable_wal(conn: aiosqlite.Connection, where: str, *, in_memory: bool
 async def _is_ours(conn: aiosqlite.Connection, where: str) -> bool:
     """Whether the database is asynchpo's; ``False`` if it is empty; raise if it is foreign."""
     try:
-        application_id = await _pragma(conn, "application_id")
+        # One statement, so that the header and the schema are read from one snapshot even
+        # while another process is creating the schema.
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT application_id, name FROM pragma_application_id"
+                " LEFT JOIN sqlite_master ORDER BY name"
+            )
+        )
     except sqlite3.DatabaseError as exc:
-        if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+        if _error_code(exc) == sqlite3.SQLITE_NOTADB:
             raise StorageError(
                 f"cannot open {where}: the file exists but is not a SQLite database (nor an "
                 "asynchpo storage); pass the path of a new file, or of a file asynchpo created"
             ) from exc
         raise
-    if application_id == APPLICATION_ID:
+    if rows[0][0] == APPLICATION_ID:
         return True
-    names = [row[0] for row in await conn.execute_fetchall("SELECT name FROM sqlite_master")]
+    names = [name for _, name in rows if name is not None]
     if names:
-        shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+        shown = [name for name in names if not name.startswith("sqlite_")] or names
+        listed = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
         raise StorageError(
             f"cannot open {where}: it is a SQLite database of another program (it holds "
-            f"{shown}), not an asynchpo storage; asynchpo will not change it, so pass the path "
+            f"{listed}), not an asynchpo storage; asynchpo will not change it, so pass the path "
             "of a new file"
         )
     return False
@@ -469,9 +477,14 @@ def _study_record(row: Sequence[Any]) -> StudyRecord:
     return StudyRecord(id=study_id, name=name, config=decode_config(config_json), created=created)
 
 
-def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
+def _error_code(exc: sqlite3.Error) -> int:
+    """SQLite's extended result code, or -1 for errors raised by Python's sqlite3 itself."""
     code = getattr(exc, "sqlite_errorcode", None)
-    hint = _HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    return code if isinstance(code, int) else -1
+
+
+def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
+    hint = _HINTS.get(_error_code(exc) & 0xFF)
     return StorageError(
         f"could not {action}: SQLite said {str(exc)!r}" + (f"; {hint}" if hint else "")
     )

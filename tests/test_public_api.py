@@ -1,0 +1,87 @@
+"""The public surface is pinned: adding or removing a name is a deliberate change."""
+
+from __future__ import annotations
+
+import inspect
+
+import asynchpo
+
+PUBLIC = {
+    "STATUS_FAIL",
+    "STATUS_OK",
+    "AllTrialsFailed",
+    "AsynchpoError",
+    "ConfigError",
+    "Executor",
+    "History",
+    "LocalExecutor",
+    "MemoryStorage",
+    "Space",
+    "SpaceError",
+    "SqliteStorage",
+    "Storage",
+    "StorageError",
+    "StudyError",
+    "StudyMismatch",
+    "StudyNotFound",
+    "Suggester",
+    "Trial",
+    "TrialContext",
+    "TrialState",
+    "Trials",
+    "__version__",
+    "anneal",
+    "compile_space",
+    "fmin",
+    "fmin_sync",
+    "hp",
+    "load_trials",
+    "no_progress_loss",
+    "rand",
+    "space_eval",
+}
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    # ruff keeps __all__ in isort order (constants, classes, then the rest); no duplicates.
+    assert len(asynchpo.__all__) == len(set(asynchpo.__all__))
+    assert set(asynchpo.__all__) == PUBLIC
+    for name in asynchpo.__all__:
+        assert hasattr(asynchpo, name), name
+
+
+def test_no_other_public_attributes() -> None:
+    exported = {name for name in vars(asynchpo) if not name.startswith("_")}
+    assert exported == PUBLIC - {"__version__"}
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in asynchpo.__all__:
+        value = getattr(asynchpo, name)
+        if inspect.isclass(value) or inspect.isfunction(value) or inspect.ismodule(value):
+            assert inspect.getdoc(value), f"{name} has no docstring"
+
+
+def test_hyperopt_names_are_where_hyperopt_users_look() -> None:
+    for module in (asynchpo.rand, asynchpo.anneal):
+        assert callable(module.suggest)
+        assert inspect.getdoc(module.suggest)
+    for name in (
+        "choice",
+        "pchoice",
+        "uniform",
+        "quniform",
+        "loguniform",
+        "qloguniform",
+        "normal",
+        "qnormal",
+        "lognormal",
+        "qlognormal",
+        "randint",
+        "uniformint",
+    ):
+        assert callable(getattr(asynchpo.hp, name)), name
+    assert asynchpo.STATUS_OK == "ok"
+    assert asynchpo.STATUS_FAIL == "fail"
+    assert issubclass(asynchpo.SpaceError, ValueError)
+    assert issubclass(asynchpo.SpaceError, asynchpo.AsynchpoError)
