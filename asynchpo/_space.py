@@ -28,7 +28,7 @@ import math
 import numbers
 import reprlib
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -669,6 +669,7 @@ class Space:
         "_bounds",
         "_cat_cols",
         "_columns",
+        "_conditional",
         "_fingerprint",
         "_grid",
         "_labels",
@@ -676,6 +677,7 @@ class Space:
         "_plan",
         "_q_cols",
         "_q_values",
+        "_sampler",
         "_template",
         "_tolerance",
         "_value_high",
@@ -710,6 +712,8 @@ class Space:
             finite = [abs(b) for b in (lo, hi) if math.isfinite(b)]
             width = hi - lo if math.isfinite(hi - lo) else 0.0
             self._tolerance.append(_BOUND_TOLERANCE * max([width, *finite]))
+        self._sampler = _Sampler(self._params)
+        self._conditional = tuple((j, p.parents) for j, p in enumerate(self._params) if p.parents)
 
     def __reduce__(self) -> tuple[type[Space], tuple[tuple[Param, ...], _Template]]:
         # MappingProxyType does not pickle; rebuild from the parts instead.
@@ -755,28 +759,27 @@ class Space:
         """
         values = self._rows(rows)
         active = np.ones(values.shape, dtype=np.bool_)
-        for j, p in enumerate(self._params):
-            if p.parents:
-                on = np.zeros(values.shape[0], dtype=np.bool_)
-                for parent, option in p.parents:
-                    on |= active[:, parent] & (values[:, parent] == option)
-                active[:, j] = on
+        for j, parents in self._conditional:
+            on = np.zeros(values.shape[0], dtype=np.bool_)
+            for parent, option in parents:
+                on |= active[:, parent] & (values[:, parent] == option)
+            active[:, j] = on
         return active
 
     def sample(self, rng: np.random.Generator, n: int) -> Rows:
         """``n`` independent draws from the prior, ``NaN`` where a parameter is inactive.
 
-        Each parameter is drawn for all rows in one call, in column order, so the same seed gives
-        the same rows.
+        All rows and parameters come from one uniform draw (and one normal draw if the space
+        has normal kinds), transformed column-wise, so one point costs about as much as
+        thousands, and the same seed gives the same rows.
 
         :returns: an ``(n, d)`` float64 array.
         """
         if n < 0:
             raise SpaceError(f"cannot draw {n} samples; n must be at least 0")
-        rows = np.empty((n, len(self._params)), dtype=np.float64)
-        for p in self._params:
-            rows[:, p.column] = _draw(p, rng, n)
-        rows[~self.active(rows)] = np.nan
+        rows = self._sampler.draw(rng, n)
+        if self._conditional:
+            rows[~self.active(rows)] = np.nan
         return rows
 
     def snap(self, rows: npt.ArrayLike) -> Rows:
@@ -946,25 +949,65 @@ class Space:
         return self._fingerprint
 
 
-def _draw(p: Param, rng: np.random.Generator, n: int) -> npt.NDArray[Any]:
-    """``n`` prior draws of one parameter, in one call to the generator."""
-    if p.kind is Kind.CHOICE:
-        return rng.integers(0, p.n_options, size=n)
-    if p.kind is Kind.PCHOICE:
-        return rng.choice(p.n_options, size=n, p=p.probs)
-    if p.kind is Kind.RANDINT:
-        return rng.integers(p.offset, p.offset + p.n_options, size=n)
-    if p.kind in _NORMAL:
-        x = rng.normal(p.mu, p.sigma, size=n)
-    else:
-        x = rng.uniform(p.low, p.high, size=n)
-    if p.log:
-        # A wide lognormal may overflow to inf; that is its honest value in float64.
-        with np.errstate(over="ignore"):
-            x = np.exp(x)
-    if p.q is not None:
-        x = np.round(x / p.q) * p.q
-    return x
+class _Sampler:
+    """Prior draws for every parameter of a space at once.
+
+    Each non-normal column is a transform of a uniform u in [0, 1): ``low + (high - low) * u``
+    for the uniform kinds (then ``exp`` for log kinds), ``floor(u * n)`` for ``choice`` and
+    ``randint``, an inverse-CDF lookup for ``pchoice``. Normal kinds are ``mu + sigma * z``.
+    Quantized columns are then rounded to their grid.
+    """
+
+    def __init__(self, params: Sequence[Param]) -> None:
+        def columns(keep: Callable[[Param], bool]) -> npt.NDArray[np.intp]:
+            return np.array([p.column for p in params if keep(p)], dtype=np.intp)
+
+        def uniform_kind(p: Param) -> bool:
+            return not p.categorical and p.kind not in _NORMAL
+
+        self._d = len(params)
+        self._uniform = columns(uniform_kind)
+        self._normal = columns(lambda p: p.kind in _NORMAL)
+        self._u_cols = columns(lambda p: p.kind not in _NORMAL)
+        self._low = np.array([p.low for p in params if uniform_kind(p)])
+        self._width = np.array([p.high - p.low for p in params if uniform_kind(p)])
+        self._mu = np.array([p.mu for p in params if p.kind in _NORMAL])
+        self._sigma = np.array([p.sigma for p in params if p.kind in _NORMAL])
+        self._log = columns(lambda p: p.log)
+        counted = [p for p in params if p.kind in (Kind.CHOICE, Kind.RANDINT)]
+        self._counted = np.array([p.column for p in counted], dtype=np.intp)
+        self._counts = np.array([p.n_options for p in counted], dtype=np.float64)
+        self._offsets = np.array([p.offset for p in counted], dtype=np.float64)
+        self._weighted: tuple[tuple[int, npt.NDArray[np.float64]], ...] = tuple(
+            (p.column, np.cumsum(np.asarray(p.probs, dtype=np.float64))[:-1])
+            for p in params
+            if p.kind is Kind.PCHOICE
+        )
+        quantized = [p for p in params if p.q is not None and not p.categorical]
+        self._q_cols = np.array([p.column for p in quantized], dtype=np.intp)
+        self._q = np.array([p.q for p in quantized], dtype=np.float64)
+
+    def draw(self, rng: np.random.Generator, n: int) -> Rows:
+        rows = np.empty((n, self._d), dtype=np.float64)
+        u = rng.random((n, len(self._u_cols)))
+        rows[:, self._u_cols] = u
+        if len(self._normal):
+            z = rng.standard_normal((n, len(self._normal)))
+            rows[:, self._normal] = self._mu + self._sigma * z
+        if len(self._uniform):
+            rows[:, self._uniform] = self._low + self._width * rows[:, self._uniform]
+        if len(self._log):
+            # A wide lognormal may overflow to inf; that is its honest value in float64.
+            with np.errstate(over="ignore"):
+                rows[:, self._log] = np.exp(rows[:, self._log])
+        if len(self._counted):
+            index = np.minimum(np.floor(rows[:, self._counted] * self._counts), self._counts - 1)
+            rows[:, self._counted] = self._offsets + index
+        for column, edges in self._weighted:
+            rows[:, column] = np.searchsorted(edges, rows[:, column], side="right")
+        if len(self._q_cols):
+            rows[:, self._q_cols] = np.round(rows[:, self._q_cols] / self._q) * self._q
+        return rows
 
 
 # --- comparing descriptions ---------------------------------------------------------------------

@@ -521,3 +521,65 @@ def test_fmin_sync_runs_without_an_event_loop(tmp_path: Path) -> None:
 async def test_fmin_sync_inside_an_event_loop_says_to_await() -> None:
     with pytest.raises(ConfigError, match="use `await fmin"):
         fmin_sync(square, SPACE, max_evals=1)
+
+
+async def test_heavy_suggestions_move_off_the_event_loop() -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def heavy(space: Any, history: Any, pending: Any, rng: np.random.Generator) -> Any:
+        threads.append(threading.get_ident())
+        time.sleep(0.01)  # stands in for a suggester with a long history to model
+        return rand.suggest(space, history, pending, rng)
+
+    await fmin(square, SPACE, algo=heavy, max_evals=12, concurrency=3, seed=19)
+    assert len(threads) == 12
+    # The first call shows the cost; from then on suggestions run in a worker thread.
+    assert threads[0] == loop_thread
+    assert all(ident != loop_thread for ident in threads[1:])
+
+
+async def test_cheap_suggestions_stay_on_the_event_loop() -> None:
+    loop_thread = threading.get_ident()
+    threads: set[int] = set()
+
+    def cheap(space: Any, history: Any, pending: Any, rng: np.random.Generator) -> Any:
+        threads.add(threading.get_ident())
+        return rand.suggest(space, history, pending, rng)
+
+    await fmin(square, SPACE, algo=cheap, max_evals=30, concurrency=3, seed=20)
+    assert threads == {loop_thread}
+
+
+async def test_the_suggester_sees_every_pending_point() -> None:
+    seen: list[int] = []
+    all_started = anyio.Event()
+    release = anyio.Event()
+
+    def counting(space: Any, history: Any, pending: Any, rng: np.random.Generator) -> Any:
+        seen.append(len(pending) + len(history))
+        if len(seen) == 4:
+            all_started.set()
+        return rand.suggest(space, history, pending, rng)
+
+    async def objective(params: dict[str, float]) -> float:
+        await release.wait()
+        return params["x"]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            functools.partial(
+                fmin, objective, SPACE, algo=counting, max_evals=8, concurrency=4, seed=21
+            )
+        )
+        await all_started.wait()
+        release.set()
+    # Each suggestion saw every trial suggested before it, finished or still running.
+    assert seen == list(range(8))
+
+
+async def test_progress_bar_draws_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    await fmin(square, SPACE, max_evals=5, show_progressbar=True, seed=22)
+    err = capsys.readouterr().err
+    assert "5/5 trials" in err
+    assert "best loss:" in err

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Sequence
-from typing import final
+from typing import Any, final
 
 from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
 from asynchpo._storage._base import Storage, StudyConfig, StudyRecord
 from asynchpo._storage._schema import (
-    FINISHED_STATES,
-    Row,
     decode_config,
     decode_trial,
     encode_config,
@@ -40,7 +40,7 @@ class MemoryStorage(Storage):
         # mutating a returned space cannot change what is stored.
         self._studies: dict[int, tuple[str, str, float]] = {}
         self._ids_by_name: dict[str, int] = {}
-        self._trials: dict[int, dict[int, Row]] = {}
+        self._trials: dict[int, dict[int, Trial]] = {}
         self._next_id = 1
         self._closed = False
 
@@ -93,8 +93,8 @@ class MemoryStorage(Storage):
         :param study_id: the id of a stored study.
         :raises StudyNotFound: if there is no study with that id.
         """
-        rows = self._rows(study_id)
-        return [decode_trial(rows[tid]) for tid in sorted(rows)]
+        stored = self._rows(study_id)
+        return [_copy(stored[tid]) for tid in sorted(stored)]
 
     async def write(self, study_id: int, trials: Sequence[Trial]) -> None:
         """Insert new trial records and replace existing ones, all or nothing.
@@ -107,15 +107,15 @@ class MemoryStorage(Storage):
         """
         stored = self._rows(study_id)
         # Stage the batch first and apply it only once every record passed.
-        staged: dict[int, Row] = {}
+        staged: dict[int, Trial] = {}
         offenders: list[tuple[int, str]] = []
         for trial in trials:
-            row = encode_trial(trial)
-            tid = row[0]
+            record = _stored_form(trial)
+            tid = record.id
             previous = staged[tid] if tid in staged else stored.get(tid)
-            if previous is not None and previous[1] in FINISHED_STATES:
-                offenders.append((tid, previous[1]))
-            staged[tid] = row
+            if previous is not None and previous.state.is_finished:
+                offenders.append((tid, previous.state.value))
+            staged[tid] = record
         if offenders:
             raise finished_trial_error(study_id, offenders, len(trials))
         stored.update(staged)
@@ -134,9 +134,58 @@ class MemoryStorage(Storage):
         if self._closed:
             raise StorageError("this MemoryStorage is closed; open a new storage to go on")
 
-    def _rows(self, study_id: int) -> dict[int, Row]:
+    def _rows(self, study_id: int) -> dict[int, Trial]:
         self._check_open()
         try:
             return self._trials[study_id]
         except KeyError:
             raise study_id_not_found(study_id, "this MemoryStorage") from None
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _plain(value: object) -> bool:
+    """True if ``value`` would come back from JSON unchanged (so no round trip is needed)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if kind in _SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())  # type: ignore[attr-defined]
+    if kind is list:
+        return all(_plain(item) for item in value)  # type: ignore[attr-defined]
+    return False
+
+
+def _stored_form(trial: Trial) -> Trial:
+    """The record as SQLite would return it: through JSON, unless that changes nothing.
+
+    Records made by the scheduler are plain already, so the common case costs a type walk
+    instead of an encode and a decode; anything else (tuples, numpy values, mapping proxies,
+    a bad loss) takes the same codec as SQLite, and so the same errors.
+    """
+    loss = trial.loss
+    if (
+        type(trial.id) is int
+        and (loss is None or (type(loss) is float and math.isfinite(loss)))
+        and _plain(trial.params)
+        and _plain(trial.result)
+    ):
+        # A copy, so that a caller mutating its dicts cannot change what is stored.
+        return _copy(trial)
+    return decode_trial(encode_trial(trial))
+
+
+def _copy_plain(value: Any) -> Any:
+    if type(value) is dict:
+        return {key: _copy_plain(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy_plain(item) for item in value]
+    return value
+
+
+def _copy(trial: Trial) -> Trial:
+    """A record that shares no mutable part with ``trial`` (whose values are plain)."""
+    return dataclasses.replace(trial, params=dict(trial.params), result=_copy_plain(trial.result))
