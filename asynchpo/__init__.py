@@ -4,15 +4,16 @@
 search algorithm the moment it arrives, and checkpoints every trial to SQLite so that an
 interrupted search resumes without losing or repeating a finished trial::
 
-    from asynchpo import hp, fmin, rand, STATUS_OK
+    from asynchpo import hp, fmin, tpe, STATUS_OK
 
-    best = await fmin(objective, {"lr": hp.loguniform("lr", -9, -1)}, algo=rand.suggest,
+    best = await fmin(objective, {"lr": hp.loguniform("lr", -9, -1)}, algo=tpe.suggest,
                       max_evals=200, concurrency=16, storage="runs.sqlite", study="exp1")
 """
 
 from asynchpo import anneal as anneal
 from asynchpo import hp as hp
 from asynchpo import rand as rand
+from asynchpo import tpe as tpe
 from asynchpo._early_stop import no_progress_loss as no_progress_loss
 from asynchpo._exceptions import AllTrialsFailed as AllTrialsFailed
 from asynchpo._exceptions import AsynchpoError as AsynchpoError
@@ -77,4 +78,5 @@ __all__ = [
     "no_progress_loss",
     "rand",
     "space_eval",
+    "tpe",
 ]

@@ -22,7 +22,7 @@ from asynchpo._progress import Progress
 from asynchpo._scheduler import Run
 from asynchpo._space import Space, compile_space, describe_difference
 from asynchpo._storage import MemoryStorage, Storage, StudyConfig, StudyRecord, open_storage
-from asynchpo._suggesters import _random
+from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import Suggester, algo_name
 from asynchpo._trial import ParamValue, Trial, TrialState
 from asynchpo._trials import Trials
@@ -223,8 +223,8 @@ async def fmin(
         ``STATUS_FAIL``) and any extra keys. An ``async def`` is awaited on the event loop;
         a plain function runs in a worker thread.
     :param space: a search space made of ``hp.*`` expressions in dicts, lists and tuples.
-    :param algo: the search algorithm, e.g. ``rand.suggest`` or
-        ``functools.partial(anneal.suggest, shrink_coef=0.2)``. Default: random search.
+    :param algo: the search algorithm: ``tpe.suggest`` (the default), ``rand.suggest``,
+        ``anneal.suggest``, with options bound by ``functools.partial``, or a ``tpe.TPE(...)``.
     :param max_evals: stop once the study has this many finished (ok or failed) trials,
         those of earlier runs included.
     :param timeout: stop after this many seconds; trials in flight are interrupted.
@@ -254,7 +254,7 @@ async def fmin(
     """
     _check_arguments(fn, max_evals, timeout, loss_threshold, concurrency, hyperopt_only)
     compiled = compile_space(space)
-    algo = _random.suggest if algo is None else algo
+    algo = _tpe.suggest if algo is None else algo
     if not callable(algo):
         raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
     name = algo_name(algo)

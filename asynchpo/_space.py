@@ -766,21 +766,38 @@ class Space:
             active[:, j] = on
         return active
 
-    def sample(self, rng: np.random.Generator, n: int) -> Rows:
+    def sample(self, rng: np.random.Generator, n: int, *, every_label: bool = False) -> Rows:
         """``n`` independent draws from the prior, ``NaN`` where a parameter is inactive.
 
         All rows and parameters come from one uniform draw (and one normal draw if the space
         has normal kinds), transformed column-wise, so one point costs about as much as
         thousands, and the same seed gives the same rows.
 
+        :param every_label: keep a value for every parameter, active or not (for algorithms
+            that choose the branches themselves and need a prior draw for any label).
         :returns: an ``(n, d)`` float64 array.
         """
         if n < 0:
             raise SpaceError(f"cannot draw {n} samples; n must be at least 0")
         rows = self._sampler.draw(rng, n)
-        if self._conditional:
+        if self._conditional and not every_label:
             rows[~self.active(rows)] = np.nan
         return rows
+
+    def support(self, column: int) -> npt.NDArray[np.float64] | None:
+        """Every value the parameter in ``column`` can take, or ``None`` if they are endless.
+
+        Categorical parameters give their option indices (randint: its values); quantized
+        ones with finite bounds give their grid; continuous and normal kinds give ``None``.
+        """
+        p = self._params[column]
+        if p.categorical:
+            return np.arange(p.offset, p.offset + p.n_options, dtype=np.float64)
+        lo, hi = self._bounds[column]
+        if p.q is None or not (math.isfinite(lo) and math.isfinite(hi)):
+            return None
+        first, last = self._grid[column]
+        return np.arange(first, last + 1) * p.q
 
     def snap(self, rows: npt.ArrayLike) -> Rows:
         """A copy of ``rows`` moved into the support, ``NaN`` where inactive.

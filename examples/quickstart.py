@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from asynchpo import StudyNotFound, fmin, hp, load_trials, rand, space_eval
+from asynchpo import StudyNotFound, fmin, hp, load_trials, space_eval, tpe
 
 STORAGE = Path("runs/quickstart.sqlite")
 STUDY = "quickstart"
@@ -57,7 +57,7 @@ async def main() -> None:
     best = await fmin(
         objective,
         space,
-        algo=rand.suggest,
+        algo=tpe.suggest,
         max_evals=finished + TRIALS_PER_RUN,
         concurrency=8,
         storage=STORAGE,

@@ -360,7 +360,7 @@ async def test_resume_with_a_different_space_names_the_difference(tmp_path: Path
     with pytest.raises(StudyMismatch, match=r"study 'exp' in .* different search space") as info:
         await fmin(square, other, max_evals=6, storage=db, study="exp")
     assert "'x'" in str(info.value)
-    with pytest.raises(StudyMismatch, match=r"created with algo 'rand'.*'anneal'"):
+    with pytest.raises(StudyMismatch, match=r"created with algo 'tpe'.*'anneal'"):
         await fmin(square, SPACE, algo=anneal.suggest, max_evals=6, storage=db, study="exp")
     with pytest.raises(StudyMismatch, match="created with seed 14"):
         await fmin(square, SPACE, max_evals=6, storage=db, study="exp", seed=15)

@@ -39,6 +39,7 @@ PUBLIC = {
     "no_progress_loss",
     "rand",
     "space_eval",
+    "tpe",
 }
 
 
@@ -63,7 +64,7 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_hyperopt_names_are_where_hyperopt_users_look() -> None:
-    for module in (asynchpo.rand, asynchpo.anneal):
+    for module in (asynchpo.rand, asynchpo.anneal, asynchpo.tpe):
         assert callable(module.suggest)
         assert inspect.getdoc(module.suggest)
     for name in (

@@ -1,0 +1,597 @@
+"""The Tree-structured Parzen Estimator: asynchpo's default search algorithm.
+
+How it proposes a point, given the finished trials and the pending (running) points:
+
+1. **Startup.** Until ``n_startup_jobs`` trials have succeeded, points come from the prior.
+2. **Coordinates.** Every numeric parameter is mapped to [0, 1]: uniform kinds linearly (after
+   ``log`` for log kinds), normal kinds through their prior's CDF, so every numeric dimension
+   has a uniform prior on the unit interval. Categorical parameters are option indices.
+3. **Groups.** Parameters that are active under the same condition form a group; the root
+   group holds the always-active ones (the branch-choosing ``choice`` parameters among them).
+   Groups are sampled top-down: a group is drawn only when its branch has been chosen.
+4. **Split.** A group is modelled on the trials where it was active. The successful ones are
+   ranked by loss *within that subset* (``split="group"``): the best ``gamma`` fraction (at
+   most 25, at least 1) is "good", the rest "bad". So a branch that was seldom tried is still
+   modelled from its own best trials instead of collapsing to the prior. ``split="global"``
+   ranks all trials together instead (hyperopt's and Optuna's way).
+5. **Densities.** l(x) is a Parzen estimator of the good trials (weighted by how much they beat
+   the threshold, ``weights="ei"``, or uniformly), g(x) of the bad ones plus, as a constant liar,
+   the pending points and (``failed="bad"``) the failed trials. Each has a prior kernel.
+   Pending points are never counted as finished: they neither end the startup phase nor move
+   the split. With ``multivariate=True`` a group's dimensions share one kernel index.
+6. **Acquisition.** ``n_EI_candidates`` candidates are drawn from l and the one with the largest
+   log l(x) - log g(x) is kept.
+7. **No repeats.** In a space where every parameter takes finitely many values, a point equal
+   to a finished or pending one is not proposed while unseen points remain.
+
+The models of a history are cached (keyed by the history's identity), so a burst of
+suggestions between two results only re-scores candidates against the pending kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtr, ndtri
+
+from asynchpo._exceptions import ConfigError
+from asynchpo._space import Kind, Param, Space
+from asynchpo._suggesters._base import FloatArray, History
+from asynchpo._suggesters._parzen import Dimensions, Mixture, bandwidths
+
+__all__ = ["TPE", "suggest"]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+_NORMAL_KINDS = frozenset({Kind.NORMAL, Kind.QNORMAL, Kind.LOGNORMAL, Kind.QLOGNORMAL})
+_MAX_GOOD = 25
+# A child group is modelled once this many successful trials reached its branch; before that
+# its parameters are drawn from the prior.
+_MIN_GROUP_TRIALS = 3
+# Enumerating a discrete space to find an unseen point is done only below this size.
+_MAX_ENUMERATION = 200_000
+_PRIOR_RETRIES = 200
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Group:
+    """Parameters active under the same condition, modelled together."""
+
+    columns: tuple[int, ...]
+    numeric: tuple[int, ...]  # columns of the numeric parameters
+    categorical: tuple[int, ...]  # columns of the categorical parameters
+    parents: tuple[tuple[int, int], ...]
+    dims: Dimensions
+
+
+class _Coordinates:
+    """Maps a space's values to the suggester's coordinates and back."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.params = space.params
+        self.discrete = all(space.support(p.column) is not None for p in space.params)
+        # The choice parameters that select between sub-spaces (some parameter depends on them).
+        self.branch_choosers = frozenset(column for p in space.params for column, _ in p.parents)
+
+    def to_unit(self, p: Param, values: FloatArray) -> FloatArray:
+        """Numeric values -> [0, 1]."""
+        x = values
+        if p.log:
+            x = np.log(np.maximum(x, 1e-300))
+        if p.kind in _NORMAL_KINDS:
+            unit: FloatArray = ndtr((x - p.mu) / p.sigma)
+        else:
+            unit = (x - p.low) / (p.high - p.low)
+        return np.clip(unit, 0.0, 1.0)
+
+    def from_unit(self, p: Param, unit: FloatArray) -> FloatArray:
+        """[0, 1] -> numeric values (before quantization; ``space.snap`` does that)."""
+        if p.kind in _NORMAL_KINDS:
+            x = p.mu + p.sigma * ndtri(np.clip(unit, 1e-12, 1.0 - 1e-12))
+        else:
+            x = p.low + unit * (p.high - p.low)
+        if p.log:
+            with np.errstate(over="ignore"):
+                x = np.exp(x)
+        values: FloatArray = x
+        return values
+
+    def floor(self, p: Param, bandwidth_floor: float) -> float:
+        """The smallest bandwidth of a numeric parameter: at least one grid step."""
+        step = 0.0
+        if p.q is not None and not p.log and p.kind not in _NORMAL_KINDS:
+            step = p.q / (p.high - p.low)
+        return max(bandwidth_floor, step)
+
+    def prior(self, p: Param) -> FloatArray:
+        if p.probs is not None:
+            return np.asarray(p.probs, dtype=np.float64)
+        return np.full(p.n_options, 1.0 / p.n_options)
+
+
+@dataclasses.dataclass
+class _Model:
+    """l and g of one group for one history (pending points are added per call)."""
+
+    good: Mixture | None  # None: the group is drawn from the prior
+    bad_numeric: FloatArray
+    bad_categorical: IntArray
+    bad_weight: float  # total weight of g's observation kernels
+    prior_weight: float
+
+
+Weighting = Literal["ei", "uniform"]
+Split = Literal["group", "global"]
+Failed = Literal["bad", "ignore"]
+
+
+class TPE:
+    """The Tree-structured Parzen Estimator, with every option.
+
+    Use an instance as ``algo``, or bind options to :func:`suggest` with
+    :func:`functools.partial` as in hyperopt. See the module docstring for the algorithm.
+
+    :param n_startup_jobs: successful trials drawn from the prior before modelling starts.
+    :param gamma: the fraction of a group's successful trials that are "good"
+        (``ceil(gamma * n)``, at most 25). Unlike hyperopt's ``gamma`` (a factor of ``sqrt(n)``)
+        it is a plain fraction, as in Optuna and Watanabe (2023).
+    :param n_EI_candidates: candidates drawn from l per group; the best l/g is kept.
+    :param prior_weight: the weight of the prior kernel in l and g.
+    :param multivariate: model a group's parameters jointly (one kernel index shared across
+        them) rather than each on its own.
+    :param constant_liar: put pending points into g, so that concurrent suggestions repel each
+        other (they never count as finished).
+    :param weights: ``"ei"`` weights good trials by how far below the threshold their loss is;
+        ``"uniform"`` weights them equally (more robust to noisy losses).
+    :param split: ``"group"`` ranks each group's trials among themselves; ``"global"`` ranks all
+        trials together and keeps a group's share of the good ones.
+    :param failed: ``"bad"`` puts failed trials into g (the search avoids where they failed);
+        ``"ignore"`` leaves them out.
+    :param bandwidth_floor: the smallest kernel bandwidth, as a fraction of a parameter's range.
+    :param branch_exploration: how often a ``choice`` that selects between sub-spaces takes its
+        branch from the prior instead of the model. A branch whose first trials were poor
+        looks bad to any density ratio, even when its best region is the best of the space;
+        these draws keep trying it, and once there its parameters are modelled from its own
+        best trials (the per-branch split), so the attempts are not random ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_startup_jobs: int = 10,
+        gamma: float = 0.15,
+        n_EI_candidates: int = 24,
+        prior_weight: float = 1.0,
+        multivariate: bool = True,
+        constant_liar: bool = True,
+        weights: Weighting = "ei",
+        split: Split = "group",
+        failed: Failed = "bad",
+        bandwidth_floor: float = 0.03,
+        branch_exploration: float = 0.5,
+    ) -> None:
+        if isinstance(n_startup_jobs, bool) or not isinstance(n_startup_jobs, int):
+            raise ConfigError(f"tpe: n_startup_jobs must be a whole number, got {n_startup_jobs!r}")
+        if n_startup_jobs < 0:
+            raise ConfigError(f"tpe: n_startup_jobs must be >= 0, got {n_startup_jobs}")
+        if not 0.0 < gamma <= 1.0:
+            raise ConfigError(f"tpe: gamma must be in (0, 1], got {gamma!r}")
+        if isinstance(n_EI_candidates, bool) or not isinstance(n_EI_candidates, int):
+            raise ConfigError(
+                f"tpe: n_EI_candidates must be a whole number, got {n_EI_candidates!r}"
+            )
+        if n_EI_candidates < 1:
+            raise ConfigError(f"tpe: n_EI_candidates must be >= 1, got {n_EI_candidates}")
+        if not prior_weight > 0.0:
+            raise ConfigError(f"tpe: prior_weight must be > 0, got {prior_weight!r}")
+        if weights not in ("ei", "uniform"):
+            raise ConfigError(f"tpe: weights must be 'ei' or 'uniform', got {weights!r}")
+        if split not in ("group", "global"):
+            raise ConfigError(f"tpe: split must be 'group' or 'global', got {split!r}")
+        if failed not in ("bad", "ignore"):
+            raise ConfigError(f"tpe: failed must be 'bad' or 'ignore', got {failed!r}")
+        if not 0.0 < bandwidth_floor <= 1.0:
+            raise ConfigError(f"tpe: bandwidth_floor must be in (0, 1], got {bandwidth_floor!r}")
+        self.n_startup_jobs = n_startup_jobs
+        self.gamma = gamma
+        self.n_EI_candidates = n_EI_candidates
+        self.prior_weight = prior_weight
+        self.multivariate = multivariate
+        self.constant_liar = constant_liar
+        self.weights = weights
+        self.split = split
+        self.failed = failed
+        if not 0.0 <= branch_exploration <= 1.0:
+            raise ConfigError(
+                f"tpe: branch_exploration must be in [0, 1], got {branch_exploration!r}"
+            )
+        self.branch_exploration = branch_exploration
+        self.bandwidth_floor = bandwidth_floor
+        self._lock = threading.Lock()
+        self._spaces: OrderedDict[int, tuple[Space, _Coordinates, tuple[_Group, ...]]] = (
+            OrderedDict()
+        )
+        self._models: OrderedDict[tuple[Any, ...], dict[int, _Model]] = OrderedDict()
+
+    @property
+    def algo_name(self) -> str:
+        """The name stored with a study: ``tpe`` and the options that differ from the default."""
+        defaults = TPE()
+        changed = {
+            name: getattr(self, name)
+            for name in _OPTION_NAMES
+            if getattr(self, name) != getattr(defaults, name)
+        }
+        if not changed:
+            return "tpe"
+        options = ", ".join(f"{key}={changed[key]!r}" for key in sorted(changed))
+        return f"tpe({options})"
+
+    def __repr__(self) -> str:
+        return f"<TPE {self.algo_name}>"
+
+    # The suggester -----------------------------------------------------------------------
+
+    def __call__(
+        self,
+        space: Space,
+        history: History,
+        pending: FloatArray,
+        rng: np.random.Generator,
+    ) -> FloatArray:
+        coords, groups = self._layout(space)
+        ok = history.ok
+        row: FloatArray
+        if int(np.count_nonzero(ok)) < max(self.n_startup_jobs, 1):
+            row = space.sample(rng, 1)[0]
+        else:
+            models = self._models_for(space, coords, groups, history)
+            row, ranked = self._propose(space, coords, groups, models, pending, rng)
+            if coords.discrete and self._seen(row, history, pending):
+                for candidate in ranked:
+                    if not self._seen(candidate, history, pending):
+                        return candidate
+        if coords.discrete and self._seen(row, history, pending):
+            return self._unseen(space, coords, history, pending, rng, row)
+        return row
+
+    # Layout of a space (cached per space object) -------------------------------------------
+
+    def _layout(self, space: Space) -> tuple[_Coordinates, tuple[_Group, ...]]:
+        with self._lock:
+            cached = self._spaces.get(id(space))
+            if cached is not None and cached[0] is space:
+                return cached[1], cached[2]
+        coords = _Coordinates(space)
+        by_condition: dict[tuple[tuple[int, int], ...], list[Param]] = {}
+        for p in space.params:
+            by_condition.setdefault(p.parents, []).append(p)
+        groups: list[_Group] = []
+        for parents, members in by_condition.items():
+            units = [members] if self.multivariate else [[p] for p in members]
+            for unit in units:
+                numeric = tuple(p.column for p in unit if not p.categorical)
+                categorical = tuple(p.column for p in unit if p.categorical)
+                dims = Dimensions(
+                    numeric_floor=np.array(
+                        [coords.floor(space.params[c], self.bandwidth_floor) for c in numeric]
+                    ),
+                    categories=tuple(space.params[c].n_options for c in categorical),
+                    priors=tuple(coords.prior(space.params[c]) for c in categorical),
+                )
+                groups.append(
+                    _Group(
+                        columns=tuple(p.column for p in unit),
+                        numeric=numeric,
+                        categorical=categorical,
+                        parents=parents,
+                        dims=dims,
+                    )
+                )
+        groups.sort(key=lambda g: g.columns[0])
+        with self._lock:
+            self._spaces[id(space)] = (space, coords, tuple(groups))
+            while len(self._spaces) > 8:
+                self._spaces.popitem(last=False)
+        return coords, tuple(groups)
+
+    # Models (cached per history) -------------------------------------------------------------
+
+    def _models_for(
+        self,
+        space: Space,
+        coords: _Coordinates,
+        groups: tuple[_Group, ...],
+        history: History,
+    ) -> dict[int, _Model]:
+        # A history snapshot is a view of append-only buffers: the buffers' addresses and the
+        # length identify its content.
+        key = (
+            id(space),
+            len(history),
+            history.rows.__array_interface__["data"][0],
+            history.losses.__array_interface__["data"][0],
+            int(history.ids[-1]) if len(history) else -1,
+        )
+        with self._lock:
+            models = self._models.get(key)
+            if models is not None:
+                self._models.move_to_end(key)
+                return models
+        models = {index: self._model(coords, group, history) for index, group in enumerate(groups)}
+        with self._lock:
+            self._models[key] = models
+            while len(self._models) > 4:
+                self._models.popitem(last=False)
+        return models
+
+    def _good_mask(self, history: History, active: BoolArray) -> BoolArray:
+        """Which trials are "good" for a group active on ``active``."""
+        losses = history.losses
+        ok = history.ok
+        subset = ok if self.split == "global" else ok & active
+        n = int(np.count_nonzero(subset))
+        n_good = min(max(1, math.ceil(self.gamma * n)), _MAX_GOOD, n)
+        good = np.zeros(len(losses), dtype=np.bool_)
+        if n_good == 0:
+            return good
+        candidates = np.flatnonzero(subset)
+        # Ties in loss go to the older trial (smaller id), so the split is deterministic.
+        order = np.lexsort((history.ids[candidates], losses[candidates]))
+        good[candidates[order[:n_good]]] = True
+        return good & active
+
+    def _model(self, coords: _Coordinates, group: _Group, history: History) -> _Model:
+        rows = history.rows
+        active = ~np.isnan(rows[:, group.columns[0]])
+        ok = history.ok
+        n_ok = int(np.count_nonzero(ok & active))
+        bad_trials = active & (ok | (self.failed == "bad"))
+        if group.parents and n_ok < _MIN_GROUP_TRIALS:
+            good_mask = np.zeros(len(rows), dtype=np.bool_)
+        else:
+            good_mask = self._good_mask(history, active)
+        bad_trials &= ~good_mask
+        numeric_good, categorical_good = self._encode(coords, group, rows[good_mask])
+        numeric_bad, categorical_bad = self._encode(coords, group, rows[bad_trials])
+        mixture: Mixture | None = None
+        if good_mask.any():
+            losses = history.losses[good_mask]
+            if self.weights == "ei":
+                bad_losses = history.losses[active & ok & ~good_mask]
+                threshold = float(bad_losses.min()) if len(bad_losses) else float(losses.max())
+                w = np.maximum(threshold - losses, 1e-12)
+                w = w / w.mean()
+            else:
+                w = np.ones(len(losses))
+            n_kernels = len(w) + 1
+            mixture = Mixture(
+                numeric_good,
+                categorical_good,
+                w,
+                self.prior_weight,
+                group.dims,
+                bandwidths(numeric_good, group.dims.numeric_floor, n_kernels),
+            )
+        return _Model(
+            good=mixture,
+            bad_numeric=numeric_bad,
+            bad_categorical=categorical_bad,
+            bad_weight=float(len(numeric_bad)),
+            prior_weight=self.prior_weight,
+        )
+
+    def _encode(
+        self, coords: _Coordinates, group: _Group, rows: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        numeric = np.empty((len(rows), len(group.numeric)))
+        for j, column in enumerate(group.numeric):
+            numeric[:, j] = coords.to_unit(coords.params[column], rows[:, column])
+        categorical = np.empty((len(rows), len(group.categorical)), dtype=np.int64)
+        for j, column in enumerate(group.categorical):
+            offset = coords.params[column].offset
+            categorical[:, j] = rows[:, column].astype(np.int64) - offset
+        return numeric, categorical
+
+    # Proposing a point -----------------------------------------------------------------------
+
+    def _propose(
+        self,
+        space: Space,
+        coords: _Coordinates,
+        groups: tuple[_Group, ...],
+        models: dict[int, _Model],
+        pending: FloatArray,
+        rng: np.random.Generator,
+    ) -> tuple[FloatArray, list[FloatArray]]:
+        """The best point, and the other candidates of its last group, best first."""
+        prior = space.sample(rng, 1, every_label=True)[0]
+        row = np.full(len(space), np.nan)
+        ranked: list[FloatArray] = []
+        for index, group in enumerate(groups):
+            if group.parents and not any(row[c] == option for c, option in group.parents):
+                continue
+            model = models[index]
+            if model.good is None:
+                row[list(group.columns)] = prior[list(group.columns)]
+                continue
+            candidates, scores = self._candidates(space, coords, group, model, pending, row, rng)
+            order = np.argsort(-scores, kind="stable")
+            row = candidates[order[0]].copy()
+            ranked = [candidates[i] for i in order[1:]]
+            choosers = [c for c in group.categorical if c in coords.branch_choosers]
+            if choosers and rng.random() < self.branch_exploration:
+                for column in choosers:
+                    row[column] = self._other_branch(coords, column, row[column], rng)
+                ranked = []
+        snapped: FloatArray = space.snap(row[None, :])[0]
+        return snapped, [space.snap(r[None, :])[0] for r in ranked]
+
+    @staticmethod
+    def _other_branch(
+        coords: _Coordinates, column: int, greedy: float, rng: np.random.Generator
+    ) -> float:
+        """A branch other than the model's pick, drawn by the prior's probabilities."""
+        p = coords.params[column]
+        prior = coords.prior(p).copy()
+        prior[int(greedy) - p.offset] = 0.0
+        if prior.sum() <= 0.0:
+            return greedy
+        return float(p.offset + rng.choice(len(prior), p=prior / prior.sum()))
+
+    def _candidates(
+        self,
+        space: Space,
+        coords: _Coordinates,
+        group: _Group,
+        model: _Model,
+        pending: FloatArray,
+        row: FloatArray,
+        rng: np.random.Generator,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Candidate rows drawn from l (other columns as in ``row``) and their scores."""
+        assert model.good is not None
+        n = self.n_EI_candidates
+        numeric, categorical = model.good.sample(rng, n)
+        candidates = np.repeat(row[None, :], n, axis=0)
+        for j, column in enumerate(group.numeric):
+            candidates[:, column] = coords.from_unit(coords.params[column], numeric[:, j])
+        for j, column in enumerate(group.categorical):
+            candidates[:, column] = categorical[:, j] + coords.params[column].offset
+        # Score the values the point will really have: quantized, clipped, in the support.
+        snapped = space.snap(candidates)
+        for column in group.columns:
+            candidates[:, column] = snapped[:, column]
+        numeric, categorical = self._encode(coords, group, candidates)
+        log_l = model.good.log_pdf(numeric, categorical)
+        log_g = self._bad(coords, group, model, pending).log_pdf(numeric, categorical)
+        return candidates, log_l - log_g
+
+    def _bad(
+        self, coords: _Coordinates, group: _Group, model: _Model, pending: FloatArray
+    ) -> Mixture:
+        numeric, categorical = model.bad_numeric, model.bad_categorical
+        if self.constant_liar and len(pending):
+            live = pending[~np.isnan(pending[:, group.columns[0]])]
+            if len(live):
+                extra_numeric, extra_categorical = self._encode(coords, group, live)
+                numeric = np.vstack([numeric, extra_numeric])
+                categorical = np.vstack([categorical, extra_categorical])
+        n_kernels = len(numeric) + 1
+        return Mixture(
+            numeric,
+            categorical,
+            np.ones(len(numeric)),
+            model.prior_weight,
+            group.dims,
+            bandwidths(numeric, group.dims.numeric_floor, n_kernels),
+        )
+
+    # Repeats in discrete spaces --------------------------------------------------------------
+
+    @staticmethod
+    def _seen(row: FloatArray, history: History, pending: FloatArray) -> bool:
+        for known in (history.rows, pending):
+            if len(known) and bool(
+                np.any(np.all((known == row) | (np.isnan(known) & np.isnan(row)), axis=1))
+            ):
+                return True
+        return False
+
+    def _unseen(
+        self,
+        space: Space,
+        coords: _Coordinates,
+        history: History,
+        pending: FloatArray,
+        rng: np.random.Generator,
+        fallback: FloatArray,
+    ) -> FloatArray:
+        """A prior draw not seen before; failing that, any unseen point; else ``fallback``."""
+        draws = space.sample(rng, _PRIOR_RETRIES)
+        for i in range(len(draws)):
+            draw: FloatArray = draws[i]
+            if not self._seen(draw, history, pending):
+                return draw
+        unseen = [
+            p for p in _enumerate(space, _MAX_ENUMERATION) if not self._seen(p, history, pending)
+        ]
+        if unseen:
+            return unseen[int(rng.integers(len(unseen)))]
+        return fallback
+
+
+def _enumerate(space: Space, limit: int) -> Iterator[FloatArray]:
+    """Every point of a discrete space (at most ``limit``), as rows."""
+    supports = [space.support(p.column) for p in space.params]
+
+    def extend(row: FloatArray, column: int) -> Iterator[FloatArray]:
+        if column == len(space):
+            yield row.copy()
+            return
+        p = space.params[column]
+        if p.parents and not any(row[c] == option for c, option in p.parents):
+            yield from extend(row, column + 1)
+            return
+        values = supports[column]
+        assert values is not None
+        for value in values:
+            row[column] = value
+            yield from extend(row, column + 1)
+        row[column] = np.nan
+
+    yield from itertools.islice(extend(np.full(len(space), np.nan), 0), limit)
+
+
+_OPTION_NAMES = (
+    "n_startup_jobs",
+    "gamma",
+    "n_EI_candidates",
+    "prior_weight",
+    "multivariate",
+    "constant_liar",
+    "weights",
+    "split",
+    "failed",
+    "bandwidth_floor",
+    "branch_exploration",
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _instance(options: tuple[tuple[str, Any], ...]) -> TPE:
+    return TPE(**dict(options))
+
+
+def suggest(
+    space: Space,
+    history: History,
+    pending: FloatArray,
+    rng: np.random.Generator,
+    **options: Any,
+) -> FloatArray:
+    """Propose one point with TPE: hyperopt's ``tpe.suggest``, with asynchpo's defaults.
+
+    Options are those of :class:`TPE`, bound by keyword with :func:`functools.partial`, e.g.
+    ``partial(tpe.suggest, n_startup_jobs=20, gamma=0.25)``.
+    """
+    unknown = sorted(set(options) - set(_OPTION_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"tpe.suggest got unknown option(s) {unknown}; the options are {list(_OPTION_NAMES)}"
+        )
+    return _instance(tuple(sorted(options.items())))(space, history, pending, rng)
+
+
+suggest.algo_name = "tpe"  # type: ignore[attr-defined]

@@ -1,0 +1,216 @@
+"""TPE: support, determinism, pending and failed trials, conditional spaces, no repeats."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from asynchpo import ConfigError, Trials, compile_space, fmin_sync, hp, rand, tpe
+from asynchpo._suggesters._base import History, HistoryBuffer, algo_name, trial_rng
+
+EVERY_KIND = compile_space(
+    {
+        "u": hp.uniform("u", -5, 5),
+        "q": hp.quniform("q", 0, 10, 2),
+        "lu": hp.loguniform("lu", math.log(1e-4), math.log(1)),
+        "qlu": hp.qloguniform("qlu", math.log(1), math.log(1000), 5),
+        "n": hp.normal("n", 3, 2),
+        "qn": hp.qnormal("qn", 0, 3, 0.5),
+        "ln": hp.lognormal("ln", 0, 1),
+        "qln": hp.qlognormal("qln", 2, 0.5, 1),
+        "ri": hp.randint("ri", 3, 9),
+        "ui": hp.uniformint("ui", 1, 6),
+        "pc": hp.pchoice("pc", [(0.7, "a"), (0.2, "b"), (0.1, "c")]),
+        "model": hp.choice(
+            "model",
+            [
+                {"depth": hp.uniformint("depth", 1, 6)},
+                {"width": hp.lognormal("width", 0, 1), "act": hp.choice("act", ["r", "t"])},
+            ],
+        ),
+    }
+)
+
+
+def make_history(space: Any, rows: np.ndarray, losses: list[float]) -> History:
+    buffer = HistoryBuffer(rows.shape[1], capacity=4)
+    for i, (row, loss) in enumerate(zip(rows, losses, strict=True)):
+        buffer.append(i, row, None if math.isnan(loss) else loss)
+    return buffer.snapshot()
+
+
+def test_every_value_lies_in_the_support_and_is_deterministic() -> None:
+    rng = np.random.default_rng(0)
+    rows = EVERY_KIND.sample(rng, 60)
+    losses = [float(v) for v in rng.normal(size=60)]
+    losses[7] = math.nan
+    history = make_history(EVERY_KIND, rows, losses)
+    pending = EVERY_KIND.sample(rng, 6)
+    for trial_id in range(40):
+        row = tpe.suggest(EVERY_KIND, history, pending, trial_rng(1, trial_id))
+        point = EVERY_KIND.to_point(row)
+        # to_row checks every active value against its support (grid, bounds, integers).
+        np.testing.assert_array_equal(EVERY_KIND.to_row(point), row)
+        again = tpe.suggest(EVERY_KIND, history, pending, trial_rng(1, trial_id))
+        np.testing.assert_array_equal(row, again)
+        assert isinstance(point["ri"], int)
+        assert 3 <= point["ri"] < 9
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_univariate_and_multivariate_both_propose_valid_points(multivariate: bool) -> None:
+    rng = np.random.default_rng(1)
+    history = make_history(EVERY_KIND, EVERY_KIND.sample(rng, 30), list(rng.random(30)))
+    algo = tpe.TPE(multivariate=multivariate)
+    for trial_id in range(10):
+        row = algo(EVERY_KIND, history, np.empty((0, len(EVERY_KIND))), trial_rng(2, trial_id))
+        EVERY_KIND.to_row(EVERY_KIND.to_point(row))
+
+
+def quadratic_history(n: int, seed: int) -> tuple[Any, History]:
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    rng = np.random.default_rng(seed)
+    xs = rng.random(n)
+    return space, make_history(space, xs[:, None], list((xs - 0.3) ** 2))
+
+
+def near(rows: list[np.ndarray], centre: float, width: float) -> int:
+    return sum(abs(float(r[0]) - centre) < width for r in rows)
+
+
+def test_pending_points_are_repelled() -> None:
+    space, history = quadratic_history(40, seed=3)
+    pending = np.full((6, 1), 0.3)  # six trials running at the optimum
+    empty = np.empty((0, 1))
+
+    def draws(algo: Any, pend: np.ndarray) -> list[np.ndarray]:
+        return [algo(space, history, pend, trial_rng(4, i)) for i in range(300)]
+
+    alone = draws(tpe.suggest, empty)
+    liar = draws(tpe.suggest, pending)
+    ignored = draws(functools.partial(tpe.suggest, constant_liar=False), pending)
+    # Without the liar the pending points change nothing at all.
+    assert all(np.array_equal(a, b) for a, b in zip(alone, ignored, strict=True))
+    # With it, far fewer suggestions land on top of the running ones.
+    assert near(liar, 0.3, 0.02) < 0.5 * near(alone, 0.3, 0.02)
+    assert near(alone, 0.3, 0.02) > 60
+
+
+def test_failed_trials_are_repelled_unless_ignored() -> None:
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    rng = np.random.default_rng(5)
+    xs = rng.random(40)
+    losses = list((xs - 0.3) ** 2)
+    failed_xs = np.full(8, 0.32)  # a region near the optimum where the objective crashes
+    rows = np.concatenate([xs, failed_xs])[:, None]
+    history = make_history(space, rows, losses + [math.nan] * 8)
+    empty = np.empty((0, 1))
+    repelled = [tpe.suggest(space, history, empty, trial_rng(6, i)) for i in range(300)]
+    ignoring = functools.partial(tpe.suggest, failed="ignore")
+    ignored = [ignoring(space, history, empty, trial_rng(6, i)) for i in range(300)]
+    assert near(repelled, 0.32, 0.02) < 0.6 * near(ignored, 0.32, 0.02)
+
+
+def best_losses(algo: Any, objective: Any, space: Any, evals: int, seeds: range) -> list[float]:
+    out = []
+    for seed in seeds:
+        trials = Trials()
+        fmin_sync(objective, space, algo=algo, max_evals=evals, seed=seed, trials=trials)
+        out.append(min(loss for loss in trials.losses() if loss is not None))
+    return out
+
+
+def test_tpe_finds_the_optimum_far_better_than_random_search() -> None:
+    space = {"x": hp.uniform("x", -10, 10), "y": hp.uniform("y", -10, 10)}
+
+    def bowl(params: dict[str, float]) -> float:
+        return (params["x"] - 3.0) ** 2 + (params["y"] + 2.0) ** 2
+
+    # Seeded, so the outcome is fixed; the margin (10x on the median) is far from the edge.
+    modelled = best_losses(tpe.suggest, bowl, space, 60, range(8))
+    randomly = best_losses(rand.suggest, bowl, space, 60, range(8))
+    assert np.median(modelled) < np.median(randomly) / 10
+
+
+CONDITIONAL = {
+    "model": hp.choice(
+        "model",
+        [
+            # Listed first and easy: good early, but its floor is 1.0.
+            {"kind": "wide", "a": hp.uniform("a", -5, 5)},
+            # The best branch: a narrow basin down to 0.
+            {"kind": "narrow", "b": hp.uniform("b", -5, 5), "c": hp.uniform("c", -5, 5)},
+            {"kind": "poor", "d": hp.uniform("d", -5, 5)},
+        ],
+    )
+}
+
+
+def conditional_loss(params: dict[str, Any]) -> float:
+    model = params["model"]
+    if model["kind"] == "wide":
+        return float(1.0 + 0.02 * model["a"] ** 2)
+    if model["kind"] == "narrow":
+        return float(0.3 * ((model["b"] - 1.5) ** 2 + (model["c"] + 0.5) ** 2))
+    return float(3.0 + 0.1 * model["d"] ** 2)
+
+
+def test_conditional_space_reaches_the_best_branch() -> None:
+    losses = best_losses(tpe.suggest, conditional_loss, CONDITIONAL, 80, range(10))
+    # A loss below 1.0 exists only in the second branch.
+    assert sum(loss < 1.0 for loss in losses) >= 9
+    randomly = best_losses(rand.suggest, conditional_loss, CONDITIONAL, 80, range(10))
+    assert np.median(losses) < np.median(randomly) / 5
+
+
+def test_children_are_sampled_only_on_their_branch() -> None:
+    trials = Trials()
+    fmin_sync(conditional_loss, CONDITIONAL, algo=tpe.suggest, max_evals=40, seed=7, trials=trials)
+    for record in trials.records:
+        branch = record.params["model"]
+        expected = {0: {"a"}, 1: {"b", "c"}, 2: {"d"}}[int(branch)]
+        assert set(record.params) == {"model"} | expected
+
+
+def test_no_repeats_in_a_small_discrete_space() -> None:
+    space = {"a": hp.choice("a", ["x", "y", "z", "w"]), "b": hp.randint("b", 5)}
+    seen: list[tuple[str, int]] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        seen.append((params["a"], params["b"]))
+        return float(params["b"]) + float(params["a"] == "z")
+
+    algo = functools.partial(tpe.suggest, n_startup_jobs=4)
+    fmin_sync(objective, space, algo=algo, max_evals=20, seed=8, concurrency=3)
+    assert len(seen) == 20
+    assert len(set(seen)) == 20  # all 20 points, none twice
+
+
+def test_options_are_checked_and_named() -> None:
+    with pytest.raises(ConfigError, match="gamma must be in"):
+        tpe.TPE(gamma=0)
+    with pytest.raises(ConfigError, match="n_EI_candidates must be >= 1"):
+        tpe.TPE(n_EI_candidates=0)
+    with pytest.raises(ConfigError, match="split must be 'group' or 'global'"):
+        tpe.TPE(split="branch")  # type: ignore[arg-type]
+    space, history = quadratic_history(5, seed=9)
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['gama'\]"):
+        tpe.suggest(space, history, np.empty((0, 1)), trial_rng(0, 0), gama=0.2)
+    assert algo_name(tpe.suggest) == "tpe"
+    assert algo_name(functools.partial(tpe.suggest, gamma=0.2)) == "tpe(gamma=0.2)"
+    assert algo_name(tpe.TPE()) == "tpe"
+    assert algo_name(tpe.TPE(multivariate=False)) == "tpe(multivariate=False)"
+
+
+def test_startup_counts_only_successful_trials() -> None:
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    rng = np.random.default_rng(10)
+    xs = rng.random(30)
+    # 30 trials, all failed: still the startup phase, so draws are the prior's.
+    history = make_history(space, xs[:, None], [math.nan] * 30)
+    row = tpe.suggest(space, history, np.empty((0, 1)), trial_rng(11, 0))
+    np.testing.assert_array_equal(row, space.sample(trial_rng(11, 0), 1)[0])
