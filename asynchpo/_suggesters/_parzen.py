@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import logsumexp, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 __all__ = ["Dimensions", "Mixture", "bandwidths"]
 
@@ -82,7 +82,7 @@ class Mixture:
     :param categorical: ``(n, Dc)`` observed option indices of the categorical dimensions.
     :param weights: ``(n,)`` non-negative weights of the observations.
     :param prior_weight: the weight of the prior kernel (mean 0.5, bandwidth 1; the prior's
-        probabilities for categorical dimensions).
+        probabilities for categorical dimensions); 0 for a mixture without one.
     :param dims: the group's dimensions.
     :param sigma: ``(n, Dn)`` bandwidths of the observations' kernels (see :func:`bandwidths`).
     """
@@ -98,12 +98,18 @@ class Mixture:
     ) -> None:
         n = len(weights)
         self.dims = dims
-        all_weights = np.append(weights, prior_weight)
+        self.has_prior = prior_weight > 0.0
+        self.total_weight = float(np.sum(weights)) + prior_weight
+        if self.has_prior:
+            all_weights = np.append(weights, prior_weight)
+            # Numeric part: the observations' kernels, then the prior's.
+            self.mu = np.vstack([numeric, np.full((1, dims.n_numeric), 0.5)])
+            self.sigma = np.vstack([sigma, np.ones((1, dims.n_numeric))])
+        else:
+            all_weights = np.asarray(weights, dtype=np.float64)
+            self.mu, self.sigma = numeric, sigma
         self.weights = all_weights / all_weights.sum()
         self.log_weights = np.log(np.maximum(self.weights, 1e-300))
-        # Numeric part: the observations' kernels, then the prior's.
-        self.mu = np.vstack([numeric, np.full((1, dims.n_numeric), 0.5)])
-        self.sigma = np.vstack([sigma, np.ones((1, dims.n_numeric))])
         self.categorical = categorical
         # Truncation to [0, 1]: the mass of each kernel inside the cube, kept to renormalise.
         self._low_cdf = ndtr(-self.mu / self.sigma)
@@ -120,28 +126,61 @@ class Mixture:
         # Aitchison-Aitken kernel, generalised to a non-uniform prior (pchoice).
         self._smoothing = np.array([c / (n + 1.0) for c in dims.categories])
         self._constant[:n] -= float(np.sum(np.log1p(self._smoothing)))
+        self._n = n
+        # Everything that depends only on the kernels, as the right-hand matrix of the one
+        # product that scores candidates (see _features for the left-hand side):
+        # [quadratic | linear | one-hot of each observed option | is-observation | is-prior | 1].
+        k = len(self.weights)
+        observation = np.zeros((k, 1))
+        observation[:n] = 1.0
+        blocks = [self._quadratic, self._linear]
+        for j, count in enumerate(dims.categories):
+            onehot = np.zeros((k, count))
+            onehot[np.arange(n), categorical[:, j]] = 1.0
+            blocks.append(onehot)
+        blocks += [observation, 1.0 - observation, self._constant[:, None]]
+        self._right = np.ascontiguousarray(np.hstack(blocks).T)
 
     @property
     def n_kernels(self) -> int:
         return len(self.weights)
 
-    def log_pdf(self, numeric: FloatArray, categorical: IntArray) -> FloatArray:
-        """Log density of each candidate: ``(C,)`` from ``(C, Dn)`` and ``(C, Dc)`` inputs."""
-        # (C, K): Gaussian exponents by the expanded quadratic, one matrix product each.
-        scores = (numeric**2) @ self._quadratic.T + numeric @ self._linear.T + self._constant
-        n = self.n_kernels - 1
+    @property
+    def n_observations(self) -> int:
+        return self._n
+
+    def _features(self, numeric: FloatArray, categorical: IntArray) -> FloatArray:
+        """The left-hand matrix: each candidate's terms that pair with :attr:`_right`.
+
+        An observation kernel's categorical log-probability is log(s p(x) + [x == observed])
+        - log(1 + s) = base(x) + bonus(x) [x == observed] - log(1 + s); the prior kernel's is
+        log p(x). So a candidate contributes its one-hot scaled by bonus, its summed base
+        (paired with "is observation"), and its summed log prior (paired with "is prior").
+        """
+        size = len(numeric)
+        base = np.zeros(size)
+        log_prior = np.zeros(size)
+        blocks = [numeric**2, numeric]
         for j, prior in enumerate(self.dims.priors):
             options = categorical[:, j]
+            p = prior[options]
             s = self._smoothing[j]
-            base = np.log(s * prior[options])
-            # Observation kernels: log(s p(x) + [x == observed]) - log(1 + s); the prior
-            # kernel: log p(x). The - log(1 + s) sits in the constant.
-            scores[:, :n] += base[:, None]
-            same = options[:, None] == self.categorical[None, :, j]
-            bonus = np.log1p(1.0 / (s * prior[options]))
-            scores[:, :n] += same * bonus[:, None]
-            scores[:, n] += np.log(prior[options])
-        result: FloatArray = logsumexp(scores, axis=1)
+            onehot = np.zeros((size, len(prior)))
+            onehot[np.arange(size), options] = np.log1p(1.0 / (s * p))
+            blocks.append(onehot)
+            base += np.log(s * p)
+            log_prior += np.log(p)
+        blocks += [base[:, None], log_prior[:, None], np.ones((size, 1))]
+        return np.hstack(blocks)
+
+    def log_pdf(self, numeric: FloatArray, categorical: IntArray) -> FloatArray:
+        """Log density of each candidate: ``(C,)`` from ``(C, Dn)`` and ``(C, Dc)`` inputs."""
+        # (C, K) log kernel values in one matrix product, then a row-wise logsumexp.
+        scores = self._features(numeric, categorical) @ self._right
+        top = scores.max(axis=1)
+        scores -= top[:, None]
+        np.exp(scores, out=scores)
+        result: FloatArray = top + np.log(scores.sum(axis=1))
         return result
 
     def sample(self, rng: np.random.Generator, size: int) -> tuple[FloatArray, IntArray]:
@@ -153,7 +192,7 @@ class Mixture:
         low = self._low_cdf[component]
         cdf = np.clip(low + u * self._mass[component], 1e-300, 1.0 - 1e-16)
         numeric = np.clip(mu + sigma * ndtri(cdf), 0.0, 1.0)
-        n = self.n_kernels - 1
+        n = self._n
         categorical = np.empty((size, len(self.dims.priors)), dtype=np.int64)
         for j, prior in enumerate(self.dims.priors):
             from_prior = rng.choice(len(prior), size=size, p=prior)

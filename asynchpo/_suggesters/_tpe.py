@@ -61,6 +61,8 @@ _MIN_GROUP_TRIALS = 3
 # Enumerating a discrete space to find an unseen point is done only below this size.
 _MAX_ENUMERATION = 200_000
 _PRIOR_RETRIES = 200
+# Above this many bad trials, g is estimated from a weighted subsample (see _compress).
+_MAX_BAD_KERNELS = 2048
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -115,20 +117,21 @@ class _Coordinates:
         return max(bandwidth_floor, step)
 
     def prior(self, p: Param) -> FloatArray:
-        if p.probs is not None:
-            return np.asarray(p.probs, dtype=np.float64)
-        return np.full(p.n_options, 1.0 / p.n_options)
+        """The option probabilities; a pchoice option of probability 0 gets a tiny one, so
+        that a point holding it (from points_to_evaluate) still has a finite density."""
+        if p.probs is None:
+            return np.full(p.n_options, 1.0 / p.n_options)
+        probs = np.maximum(np.asarray(p.probs, dtype=np.float64), 1e-12)
+        normalised: FloatArray = probs / probs.sum()
+        return normalised
 
 
 @dataclasses.dataclass
 class _Model:
-    """l and g of one group for one history (pending points are added per call)."""
+    """l and g of one group for one history; pending points are added per call."""
 
     good: Mixture | None  # None: the group is drawn from the prior
-    bad_numeric: FloatArray
-    bad_categorical: IntArray
-    bad_weight: float  # total weight of g's observation kernels
-    prior_weight: float
+    bad: Mixture  # the bad trials (and failed ones) plus the prior
 
 
 Weighting = Literal["ei", "uniform"]
@@ -363,8 +366,9 @@ class TPE:
         else:
             good_mask = self._good_mask(history, active)
         bad_trials &= ~good_mask
+        bad_index, bad_weights = _compress(np.flatnonzero(bad_trials), history)
         numeric_good, categorical_good = self._encode(coords, group, rows[good_mask])
-        numeric_bad, categorical_bad = self._encode(coords, group, rows[bad_trials])
+        numeric_bad, categorical_bad = self._encode(coords, group, rows[bad_index])
         mixture: Mixture | None = None
         if good_mask.any():
             losses = history.losses[good_mask]
@@ -384,13 +388,15 @@ class TPE:
                 group.dims,
                 bandwidths(numeric_good, group.dims.numeric_floor, n_kernels),
             )
-        return _Model(
-            good=mixture,
-            bad_numeric=numeric_bad,
-            bad_categorical=categorical_bad,
-            bad_weight=float(len(numeric_bad)),
-            prior_weight=self.prior_weight,
+        bad = Mixture(
+            numeric_bad,
+            categorical_bad,
+            bad_weights,
+            self.prior_weight,
+            group.dims,
+            bandwidths(numeric_bad, group.dims.numeric_floor, len(numeric_bad) + 1),
         )
+        return _Model(good=mixture, bad=bad)
 
     def _encode(
         self, coords: _Coordinates, group: _Group, rows: FloatArray
@@ -475,28 +481,45 @@ class TPE:
             candidates[:, column] = snapped[:, column]
         numeric, categorical = self._encode(coords, group, candidates)
         log_l = model.good.log_pdf(numeric, categorical)
-        log_g = self._bad(coords, group, model, pending).log_pdf(numeric, categorical)
-        return candidates, log_l - log_g
-
-    def _bad(
-        self, coords: _Coordinates, group: _Group, model: _Model, pending: FloatArray
-    ) -> Mixture:
-        numeric, categorical = model.bad_numeric, model.bad_categorical
+        log_g = model.bad.log_pdf(numeric, categorical)
         if self.constant_liar and len(pending):
             live = pending[~np.isnan(pending[:, group.columns[0]])]
             if len(live):
-                extra_numeric, extra_categorical = self._encode(coords, group, live)
-                numeric = np.vstack([numeric, extra_numeric])
-                categorical = np.vstack([categorical, extra_categorical])
-        n_kernels = len(numeric) + 1
-        return Mixture(
-            numeric,
-            categorical,
-            np.ones(len(numeric)),
-            model.prior_weight,
-            group.dims,
-            bandwidths(numeric, group.dims.numeric_floor, n_kernels),
+                log_g = self._with_pending(
+                    coords, group, model.bad, live, log_g, numeric, categorical
+                )
+        return candidates, log_l - log_g
+
+    def _with_pending(
+        self,
+        coords: _Coordinates,
+        group: _Group,
+        bad: Mixture,
+        live: FloatArray,
+        log_g: FloatArray,
+        numeric: FloatArray,
+        categorical: IntArray,
+    ) -> FloatArray:
+        """log g with one more kernel of weight 1 per pending point, added to the cached g.
+
+        g' = (W g + sum_p k_p) / (W + P), so only the P pending kernels are scored anew.
+        Their bandwidth is the floor g's own kernels are clipped to.
+        """
+        pending_numeric, pending_categorical = self._encode(coords, group, live)
+        n_kernels = bad.n_kernels + len(live)
+        sigma = np.broadcast_to(
+            np.maximum(group.dims.numeric_floor, 1.0 / (n_kernels + 1) ** 2),
+            pending_numeric.shape,
         )
+        pending_mixture = Mixture(
+            pending_numeric, pending_categorical, np.ones(len(live)), 0.0, group.dims, sigma
+        )
+        log_p = pending_mixture.log_pdf(numeric, categorical)
+        total = bad.total_weight + len(live)
+        combined: FloatArray = np.logaddexp(
+            math.log(bad.total_weight / total) + log_g, math.log(len(live) / total) + log_p
+        )
+        return combined
 
     # Repeats in discrete spaces --------------------------------------------------------------
 
@@ -530,6 +553,35 @@ class TPE:
         if unseen:
             return unseen[int(rng.integers(len(unseen)))]
         return fallback
+
+
+def _compress(index: IntArray, history: History) -> tuple[IntArray, FloatArray]:
+    """At most :data:`_MAX_BAD_KERNELS` of the bad trials, with weights that keep g's shape.
+
+    g is the only density whose size grows with the history, and scoring costs O(kernels).
+    Beyond the cap, the newest half is kept as is and the older trials are thinned to the
+    other half: every k-th in loss order (so their spread of losses is kept), each weighted
+    by k, an unbiased estimate of the full mixture. Failed trials are always kept.
+    """
+    if len(index) <= _MAX_BAD_KERNELS:
+        return index, np.ones(len(index))
+    failed = index[np.isnan(history.losses[index])]
+    scored = index[~np.isnan(history.losses[index])]
+    recent_count = _MAX_BAD_KERNELS // 2
+    by_age = scored[np.argsort(history.ids[scored], kind="stable")]
+    recent, older = by_age[-recent_count:], by_age[:-recent_count]
+    older = older[np.argsort(history.losses[older], kind="stable")]
+    keep = max(1, _MAX_BAD_KERNELS - recent_count - len(failed))
+    picks = np.linspace(0, len(older) - 1, num=min(keep, len(older))).round().astype(np.int64)
+    thinned = older[picks]
+    weights = np.concatenate(
+        [
+            np.ones(len(recent)),
+            np.full(len(thinned), len(older) / len(thinned)),
+            np.ones(len(failed)),
+        ]
+    )
+    return np.concatenate([recent, thinned, failed]), weights
 
 
 def _enumerate(space: Space, limit: int) -> Iterator[FloatArray]:
