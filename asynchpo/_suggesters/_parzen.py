@@ -53,8 +53,9 @@ def bandwidths(mus: FloatArray, floor: FloatArray, n_kernels: int) -> FloatArray
 
     Each observation's bandwidth is the larger of the gaps to its neighbours, with the domain
     ends 0 and 1 as neighbours (hyperopt's heuristic with endpoints). It is then clipped to
-    ``[max(floor, 1 / (n_kernels + 1) ** 2), 1]``: a floor that shrinks as kernels accumulate
-    but never below ``floor`` (the "magic clip" with exponent 2).
+    ``[max(floor, 1 / (n_kernels + 1)), 1]``: a floor that shrinks as kernels accumulate but
+    never below ``floor`` (hyperopt's and Optuna's "magic clip"; on our benchmarks it beat
+    Watanabe's faster-shrinking ``1 / (n + 1) ** 2`` on every problem above two dimensions).
 
     :param mus: ``(n, D)`` observations in [0, 1].
     :param floor: ``(D,)`` smallest bandwidths.
@@ -71,7 +72,7 @@ def bandwidths(mus: FloatArray, floor: FloatArray, n_kernels: int) -> FloatArray
     widest = np.maximum(gaps[:-1], gaps[1:])
     sigma = np.empty_like(widest)
     np.put_along_axis(sigma, order, widest, axis=0)
-    low = np.maximum(floor, 1.0 / (n_kernels + 1) ** 2)
+    low = np.maximum(floor, 1.0 / (n_kernels + 1))
     return np.clip(sigma, low, 1.0)
 
 

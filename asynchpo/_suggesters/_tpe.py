@@ -181,7 +181,7 @@ class TPE:
         weights: Weighting = "ei",
         split: Split = "group",
         failed: Failed = "bad",
-        bandwidth_floor: float = 0.03,
+        bandwidth_floor: float = 0.01,
         branch_exploration: float = 0.5,
     ) -> None:
         if isinstance(n_startup_jobs, bool) or not isinstance(n_startup_jobs, int):
@@ -508,7 +508,7 @@ class TPE:
         pending_numeric, pending_categorical = self._encode(coords, group, live)
         n_kernels = bad.n_kernels + len(live)
         sigma = np.broadcast_to(
-            np.maximum(group.dims.numeric_floor, 1.0 / (n_kernels + 1) ** 2),
+            np.maximum(group.dims.numeric_floor, 1.0 / (n_kernels + 1)),
             pending_numeric.shape,
         )
         pending_mixture = Mixture(
