@@ -214,3 +214,26 @@ def test_startup_counts_only_successful_trials() -> None:
     history = make_history(space, xs[:, None], [math.nan] * 30)
     row = tpe.suggest(space, history, np.empty((0, 1)), trial_rng(11, 0))
     np.testing.assert_array_equal(row, space.sample(trial_rng(11, 0), 1)[0])
+
+
+def test_no_repeats_in_a_small_conditional_discrete_space() -> None:
+    space = {
+        "m": hp.choice(
+            "m",
+            [
+                {"b": hp.randint("b", 3), "s": hp.choice("s", ["x", "y"])},
+                {"c": hp.quniform("c", 0, 3, 1)},
+            ],
+        )
+    }
+    seen: list[str] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        seen.append(repr(params))
+        m = params["m"]
+        return float(m["b"]) if "b" in m else float(m["c"]) + 0.5
+
+    algo = functools.partial(tpe.suggest, n_startup_jobs=2)
+    fmin_sync(objective, space, algo=algo, max_evals=10, seed=12, concurrency=2)
+    # 3 x 2 points in the first branch and 4 in the second: all ten, each once.
+    assert len(set(seen)) == len(seen) == 10

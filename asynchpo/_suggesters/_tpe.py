@@ -263,8 +263,9 @@ class TPE:
             row, ranked = self._propose(space, coords, groups, models, pending, rng)
             if coords.discrete and self._seen(row, history, pending):
                 for candidate in ranked:
-                    if not self._seen(candidate, history, pending):
-                        return candidate
+                    snapped: FloatArray = space.snap(candidate[None, :])[0]
+                    if not self._seen(snapped, history, pending):
+                        return snapped
         if coords.discrete and self._seen(row, history, pending):
             return self._unseen(space, coords, history, pending, rng, row)
         return row
@@ -421,7 +422,7 @@ class TPE:
         pending: FloatArray,
         rng: np.random.Generator,
     ) -> tuple[FloatArray, list[FloatArray]]:
-        """The best point, and the other candidates of its last group, best first."""
+        """The best point, and the other candidates of its last group, best first (unsnapped)."""
         prior = space.sample(rng, 1, every_label=True)[0]
         row = np.full(len(space), np.nan)
         ranked: list[FloatArray] = []
@@ -431,6 +432,7 @@ class TPE:
             model = models[index]
             if model.good is None:
                 row[list(group.columns)] = prior[list(group.columns)]
+                ranked = []  # alternatives must differ in the last group only
                 continue
             candidates, scores = self._candidates(space, coords, group, model, pending, row, rng)
             order = np.argsort(-scores, kind="stable")
@@ -442,7 +444,7 @@ class TPE:
                     row[column] = self._other_branch(coords, column, row[column], rng)
                 ranked = []
         snapped: FloatArray = space.snap(row[None, :])[0]
-        return snapped, [space.snap(r[None, :])[0] for r in ranked]
+        return snapped, ranked
 
     @staticmethod
     def _other_branch(
