@@ -90,9 +90,10 @@ def test_pending_points_are_repelled() -> None:
     def draws(algo: Any, pend: np.ndarray) -> list[np.ndarray]:
         return [algo(space, history, pend, trial_rng(4, i)) for i in range(300)]
 
-    alone = draws(tpe.suggest, empty)
-    liar = draws(tpe.suggest, pending)
-    ignored = draws(functools.partial(tpe.suggest, constant_liar=False), pending)
+    lying = functools.partial(tpe.suggest, constant_liar=True)
+    alone = draws(lying, empty)
+    liar = draws(lying, pending)
+    ignored = draws(tpe.suggest, pending)  # the default: no liar
     # Without the liar the pending points change nothing at all.
     assert all(np.array_equal(a, b) for a, b in zip(alone, ignored, strict=True))
     # With it, far fewer suggestions land on top of the running ones.
