@@ -238,3 +238,22 @@ def test_no_repeats_in_a_small_conditional_discrete_space() -> None:
     fmin_sync(objective, space, algo=algo, max_evals=10, seed=12, concurrency=2)
     # 3 x 2 points in the first branch and 4 in the second: all ten, each once.
     assert len(set(seen)) == len(seen) == 10
+
+
+def test_cached_models_never_leak_between_histories() -> None:
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    xs = np.linspace(0.05, 0.95, 30)
+    losses = [float(v) for v in (xs - 0.3) ** 2]
+    first = make_history(space, xs[:, None], losses)
+    # Same length, ids and losses, other points: a cache keyed on anything less than the
+    # content would hand the first history's model to the second.
+    second = make_history(space, (1.0 - xs)[:, None], losses)
+    empty = np.empty((0, 1))
+    warm = tpe.TPE()
+    for history in (first, second, first):
+        cold = tpe.TPE()
+        for trial_id in range(5):
+            rng_warm, rng_cold = trial_rng(13, trial_id), trial_rng(13, trial_id)
+            np.testing.assert_array_equal(
+                warm(space, history, empty, rng_warm), cold(space, history, empty, rng_cold)
+            )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import itertools
 import math
 import threading
@@ -322,15 +323,12 @@ class TPE:
         groups: tuple[_Group, ...],
         history: History,
     ) -> dict[int, _Model]:
-        # A history snapshot is a view of append-only buffers: the buffers' addresses and the
-        # length identify its content.
-        key = (
-            id(space),
-            len(history),
-            history.rows.__array_interface__["data"][0],
-            history.losses.__array_interface__["data"][0],
-            int(history.ids[-1]) if len(history) else -1,
-        )
+        # The models are a function of the space and the history's content; a digest of the
+        # content (not the buffers' addresses, which a later history may reuse) is the key.
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (history.rows, history.losses, history.ids):
+            digest.update(np.ascontiguousarray(array).data)
+        key = (space.fingerprint, len(history), digest.digest())
         with self._lock:
             models = self._models.get(key)
             if models is not None:
