@@ -65,7 +65,7 @@ def bandwidths(mus: FloatArray, floor: FloatArray, n_kernels: int) -> FloatArray
     n, d = mus.shape
     if n == 0:
         return np.empty((0, d))
-    order = np.argsort(mus, axis=0, kind="stable")
+    order = np.argsort(mus, axis=0)
     ordered = np.take_along_axis(mus, order, axis=0)
     padded = np.vstack([np.zeros((1, d)), ordered, np.ones((1, d))])
     gaps = np.diff(padded, axis=0)
@@ -74,6 +74,23 @@ def bandwidths(mus: FloatArray, floor: FloatArray, n_kernels: int) -> FloatArray
     np.put_along_axis(sigma, order, widest, axis=0)
     low = np.maximum(floor, 1.0 / (n_kernels + 1))
     return np.clip(sigma, low, 1.0)
+
+
+def _truncation(mu: FloatArray, sigma: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Phi(-mu/sigma) and the mass Phi((1-mu)/sigma) - Phi(-mu/sigma) of each kernel in [0, 1].
+
+    Most kernels sit more than 8.5 bandwidths from both ends, where the two CDFs are 0 and 1
+    to float64 precision (Phi(-8.5) is about 1e-17), so only the others are computed.
+    """
+    low = -mu / sigma
+    high = (1.0 - mu) / sigma
+    low_cdf = np.zeros_like(mu)
+    mass = np.ones_like(mu)
+    edge = (low > -8.5) | (high < 8.5)
+    if edge.any():
+        low_cdf[edge] = ndtr(low[edge])
+        mass[edge] = ndtr(high[edge]) - low_cdf[edge]
+    return low_cdf, mass
 
 
 class Mixture:
@@ -113,13 +130,12 @@ class Mixture:
         self.log_weights = np.log(np.maximum(self.weights, 1e-300))
         self.categorical = categorical
         # Truncation to [0, 1]: the mass of each kernel inside the cube, kept to renormalise.
-        self._low_cdf = ndtr(-self.mu / self.sigma)
-        self._mass = ndtr((1.0 - self.mu) / self.sigma) - self._low_cdf
+        self._low_cdf, self._mass = _truncation(self.mu, self.sigma)
         precision = 1.0 / self.sigma**2
         self._quadratic = -0.5 * precision
         self._linear = self.mu * precision
         self._constant = self.log_weights - np.sum(
-            0.5 * self.mu**2 * precision + np.log(self.sigma) + np.log(self._mass) + _LOG_SQRT_2PI,
+            0.5 * self.mu**2 * precision + np.log(self.sigma * self._mass) + _LOG_SQRT_2PI,
             axis=1,
         )
         # Categorical part. An observation's kernel on a dimension with C options is
