@@ -23,14 +23,18 @@ from asynchpo._exceptions import StorageError as StorageError
 from asynchpo._exceptions import StudyError as StudyError
 from asynchpo._exceptions import StudyMismatch as StudyMismatch
 from asynchpo._exceptions import StudyNotFound as StudyNotFound
+from asynchpo._exceptions import TrialCrashed as TrialCrashed
 from asynchpo._executors._base import Executor as Executor
 from asynchpo._executors._base import TrialContext as TrialContext
+from asynchpo._executors._base import TrialObjective as TrialObjective
 from asynchpo._executors._local import LocalExecutor as LocalExecutor
+from asynchpo._executors._process import ProcessExecutor as ProcessExecutor
 from asynchpo._fmin import fmin as fmin
 from asynchpo._fmin import fmin_sync as fmin_sync
 from asynchpo._fmin import load_trials as load_trials
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
+from asynchpo._scheduler import current_trial as current_trial
 from asynchpo._space import Space as Space
 from asynchpo._space import compile_space as compile_space
 from asynchpo._space import space_eval as space_eval
@@ -55,6 +59,7 @@ __all__ = [
     "History",
     "LocalExecutor",
     "MemoryStorage",
+    "ProcessExecutor",
     "Space",
     "SpaceError",
     "SqliteStorage",
@@ -66,11 +71,14 @@ __all__ = [
     "Suggester",
     "Trial",
     "TrialContext",
+    "TrialCrashed",
+    "TrialObjective",
     "TrialState",
     "Trials",
     "__version__",
     "anneal",
     "compile_space",
+    "current_trial",
     "fmin",
     "fmin_sync",
     "hp",

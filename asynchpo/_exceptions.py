@@ -9,6 +9,7 @@ One tree, rooted at :class:`AsynchpoError`::
     │   ├── StudyNotFound     load_trials on a study that was never created
     │   └── StudyMismatch     resuming a study with a different space, algorithm or seed
     ├── StorageError          the checkpoint could not be read or written
+    ├── TrialCrashed          an evaluation crashed or timed out (retried with ``retries``)
     └── AllTrialsFailed       no trial succeeded, so there is no best one
 
 Every message says what went wrong and how to fix it. Errors from other libraries (sqlite3,
@@ -29,6 +30,7 @@ __all__ = [
     "StudyError",
     "StudyMismatch",
     "StudyNotFound",
+    "TrialCrashed",
 ]
 
 
@@ -62,3 +64,12 @@ class StorageError(AsynchpoError):
 
 class AllTrialsFailed(AsynchpoError):
     """There is no successful trial to report (hyperopt's ``AllTrialsFailed``)."""
+
+
+class TrialCrashed(AsynchpoError):
+    """An evaluation crashed (its process died or exited non-zero) or timed out.
+
+    Raised by an objective or executor instead of returning a result. The trial is recorded as
+    failed with this message, and the run goes on; with ``fmin(retries=k)`` it is first run again
+    up to k times. A result with ``STATUS_FAIL`` is a failure, not a crash, and is never retried.
+    """

@@ -10,13 +10,14 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 import numpy as np
 
 from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyMismatch, StudyNotFound
-from asynchpo._executors._base import Executor, Objective
+from asynchpo._executors._base import Executor, Objective, TrialObjective
 from asynchpo._executors._local import LocalExecutor
 from asynchpo._progress import Progress
 from asynchpo._scheduler import Run
@@ -209,6 +210,9 @@ async def fmin(
     return_argmin: bool = True,
     verbose: bool = False,
     executor: Executor | None = None,
+    slot_env: Mapping[str, Sequence[str]] | None = None,
+    retries: int = 0,
+    log_dir: str | os.PathLike[str] | None = None,
     **hyperopt_only: object,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with up to ``concurrency`` evaluations in flight.
@@ -248,12 +252,24 @@ async def fmin(
         return the best parameters evaluated (``space_eval``).
     :param verbose: log the run's start and end at INFO level to the ``asynchpo`` logger.
     :param executor: where evaluations run; default in this process (coroutines on the
-        loop, functions in threads).
+        loop, functions in threads); ``ProcessExecutor()`` for CPU-bound functions.
+    :param slot_env: environment values by slot, e.g. ``{"CUDA_VISIBLE_DEVICES": ["0", "1"]}``
+        with ``concurrency=2`` pins one GPU per trial. A trial in slot ``i`` gets the ``i``-th
+        value: commands in their environment, Python objectives in ``current_trial().env``.
+    :param retries: run a trial whose evaluation crashed or timed out (not one that returned
+        ``STATUS_FAIL``) again, up to this many times; every attempt's error is kept.
+    :param log_dir: where per-trial logs of command objectives go; default: beside the
+        SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``), none in memory.
     :returns: the best point found in the whole study.
     :raises AllTrialsFailed: when no trial of the study succeeded.
     """
     _check_arguments(fn, max_evals, timeout, loss_threshold, concurrency, hyperopt_only)
+    slots = _check_slot_env(slot_env, int(concurrency))
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+        raise ConfigError(f"retries must be a whole number >= 0, got {retries!r}")
     compiled = compile_space(space)
+    if isinstance(fn, TrialObjective):
+        fn.prepare(compiled)
     algo = _tpe.suggest if algo is None else algo
     if not callable(algo):
         raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
@@ -269,6 +285,12 @@ async def fmin(
             view._memory = MemoryStorage()
         storage = view._memory
     executor = LocalExecutor() if executor is None else executor
+    if not isinstance(executor, Executor):
+        raise TypeError(
+            f"executor must be an asynchpo Executor such as ProcessExecutor(), got {executor!r}"
+        )
+    executor.check(fn)
+    logs = _log_folder(log_dir, storage, study_name)
     if verbose:
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
 
@@ -303,6 +325,10 @@ async def fmin(
             on_record=view._update,
             early_stop=_early_stop(early_stop_fn, view),
             progress=progress,
+            study_name=study_name,
+            slot_env=slots,
+            log_dir=logs,
+            retries=int(retries),
         )
         if records:
             logger.info(
@@ -319,6 +345,46 @@ async def fmin(
                 progress.close()
 
     return _best(view, compiled, return_argmin)
+
+
+def _check_slot_env(
+    slot_env: Mapping[str, Sequence[str]] | None, concurrency: int
+) -> dict[str, tuple[str, ...]]:
+    """``slot_env`` checked: every variable needs a string value for each slot."""
+    if slot_env is None:
+        return {}
+    if not isinstance(slot_env, Mapping):
+        raise ConfigError(
+            "slot_env must map variable names to one value per slot, e.g. "
+            f'{{"CUDA_VISIBLE_DEVICES": ["0", "1"]}}; got {type(slot_env).__name__}'
+        )
+    checked: dict[str, tuple[str, ...]] = {}
+    for name, values in slot_env.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"slot_env: variable names must be non-empty strings, got {name!r}")
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            raise ConfigError(
+                f"slot_env[{name!r}] must be a list with one value per slot, got {values!r}"
+            )
+        if len(values) < concurrency:
+            raise ConfigError(
+                f"slot_env[{name!r}] has {len(values)} values for concurrency={concurrency}; "
+                "give one value per slot, or lower concurrency"
+            )
+        if not all(isinstance(value, str) for value in values):
+            raise ConfigError(f"slot_env[{name!r}] values must be strings, got {list(values)!r}")
+        checked[name] = tuple(values)
+    return checked
+
+
+def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: str) -> Path | None:
+    """Where per-trial logs go: ``log_dir``, else beside a SQLite file, else nowhere."""
+    if log_dir is not None:
+        return Path(log_dir)
+    if isinstance(storage, str | os.PathLike):
+        path = Path(storage)
+        return path.with_name(f"{path.stem}-logs") / study
+    return None
 
 
 def _best(view: Trials, space: Space, return_argmin: bool) -> Any:

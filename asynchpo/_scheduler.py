@@ -30,7 +30,9 @@ import math
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,7 +40,8 @@ import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 
-from asynchpo._executors._base import Executor, Objective, TrialContext
+from asynchpo._exceptions import TrialCrashed
+from asynchpo._executors._base import Executor, Objective, TrialContext, TrialObjective
 from asynchpo._progress import Progress
 from asynchpo._results import Outcome, interpret
 from asynchpo._space import Space
@@ -46,9 +49,28 @@ from asynchpo._storage import Storage
 from asynchpo._suggesters._base import FloatArray, HistoryBuffer, Suggester, TrialRngs
 from asynchpo._trial import Trial, TrialState
 
-__all__ = ["Run", "StopReason"]
+__all__ = ["Run", "StopReason", "current_trial"]
 
 logger = logging.getLogger("asynchpo")
+
+_CURRENT_TRIAL: ContextVar[TrialContext] = ContextVar("asynchpo_current_trial")
+
+
+def current_trial() -> TrialContext:
+    """The context of the trial being evaluated: its id, its slot, its ``slot_env`` values.
+
+    Call it from inside an objective (an ``async def``, or a plain function in its worker
+    thread) to know which slot (GPU, port, ...) the trial holds.
+
+    :raises LookupError: outside an evaluation.
+    """
+    try:
+        return _CURRENT_TRIAL.get()
+    except LookupError:
+        raise LookupError(
+            "current_trial() is only available inside an objective while fmin evaluates it"
+        ) from None
+
 
 # A suggestion that takes longer than this on average is computed in a worker thread, so the
 # event loop keeps committing results meanwhile; cheaper ones run inline, where a thread hop
@@ -141,8 +163,13 @@ class Run:
     on_record: Callable[[Trial], None]
     early_stop: Callable[[], bool] | None = None
     progress: Progress | None = None
+    study_name: str = "default"
+    slot_env: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    log_dir: Path | None = None
+    retries: int = 0
 
     def __post_init__(self) -> None:
+        self._wants_values = isinstance(self.objective, TrialObjective)
         self._writer = _GroupWriter(self.storage, self.study_id)
         self._history = HistoryBuffer(len(self.space))
         self._queue: deque[Trial] = deque()
@@ -342,20 +369,54 @@ class Run:
             self._suggestion_cost = 0.8 * self._suggestion_cost + 0.2 * cost
             return np.asarray(row, dtype=float)
 
+    def _context(self, trial: Trial, slot: int) -> TrialContext:
+        return TrialContext(
+            trial.id,
+            slot,
+            values=self.space.values(trial.params) if self._wants_values else {},
+            env={name: values[slot] for name, values in self.slot_env.items()},
+            log_dir=self.log_dir,
+            study=self.study_name,
+        )
+
     async def _evaluate(self, trial: Trial, slot: int) -> tuple[Trial, Exception | None]:
-        """Run the objective; the finished record and the exception it raised, if any."""
+        """Run the objective; the finished record and the exception it raised, if any.
+
+        A crash (:class:`TrialCrashed`) is run again up to ``retries`` times; every attempt's
+        error is kept in the result's ``attempts``. A crash never stops the run.
+        """
         params = self.space.evaluate(trial.params)
+        context = self._context(trial, slot)
+        token = _CURRENT_TRIAL.set(context)
         exception: Exception | None = None
+        crashes: list[str] = []
         try:
-            value: Any = await self.executor.evaluate(
-                self.objective, params, TrialContext(trial.id, slot)
-            )
-        except Exception as exc:
-            exception = exc
-            text = "".join(traceback.format_exception(exc)).rstrip()
-            outcome = Outcome(None, {"status": "fail"}, text)
-        else:
-            outcome = interpret(value)
+            while True:
+                try:
+                    value: Any = await self.executor.evaluate(self.objective, params, context)
+                except TrialCrashed as exc:
+                    crashes.append(str(exc))
+                    if len(crashes) <= self.retries:
+                        logger.warning(
+                            "trial %d crashed (attempt %d of %d), running it again: %s",
+                            trial.id,
+                            len(crashes),
+                            self.retries + 1,
+                            exc,
+                        )
+                        continue
+                    outcome = Outcome(None, {"status": "fail"}, str(exc))
+                except Exception as exc:
+                    exception = exc
+                    text = "".join(traceback.format_exception(exc)).rstrip()
+                    outcome = Outcome(None, {"status": "fail"}, text)
+                else:
+                    outcome = interpret(value)
+                break
+        finally:
+            _CURRENT_TRIAL.reset(token)
+        if crashes:
+            outcome.result["attempts"] = crashes
         state = TrialState.OK if outcome.ok else TrialState.FAIL
         record = Trial(
             trial.id,

@@ -678,6 +678,7 @@ class Space:
         "_q_cols",
         "_q_values",
         "_sampler",
+        "_selects",
         "_template",
         "_tolerance",
         "_value_high",
@@ -690,6 +691,7 @@ class Space:
             if p.column != j or any(parent >= j for parent, _ in p.parents):
                 raise SpaceError(f"parameter {p.label!r} is out of order; use compile_space")
         self._template = template
+        self._selects = _selects(template)
         self._labels = tuple(p.label for p in self._params)
         self._columns = MappingProxyType({label: j for j, label in enumerate(self._labels)})
         self._fingerprint: str | None = None
@@ -914,6 +916,26 @@ class Space:
             f"{_format_number(hi)}], the support of {_param_signature(p)}"
         )
 
+    def values(self, point: Mapping[str, object]) -> dict[str, object]:
+        """Each active label's evaluated value: what ``space_eval`` puts where the label is.
+
+        Numbers as ``evaluate`` gives them (``int`` for randint and uniformint); a ``choice`` or
+        ``pchoice`` label gives its chosen option, evaluated. Labels not in the space are
+        ignored; ``point`` must hold active labels only (as :meth:`to_point` returns).
+        """
+        out: dict[str, object] = {}
+        for label in point:
+            column = self._columns.get(label)
+            if column is None:
+                continue
+            select = self._selects.get(label)
+            if select is not None:
+                out[label] = select.build(point)
+            else:
+                p = self._params[column]
+                out[label] = _Value(label, p.integer).build(point)
+        return out
+
     def evaluate(self, point: Mapping[str, object]) -> object:
         """The user's structure with the point's values filled in (``space_eval``).
 
@@ -964,6 +986,22 @@ class Space:
             text = _canonical(self.describe())
             self._fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return self._fingerprint
+
+
+def _selects(template: _Template) -> dict[str, _Select]:
+    """The choice nodes of a template tree, by label."""
+    found: dict[str, _Select] = {}
+    stack = [template]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Select):
+            found.setdefault(node.label, node)
+            stack.extend(node.options)
+        elif isinstance(node, _Dict):
+            stack.extend(item for _, item in node.items)
+        elif isinstance(node, _List | _Tuple):
+            stack.extend(node.items)
+    return found
 
 
 class _Sampler:

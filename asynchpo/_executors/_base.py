@@ -21,25 +21,53 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["Executor", "Objective", "TrialContext"]
+if TYPE_CHECKING:
+    from asynchpo._space import Space
+
+__all__ = ["Executor", "Objective", "TrialContext", "TrialObjective"]
 
 Objective = Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TrialContext:
-    """What an executor knows about the trial it evaluates.
+    """What an evaluation may know about its trial.
 
     :param trial_id: the trial's id within its study.
     :param slot: the slot the trial holds, ``0 <= slot < concurrency``; no two trials in
         flight hold the same slot.
+    :param values: every active label's evaluated value (a ``choice`` label gives the chosen
+        option), for objectives that address parameters by label.
+    :param env: extra environment variables for this trial (from ``slot_env``).
+    :param log_dir: the folder for per-trial logs, or ``None``.
+    :param study: the study's name.
     """
 
     trial_id: int
     slot: int
+    values: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    log_dir: Path | None = None
+    study: str = "default"
+
+
+@runtime_checkable
+class TrialObjective(Protocol):
+    """An objective that wants its trial's context (``Command`` is one).
+
+    ``prepare`` is called once by ``fmin`` before any trial runs: it checks that the objective
+    can work with this space (and raises :class:`ConfigError` saying why not), so that a
+    mistake fails at start rather than as N failed trials. Then each evaluation calls
+    ``evaluate_trial`` instead of calling the objective with the parameters alone.
+    """
+
+    def prepare(self, space: Space) -> None: ...
+
+    async def evaluate_trial(self, params: Any, context: TrialContext) -> Any: ...
 
 
 class Executor(ABC):
@@ -49,6 +77,10 @@ class Executor(ABC):
     async def open(self, concurrency: int) -> AsyncIterator[None]:
         """Hold the executor's resources for one run; the default needs none."""
         yield
+
+    def check(self, objective: Objective) -> None:  # noqa: B027 - optional hook, not abstract
+        """Raise :class:`ConfigError` if this executor cannot run ``objective`` (called by
+        ``fmin`` before any trial); the default accepts anything."""
 
     @abstractmethod
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:

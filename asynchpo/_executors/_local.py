@@ -10,7 +10,7 @@ from typing import Any, final
 import anyio
 import anyio.to_thread
 
-from asynchpo._executors._base import Executor, Objective, TrialContext
+from asynchpo._executors._base import Executor, Objective, TrialContext, TrialObjective
 
 __all__ = ["LocalExecutor", "is_async_objective"]
 
@@ -45,6 +45,8 @@ class LocalExecutor(Executor):
             self._limiter = None
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
+        if isinstance(objective, TrialObjective):
+            return await objective.evaluate_trial(params, context)
         if is_async_objective(objective):
             return await objective(params)
         value = await anyio.to_thread.run_sync(
