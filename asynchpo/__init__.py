@@ -14,6 +14,7 @@ from asynchpo import anneal as anneal
 from asynchpo import hp as hp
 from asynchpo import rand as rand
 from asynchpo import tpe as tpe
+from asynchpo._command import Command as Command
 from asynchpo._early_stop import no_progress_loss as no_progress_loss
 from asynchpo._exceptions import AllTrialsFailed as AllTrialsFailed
 from asynchpo._exceptions import AsynchpoError as AsynchpoError
@@ -54,6 +55,7 @@ __all__ = [
     "STATUS_OK",
     "AllTrialsFailed",
     "AsynchpoError",
+    "Command",
     "ConfigError",
     "Executor",
     "History",

@@ -11,6 +11,7 @@ PUBLIC = {
     "STATUS_OK",
     "AllTrialsFailed",
     "AsynchpoError",
+    "Command",
     "ConfigError",
     "Executor",
     "History",

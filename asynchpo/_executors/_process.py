@@ -11,7 +11,7 @@ import anyio
 import anyio.to_process
 
 from asynchpo._exceptions import ConfigError, TrialCrashed
-from asynchpo._executors._base import Executor, Objective, TrialContext
+from asynchpo._executors._base import Executor, Objective, TrialContext, TrialObjective
 
 __all__ = ["ProcessExecutor"]
 
@@ -46,7 +46,7 @@ class ProcessExecutor(Executor):
             self._limiter = None
 
     def check(self, objective: Objective) -> None:
-        if id(objective) in self._checked:
+        if id(objective) in self._checked or isinstance(objective, TrialObjective):
             return
         try:
             pickle.dumps(objective)
@@ -58,6 +58,10 @@ class ProcessExecutor(Executor):
         self._checked.add(id(objective))
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
+        if isinstance(objective, TrialObjective):
+            # A Command (say) starts its own process; running it from a worker would only add
+            # a hop, so it runs here, as with LocalExecutor.
+            return await objective.evaluate_trial(params, context)
         self.check(objective)
         try:
             return await anyio.to_process.run_sync(

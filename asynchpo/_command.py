@@ -1,0 +1,787 @@
+"""``Command``: an objective that runs a program per trial, such as a training script.
+
+Each trial starts the program in its own process group with the trial's parameters on its
+command line and in its environment, drains its output to a per-trial log, reads the loss it
+reports, and makes sure that nothing it started outlives the trial. :class:`Command` documents
+the protocol a program follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import ctypes
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import mmap
+import numbers
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, final
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from asynchpo._exceptions import ConfigError, TrialCrashed
+from asynchpo._executors._base import TrialContext
+from asynchpo._results import json_safe
+
+if TYPE_CHECKING:
+    from asynchpo._space import Space
+
+__all__ = ["Command"]
+
+logger = logging.getLogger("asynchpo")
+
+# A pipe holds 64 KiB on Linux: one read takes what a full pipe has.
+_CHUNK: Final = 64 * 1024
+# How many lines of stderr (or stdout) an error message shows, and how much of each.
+_SHOWN_LINES: Final = 20
+_SHOWN_WIDTH: Final = 300
+# How long to keep reading once the process group is gone: enough for what is still in the
+# pipes, and a bound on a process that left the group (setsid) but kept the pipes open.
+_PIPE_LINGER: Final = 2.0
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_LOG_MARK: Final = b"===== asynchpo: trial "
+_LOG_ATTEMPT = re.compile(rb"===== asynchpo: trial \d+, attempt (\d+)[,:]")
+
+# A template is one argv element split at its placeholders: literal, label, literal, ...,
+# literal (an odd number of parts, the labels at odd positions).
+_Template = tuple[str, ...]
+
+
+def _parse(element: str, index: int) -> _Template:
+    parts: list[str] = []
+    literal: list[str] = []
+    end = 0
+    for match in _PLACEHOLDER.finditer(element):
+        literal.append(element[end : match.start()])
+        end = match.end()
+        token = match[0]
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+        elif match[1]:
+            parts += ["".join(literal), match[1]]
+            literal = []
+        else:
+            raise ConfigError(
+                f"argv[{index}] = {element!r} has a stray {token!r}: a placeholder is "
+                "{label}, and a literal brace is written {{ or }}"
+            )
+    literal.append(element[end:])
+    parts.append("".join(literal))
+    return tuple(parts)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_argv(argv: object) -> bool:
+    return (
+        isinstance(argv, Sequence)
+        and not isinstance(argv, str)
+        and len(argv) > 0
+        and all(isinstance(arg, str) for arg in argv)
+    )
+
+
+def _format(value: object) -> str:
+    """One value as command-line text: a float with every digit it has, the rest with str()."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    return repr(float(value))  # repr, not str: numpy's str may round, repr round-trips
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _death_signal_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux SIGKILL the child when this process dies, or None."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    kill = int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), kill)
+
+    return hook
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to every process of a group; False when none is left."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # macOS says EPERM for a group of zombies
+        return False
+    return True
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _clip(text: str, width: int = _SHOWN_WIDTH) -> str:
+    return text if len(text) <= width else text[:width] + "…"
+
+
+class _Tail:
+    """The last ``size`` bytes of a stream: what a result or an error message is read from."""
+
+    __slots__ = ("_data", "_size", "cut")
+
+    def __init__(self, size: int) -> None:
+        self._data = bytearray()
+        self._size = size
+        self.cut = False
+
+    def add(self, chunk: bytes) -> None:
+        self._data += chunk
+        excess = len(self._data) - self._size
+        if excess > 0:
+            del self._data[:excess]
+            self.cut = True
+
+    def lines(self) -> list[str]:
+        lines = self._data.decode("utf-8", errors="replace").splitlines()
+        return lines[1:] if self.cut else lines  # a cut tail starts in the middle of a line
+
+    def shown(self, name: str) -> str:
+        """The last lines, indented, for an error message."""
+        lines = [line for line in self.lines() if line.strip()][-_SHOWN_LINES:]
+        if not lines:
+            return f"{name} was empty"
+        body = "\n".join(f"  | {_clip(line)}" for line in lines)
+        return f"last lines of {name}:\n{body}"
+
+
+def _attempts_in(path: Path) -> tuple[int, bool]:
+    """The attempt number of a log's last header or footer, and whether it ends mid-line."""
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        ends_mid_line = view[-1] != ord("\n")
+        end = len(view)
+        while (at := view.rfind(_LOG_MARK, 0, end)) >= 0:
+            match = _LOG_ATTEMPT.match(view, at)
+            if match and (at == 0 or view[at - 1] == ord("\n")):
+                return int(match[1]), ends_mid_line
+            end = at
+    return 1, ends_mid_line  # output that no header of ours precedes: count it as one attempt
+
+
+def _open_log(path: Path) -> tuple[BinaryIO, int, bool]:
+    """Open a log to append to: the file, this attempt's number, whether the log ends mid-line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by _Log
+    try:
+        previous, ends_mid_line = _attempts_in(path) if file.tell() else (0, False)
+    except BaseException:
+        file.close()
+        raise
+    return file, previous + 1, ends_mid_line
+
+
+class _Log:
+    """One trial's log: a header line, the output as it arrives, a footer line saying how it ended.
+
+    Unbuffered, so that ``tail -f`` shows a training run live, and written in a worker thread,
+    so that a slow disk never stalls the event loop. A failed write (a full disk) ends the
+    logging of this trial with a warning; the trial itself goes on.
+    """
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.ending = "stopped before the program ended: the trial was cancelled"
+        self._file: anyio.AsyncFile[bytes] | None = None
+        self._name = ""
+        self._line_start = True
+
+    async def open(self, log_dir: Path, trial_id: int, command: str) -> None:
+        path = log_dir / f"trial-{trial_id}.log"
+        try:
+            raw, attempt, ends_mid_line = await anyio.to_thread.run_sync(_open_log, path)
+        except (OSError, ValueError) as exc:
+            logger.warning("trial %d runs without a log: cannot open %s (%s)", trial_id, path, exc)
+            return
+        self.path, self._file = path, anyio.wrap_file(raw)
+        self._name = f"trial {trial_id}, attempt {attempt}"
+        self._line_start = not ends_mid_line
+        await self._mark(f"{self._name}, {time.strftime('%Y-%m-%d %H:%M:%S')}: {command}")
+
+    async def write(self, data: bytes) -> None:
+        if self._file is None or not data:
+            return
+        try:
+            await self._file.write(data)
+        except (OSError, ValueError) as exc:  # ValueError: the other stream's failure closed it
+            logger.warning(
+                "stopped writing %s (%s); the rest of its output is lost", self.path, exc
+            )
+            await self._close()
+        self._line_start = data.endswith(b"\n")
+
+    async def close(self) -> None:
+        await self._mark(f"{self._name}: {self.ending}")
+        await self._close()
+
+    async def _mark(self, text: str) -> None:
+        await self.write(b"" if self._line_start else b"\n")
+        await self.write(f"===== asynchpo: {text} =====\n".encode(errors="replace"))
+
+    async def _close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                await file.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _trial_log(log_dir: Path | None, trial_id: int, command: str) -> AsyncIterator[_Log]:
+    log = _Log()
+    if log_dir is not None:
+        await log.open(Path(log_dir), trial_id, command)
+    try:
+        yield log
+    finally:
+        with anyio.CancelScope(shield=True):
+            await log.close()
+
+
+class _ResultFiles:
+    """Paths for ``ASYNCHPO_RESULT_FILE``: unique, in one private folder per process.
+
+    One folder, not one per trial: making and removing a folder can cost more than the rest
+    of what Command adds to a short trial. The folder is removed at exit.
+    """
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+        self._owner = 0
+        self._count = itertools.count()
+
+    def new(self) -> Path:
+        if self._folder is None or self._owner != os.getpid():  # a forked child makes its own
+            self._folder = Path(tempfile.mkdtemp(prefix="asynchpo-results-"))
+            self._owner = os.getpid()
+            atexit.register(shutil.rmtree, self._folder, ignore_errors=True)
+        return self._folder / f"result-{next(self._count)}.json"
+
+
+_RESULT_FILES = _ResultFiles()
+
+
+class _Pipe:
+    """A pipe for one of the child's outputs: it gets the write end, we read the other."""
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe()
+        os.set_blocking(self.read, False)
+
+    def close_write(self) -> None:
+        if self.write >= 0:
+            os.close(self.write)
+            self.write = -1
+
+    def close(self) -> None:
+        self.close_write()
+        os.close(self.read)
+
+
+async def _pump(fd: int, tail: _Tail, log: _Log) -> None:
+    """Copy a pipe to the log until it ends, keeping its tail."""
+    while True:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            await anyio.wait_readable(fd)
+            continue
+        if not chunk:
+            return
+        tail.add(chunk)
+        await log.write(chunk)
+        await anyio.lowlevel.checkpoint()
+
+
+async def _drain(
+    pipes: Sequence[tuple[int, _Tail]], log: _Log, scope: anyio.CancelScope, done: anyio.Event
+) -> None:
+    try:
+        with scope:
+            async with anyio.create_task_group() as tg:
+                for fd, tail in pipes:
+                    tg.start_soon(_pump, fd, tail, log)
+    finally:
+        done.set()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Finished:
+    """How a trial's process ended, and the tails of what it wrote."""
+
+    returncode: int
+    timed_out: bool
+    seconds: float
+    stdout: _Tail
+    stderr: _Tail
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _result_line(line: str) -> dict[str, Any] | None:
+    """A stdout line's result: a number, or a JSON object that has ``loss``; else None."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) and "loss" in value else None
+    try:
+        return {"loss": float(text)}
+    except ValueError:
+        return None
+
+
+def _result_file(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {
+            "status": "fail",
+            "error": "the process wrote $ASYNCHPO_RESULT_FILE but it is not JSON: "
+            f"{_clip(repr(raw))}; write a number or an object with 'loss'",
+        }
+    if _is_number(value):
+        return {"loss": value}
+    if isinstance(value, dict):
+        return value
+    return {
+        "status": "fail",
+        "error": f"$ASYNCHPO_RESULT_FILE holds {_clip(repr(value))}; "
+        "write a number or an object with 'loss'",
+    }
+
+
+@final
+class Command:
+    """An objective that runs a program per trial: ``await fmin(Command([...]), space, ...)``.
+
+    ::
+
+        Command([sys.executable, "train.py", "--lr", "{lr}", "--layers", "{layers}"],
+                timeout=3600)
+
+    **What the program receives.**
+
+    - ``{label}`` in an argument is replaced by the label's value in this trial (a ``choice``
+      label gives the chosen option). Floats keep every digit (``repr``), other values are
+      written with ``str()``. An argument may hold several placeholders and text around
+      them; ``{{`` and ``}}`` are literal braces. A placeholder must name a label of the space
+      that is active in every trial; a conditional parameter (one inside a ``choice``
+      branch) is read from ``ASYNCHPO_PARAMS`` instead.
+    - Environment: this process's environment, updated with ``env``, then with the trial's
+      ``slot_env`` values, then with ``ASYNCHPO_PARAMS`` (the trial's parameters as
+      ``space_eval`` gives them, as JSON; a value JSON cannot hold is given as its ``repr``),
+      ``ASYNCHPO_TRIAL_ID``, ``ASYNCHPO_SLOT``, ``ASYNCHPO_STUDY`` and
+      ``ASYNCHPO_RESULT_FILE`` (a path that does not exist yet).
+    - stdin is ``/dev/null``. The program runs in ``cwd`` (default: this process's).
+
+    **What it reports.** Either it writes JSON to ``$ASYNCHPO_RESULT_FILE``: a number (the
+    loss) or an object with ``loss`` and optionally ``status`` (``"ok"`` or ``"fail"``),
+    ``error`` and any other keys, as an objective would return. Or it prints the result as a
+    line of stdout: a bare number, or such a JSON object on one line (it must have a ``loss``
+    key, which may be ``null`` with ``"status": "fail"``). The last line that parses as one is
+    the result, and it must be within the last ``tail_bytes`` of stdout. The result file
+    takes precedence over stdout. The trial's result gets ``"log"``: the path of its log.
+
+    **How it ends.**
+
+    - Exit code 0 with a result: the result, interpreted like an objective's return value.
+    - Exit code 0 without a result, or an unreadable one: a failed trial whose error says what
+      was expected and shows the last lines of stdout. It is not retried.
+    - A non-zero exit code, death by a signal, or ``timeout``: :class:`TrialCrashed`, with the
+      exit code or signal, the last lines of stderr and the log's path. The trial is recorded
+      as failed with that message, or run again if ``fmin`` was given ``retries``.
+    - On ``timeout``, or when the trial is cancelled (the run's ``timeout``, a stop condition,
+      Ctrl-C), the whole process group gets SIGTERM, and SIGKILL ``grace`` seconds later if
+      anything is left. A training script can catch SIGTERM to save a checkpoint.
+    - Processes that the program leaves running in its group when it exits get SIGTERM, and
+      SIGKILL once they have closed its output or after ``grace`` seconds: a trial's
+      processes end with the trial. A process that leaves the group (``setsid``, a daemon) is
+      out of reach; if it holds the program's output open, reading stops 2 s after the
+      group is gone.
+
+    **Logs.** When ``fmin`` has a log folder, the program's stdout and stderr go to
+    ``<log folder>/trial-<id>.log`` as they arrive, between a header (the attempt, the time
+    and the command) and a footer (how it ended). A trial that runs again (a retry, or a
+    resumed study) appends to its log under a new header. Output of any size and any bytes is
+    fine: only the last ``tail_bytes`` of each stream are kept in memory.
+
+    **If this process is killed.** Each trial runs in a new session, so Ctrl-C in a terminal
+    reaches only this process, which stops the trials as above. If this process is killed
+    outright (SIGKILL, OOM killer), on Linux the kernel SIGKILLs each trial's program (it
+    asks for ``PR_SET_PDEATHSIG`` before ``exec``). Processes the program started itself are
+    not covered by that and live on, unless they ask for the same (a Python program can do so
+    with ``ctypes``, as this module does), or unless the program kills its group on the way
+    out. The death signal follows the thread that started the program: the event loop's
+    thread. It costs a ``fork`` of this process per trial instead of a ``vfork``: a few
+    milliseconds, more for a large process, during which the event loop waits;
+    ``die_with_parent=False`` saves that for commands that take well under a second. macOS
+    has no such signal: there, the programs of a killed orchestrator live on. Windows is not
+    supported (each trial needs a POSIX process group): run the search under WSL.
+
+    :param argv: the program and its arguments, one string each (no shell); ``argv[0]`` is
+        looked up on ``PATH`` unless it contains a ``/``, in which case it is relative to
+        ``cwd``. Placeholders go in the arguments, not in ``argv[0]``.
+    :param timeout: seconds a trial may run; ``None`` for no limit.
+    :param cwd: the folder the program runs in.
+    :param env: environment variables to set for the program, over this process's.
+    :param grace: seconds between SIGTERM and SIGKILL.
+    :param die_with_parent: on Linux, have the kernel kill the program if this process dies.
+    :param tail_bytes: how much of the end of stdout and of stderr is kept for reading the
+        result and for error messages.
+    :raises ConfigError: for an argument that cannot work.
+    """
+
+    __slots__ = (
+        "_argv",
+        "_cwd",
+        "_die_with_parent",
+        "_env",
+        "_grace",
+        "_labels",
+        "_tail_bytes",
+        "_templates",
+        "_timeout",
+    )
+    _argv: tuple[str, ...]
+    _templates: tuple[_Template, ...]
+    _labels: tuple[str, ...]
+    _timeout: float | None
+    _cwd: str | None
+    _env: dict[str, str]
+    _grace: float
+    _die_with_parent: bool
+    _tail_bytes: int
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        grace: float = 5.0,
+        die_with_parent: bool = True,
+        tail_bytes: int = 64 * 1024,
+    ) -> None:
+        if not _is_argv(argv):
+            raise ConfigError(
+                "argv must be a non-empty list of strings, one per argument (no shell is "
+                "involved), such as [sys.executable, 'train.py', '--lr', '{lr}']; "
+                f"got {argv!r:.200}"
+            )
+        if timeout is not None and not (_is_real(timeout) and timeout > 0):
+            raise ConfigError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
+        if not (_is_real(grace) and 0 <= grace < math.inf):
+            raise ConfigError(f"grace must be a number of seconds >= 0, got {grace!r}")
+        if not (_is_real(tail_bytes) and tail_bytes == int(tail_bytes) >= 1024):
+            raise ConfigError(f"tail_bytes must be a whole number >= 1024, got {tail_bytes!r}")
+        environment = dict(env or {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in environment.items()):
+            raise ConfigError(f"env must map strings to strings, got {env!r:.200}")
+        templates = tuple(_parse(arg, i) for i, arg in enumerate(argv))
+        if len(templates[0]) > 1:
+            raise ConfigError(
+                f"argv[0] = {argv[0]!r} is the program and cannot hold a placeholder; "
+                "put placeholders in the arguments"
+            )
+        self._argv = tuple(argv)
+        self._templates = templates
+        self._labels = tuple(dict.fromkeys(t[i] for t in templates for i in range(1, len(t), 2)))
+        self._timeout = None if timeout is None else float(timeout)
+        self._cwd = None if cwd is None else os.fspath(cwd)
+        self._env = environment
+        self._grace = float(grace)
+        self._die_with_parent = bool(die_with_parent)
+        self._tail_bytes = int(tail_bytes)
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The program and its arguments, placeholders included."""
+        return self._argv
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels the placeholders name, in order of appearance."""
+        return self._labels
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @property
+    def cwd(self) -> str | None:
+        return self._cwd
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return dict(self._env)
+
+    @property
+    def grace(self) -> float:
+        return self._grace
+
+    def __repr__(self) -> str:
+        return f"Command({list(self._argv)!r}, timeout={self._timeout!r}, cwd={self._cwd!r})"
+
+    # --- the TrialObjective protocol ------------------------------------------------------------
+
+    def prepare(self, space: Space) -> None:
+        """Check, before any trial runs, that every trial could start.
+
+        :raises ConfigError: for a placeholder that names no label or a conditional one, a
+            program that cannot be found or run, or a ``cwd`` that is not a readable folder.
+        """
+        if os.name != "posix":
+            raise ConfigError(
+                "Command needs a POSIX system (Linux, macOS): each trial runs in its own "
+                "process group. On Windows, run the search under WSL."
+            )
+        for label in self._labels:
+            column = space.columns.get(label)
+            if column is None:
+                known = ", ".join(space.labels)
+                raise ConfigError(
+                    f"the placeholder {{{label}}} in argv names no label of the space "
+                    f"(its labels: {known}); fix the name, or write {{{{ and }}}} for "
+                    "literal braces"
+                )
+            if space.params[column].parents:
+                raise ConfigError(
+                    f"the placeholder {{{label}}} names a conditional parameter: {label!r} is "
+                    "inactive in some trials, so there would be nothing to put in its place. "
+                    "Use ASYNCHPO_PARAMS for conditional parameters: the program reads the "
+                    "trial's parameters as JSON from that environment variable."
+                )
+        if self._cwd is not None and not (
+            os.path.isdir(self._cwd) and os.access(self._cwd, os.R_OK | os.X_OK)
+        ):
+            raise ConfigError(
+                f"cwd={self._cwd!r} is not a readable folder; create it or fix the path"
+            )
+        self._check_program()
+
+    def _check_program(self) -> None:
+        program = self._argv[0]
+        if os.sep in program or (os.altsep is not None and os.altsep in program):
+            # subprocess resolves a relative path from the child's cwd.
+            path = Path(self._cwd or ".", program)
+            if not path.is_file():
+                where = f" (from cwd={self._cwd!r})" if self._cwd else ""
+                raise ConfigError(f"the program {program!r} does not exist{where}")
+            if not os.access(path, os.X_OK):
+                raise ConfigError(
+                    f"the program {program!r} is not executable: make it so (chmod +x), or "
+                    f"run it through its interpreter: [sys.executable, {program!r}, ...]"
+                )
+            return
+        search = os.pathsep.join(os.get_exec_path({**os.environ, **self._env}))
+        if shutil.which(program, path=search) is None:
+            raise ConfigError(
+                f"the program {program!r} is not on PATH; give its full path "
+                "(for Python, sys.executable)"
+            )
+
+    async def evaluate_trial(self, params: Any, context: TrialContext) -> Any:
+        """Run the program for one trial and return its result; see the class docstring.
+
+        :raises TrialCrashed: when the program exits with a non-zero code, is killed by a
+            signal, or times out.
+        """
+        argv = self._render(context.values)
+        command = _clip(shlex.join(argv))
+        result_path = _RESULT_FILES.new()
+        try:
+            env = self._environment(params, context, result_path)
+            async with _trial_log(context.log_dir, context.trial_id, shlex.join(argv)) as log:
+                try:
+                    run = await self._run(argv, env, log)
+                except TrialCrashed as exc:  # it could not start
+                    log.ending = str(exc)
+                    raise
+                log.ending = self._describe(run)
+            if run.timed_out or run.returncode != 0:
+                hint = "; raise Command(timeout=...) if trials need longer" if run.timed_out else ""
+                where = "" if log.path is None else f"\nlog: {log.path}"
+                raise TrialCrashed(
+                    f"{command} {self._describe(run)}{hint}; {run.stderr.shown('stderr')}{where}"
+                )
+            result = self._result(result_path, run, command)
+        finally:
+            result_path.unlink(missing_ok=True)
+        if log.path is not None:
+            result["log"] = str(log.path)
+        return result
+
+    async def __call__(self, params: Any) -> Any:
+        """Evaluate ``params`` as the trial ``fmin`` is running (for executors that call)."""
+        from asynchpo._scheduler import current_trial  # not at import: _scheduler is heavier
+
+        return await self.evaluate_trial(params, current_trial())
+
+    # --- one trial ------------------------------------------------------------------------------
+
+    def _render(self, values: Mapping[str, object]) -> list[str]:
+        missing = [label for label in self._labels if label not in values]
+        if missing:
+            raise ConfigError(
+                f"the placeholder {{{missing[0]}}} has no value in this trial: the label is "
+                "not in the space or not active. Use ASYNCHPO_PARAMS for conditional "
+                "parameters (fmin checks this at start when it calls prepare)."
+            )
+        argv: list[str] = []
+        for template in self._templates:
+            parts = list(template)
+            for i in range(1, len(parts), 2):
+                parts[i] = _format(values[parts[i]])
+            argv.append("".join(parts))
+        return argv
+
+    def _environment(self, params: Any, context: TrialContext, result_path: Path) -> dict[str, str]:
+        env = {**os.environ, **self._env, **context.env}
+        env["ASYNCHPO_PARAMS"] = json.dumps(json_safe(params))
+        env["ASYNCHPO_TRIAL_ID"] = str(context.trial_id)
+        env["ASYNCHPO_SLOT"] = str(context.slot)
+        env["ASYNCHPO_STUDY"] = context.study
+        env["ASYNCHPO_RESULT_FILE"] = str(result_path)
+        return env
+
+    async def _run(self, argv: list[str], env: dict[str, str], log: _Log) -> _Finished:
+        """Start the program, drain its output, wait for it; end its process group."""
+        stdout, stderr = _Tail(self._tail_bytes), _Tail(self._tail_bytes)
+        with contextlib.closing(_Pipe()) as out, contextlib.closing(_Pipe()) as err:
+            # Shielded: once the process exists, it must reach the cleanup below.
+            with anyio.CancelScope(shield=True):
+                try:
+                    process = await asyncio.create_subprocess_exec(
+                        *argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out.write,
+                        stderr=err.write,
+                        cwd=self._cwd,
+                        env=env,
+                        start_new_session=True,
+                        preexec_fn=_death_signal_hook() if self._die_with_parent else None,
+                    )
+                except (OSError, subprocess.SubprocessError) as exc:
+                    raise TrialCrashed(f"could not start {argv[0]!r}: {exc}") from exc
+                finally:
+                    # Our copies of the write ends would keep the pipes from ever ending.
+                    out.close_write()
+                    err.close_write()
+            started = time.monotonic()
+            # We own the pipes rather than asyncio, so that process.wait() returns when the
+            # program exits even if a process it left behind holds them open. The readers are
+            # shielded so that output keeps flowing (and the program is not blocked writing)
+            # while a cancelled trial's processes are being stopped.
+            reading = anyio.CancelScope(shield=True)
+            drained = anyio.Event()
+            pipes = ((out.read, stdout), (err.read, stderr))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_drain, pipes, log, reading, drained)
+                timed_out = False
+                try:
+                    with anyio.move_on_after(self._timeout) as deadline:
+                        await process.wait()
+                    timed_out = deadline.cancelled_caught
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._end(process, drained)
+                    reading.cancel()
+            seconds = time.monotonic() - started
+        returncode = process.returncode
+        assert returncode is not None  # _end waited for it
+        return _Finished(returncode, timed_out, seconds, stdout, stderr)
+
+    async def _end(self, process: asyncio.subprocess.Process, drained: anyio.Event) -> None:
+        """Leave nothing of the trial's process group running, then let its output end.
+
+        After a clean exit this costs one ``killpg`` that finds nobody. Otherwise the group gets
+        SIGTERM, and SIGKILL once ``grace`` has passed without the program exiting and its
+        output closing.
+        """
+        # The group's id is the program's pid (start_new_session). Once the program is reaped
+        # the id stays reserved as long as a member lives, so this cannot hit a stranger.
+        if _signal_group(process.pid, signal.SIGTERM):
+            with anyio.move_on_after(self._grace):
+                await process.wait()
+                await drained.wait()
+            _signal_group(process.pid, signal.SIGKILL)
+            await process.wait()  # SIGKILL cannot be ignored
+        with anyio.move_on_after(_PIPE_LINGER):
+            await drained.wait()
+
+    def _describe(self, run: _Finished) -> str:
+        if run.timed_out:
+            return (
+                f"timed out after {self._timeout:g} s and was stopped (SIGTERM to its process "
+                f"group, SIGKILL {self._grace:g} s later if still running)"
+            )
+        if run.returncode < 0:
+            return f"was killed by {_signal_name(-run.returncode)} after {run.seconds:.2f} s"
+        return f"exited with code {run.returncode} after {run.seconds:.2f} s"
+
+    def _result(self, result_path: Path, run: _Finished, command: str) -> dict[str, Any]:
+        try:
+            raw = result_path.read_bytes()
+        except FileNotFoundError:
+            pass
+        else:
+            return _result_file(raw)
+        for line in reversed(run.stdout.lines()):
+            result = _result_line(line)
+            if result is not None:
+                return result
+        return {
+            "status": "fail",
+            "error": f"{command} exited with code 0 but reported no result: print the loss as "
+            "a line of stdout (a number, or a JSON object with 'loss'), or write it as JSON "
+            f"to $ASYNCHPO_RESULT_FILE; {run.stdout.shown('stdout')}",
+        }
