@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import dataclasses
 import itertools
 import json
@@ -28,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, final
 
@@ -110,34 +109,67 @@ def _format(value: object) -> str:
     return repr(float(value))  # repr, not str: numpy's str may round, repr round-trips
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
+# The watchdog: a small process that outlives this one by a moment. It reads "+<pgid>" and
+# "-<pgid>" lines on its stdin; when the stdin pipe ends (this process exited or was killed,
+# even by SIGKILL, since the kernel closes the pipe), it SIGKILLs every group still
+# registered, then exits. One per process, started with the first trial.
+_WATCHDOG_CODE: Final = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line[:1] == "+":
+        groups.add(int(line[1:]))
+    elif line[:1] == "-":
+        groups.discard(int(line[1:]))
+for group in groups:
     try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
 
 
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG: Final = 1
+class _Watchdog:
+    """Kills the process groups of running trials if this process dies (see _WATCHDOG_CODE).
+
+    Registering a group is one short write to a pipe, so spawning keeps the fast ``vfork``
+    path (a ``preexec_fn`` would force a full ``fork`` of this process per trial). It covers
+    everything in a trial's process group, children included, on Linux and macOS alike.
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pid = 0
+
+    def _pipe(self) -> Any:
+        if self._process is None or self._pid != os.getpid() or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG_CODE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in a terminal must not stop it first
+            )
+            self._pid = os.getpid()
+        return self._process.stdin
+
+    def _send(self, line: str) -> None:
+        try:
+            pipe = self._pipe()
+            pipe.write(line.encode() + b"\n")
+            pipe.flush()
+        except OSError:
+            logger.warning("the trial watchdog is gone; a trial may outlive a killed search")
+
+    def watch(self, pgid: int) -> None:
+        self._send(f"+{pgid}")
+
+    def release(self, pgid: int) -> None:
+        self._send(f"-{pgid}")
 
 
-def _death_signal_hook() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has Linux SIGKILL the child when this process dies, or None."""
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-    parent = os.getpid()
-    kill = int(signal.SIGKILL)
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, kill)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), kill)
-
-    return hook
+_WATCHDOG = _Watchdog()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
@@ -455,16 +487,13 @@ class Command:
 
     **If this process is killed.** Each trial runs in a new session, so Ctrl-C in a terminal
     reaches only this process, which stops the trials as above. If this process is killed
-    outright (SIGKILL, OOM killer), on Linux the kernel SIGKILLs each trial's program (it
-    asks for ``PR_SET_PDEATHSIG`` before ``exec``). Processes the program started itself are
-    not covered by that and live on, unless they ask for the same (a Python program can do so
-    with ``ctypes``, as this module does), or unless the program kills its group on the way
-    out. The death signal follows the thread that started the program: the event loop's
-    thread. It costs a ``fork`` of this process per trial instead of a ``vfork``: a few
-    milliseconds, more for a large process, during which the event loop waits;
-    ``die_with_parent=False`` saves that for commands that take well under a second. macOS
-    has no such signal: there, the programs of a killed orchestrator live on. Windows is not
-    supported (each trial needs a POSIX process group): run the search under WSL.
+    outright (SIGKILL, OOM killer), a watchdog process (one per search process, started with
+    the first trial) sees its pipe end and SIGKILLs the process group of every trial still
+    running: the program and whatever it started in its group, on Linux and macOS alike.
+    A process that left the group on purpose (``setsid``, a daemon) is out of its reach.
+    Registering a trial is one write to a pipe, so it costs nothing measurable.
+    ``die_with_parent=False`` turns the watchdog off. Windows is not supported (each trial
+    needs a POSIX process group): run the search under WSL.
 
     :param argv: the program and its arguments, one string each (no shell); ``argv[0]`` is
         looked up on ``PATH`` unless it contains a ``/``, in which case it is relative to
@@ -473,7 +502,7 @@ class Command:
     :param cwd: the folder the program runs in.
     :param env: environment variables to set for the program, over this process's.
     :param grace: seconds between SIGTERM and SIGKILL.
-    :param die_with_parent: on Linux, have the kernel kill the program if this process dies.
+    :param die_with_parent: kill the program's process group if this process dies.
     :param tail_bytes: how much of the end of stdout and of stderr is kept for reading the
         result and for error messages.
     :raises ConfigError: for an argument that cannot work.
@@ -708,10 +737,12 @@ class Command:
                         cwd=self._cwd,
                         env=env,
                         start_new_session=True,
-                        preexec_fn=_death_signal_hook() if self._die_with_parent else None,
                     )
                 except (OSError, subprocess.SubprocessError) as exc:
                     raise TrialCrashed(f"could not start {argv[0]!r}: {exc}") from exc
+                else:
+                    if self._die_with_parent:
+                        _WATCHDOG.watch(process.pid)
                 finally:
                     # Our copies of the write ends would keep the pipes from ever ending.
                     out.close_write()
@@ -734,6 +765,8 @@ class Command:
                 finally:
                     with anyio.CancelScope(shield=True):
                         await self._end(process, drained)
+                    if self._die_with_parent:
+                        _WATCHDOG.release(process.pid)
                     reading.cancel()
             seconds = time.monotonic() - started
         returncode = process.returncode

@@ -9,8 +9,8 @@ For each command (``/bin/echo 1.0`` and ``python -c 'print(1.0)'``) and concurre
   itself, the rate to compare with;
 - Command: ``fmin_sync(Command(argv), ...)`` with random search and in-memory storage, so
   every trial is suggested, started in its own session, drained, parsed and recorded;
-- Command with ``die_with_parent=False``: without the Linux death signal, which needs a
-  ``preexec_fn`` and so a ``fork`` of this process per trial instead of a ``vfork``.
+- Command with ``die_with_parent=False``: without registering each trial's process group with
+  the watchdog that kills them if this process dies (one write to a pipe per trial).
 
 The ratio is Command's rate over the bare rate (the target is 90%). Each rate is the best
 of ``--repeats`` runs, run in turn, so that the machine's noise hits all of them alike.
@@ -81,12 +81,12 @@ def main(trials: int, repeats: int) -> None:
     methods: dict[str, Callable[[Sequence[str], int, int], float]] = {
         "bare": bare_rate,
         "Command": command_rate,
-        "no death signal": functools.partial(command_rate, die_with_parent=False),
+        "no watchdog": functools.partial(command_rate, die_with_parent=False),
     }
     print(f"{trials} trials of a command that prints 1.0; trials/s (best of {repeats})")
     header = f"{'command':<22} {'conc.':>5}"
     header += "".join(f" {name:>16}" for name in methods)
-    print(f"{header}   Command/bare   no death signal/bare")
+    print(f"{header}   Command/bare   no watchdog/bare")
     for argv in commands:
         name = "python -c print(1.0)" if argv[0] == sys.executable else "echo 1.0"
         for concurrency in CONCURRENCIES:
@@ -97,7 +97,7 @@ def main(trials: int, repeats: int) -> None:
             row = f"{name:<22} {concurrency:>5}"
             row += "".join(f" {best[method]:>16,.0f}" for method in methods)
             row += f"   {best['Command'] / best['bare']:>12.0%}"
-            row += f"   {best['no death signal'] / best['bare']:>20.0%}"
+            row += f"   {best['no watchdog'] / best['bare']:>20.0%}"
             print(row, flush=True)
 
 

@@ -2,7 +2,8 @@
 
     python orchestrator.py DB PID_FOLDER
 
-Runs two trials at once; each writes its pid to PID_FOLDER and sleeps for a minute.
+Runs two trials at once; each starts two children that ignore SIGTERM, writes the three pids
+to PID_FOLDER and sleeps for a minute.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ BEHAVIOURS = Path(__file__).with_name("behaviours.py")
 
 def main() -> None:
     db, pid_folder = sys.argv[1:3]
-    command = Command([sys.executable, str(BEHAVIOURS), "sleep", pid_folder])
+    command = Command([sys.executable, str(BEHAVIOURS), "family", pid_folder])
     fmin_sync(
         command,
         {"x": hp.uniform("x", 0, 1)},
