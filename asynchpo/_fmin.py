@@ -8,6 +8,7 @@ import math
 import numbers
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -206,7 +207,7 @@ async def fmin(
     points_to_evaluate: Sequence[Mapping[str, object]] | None = None,
     early_stop_fn: EarlyStopFn | None = None,
     catch_eval_exceptions: bool = False,
-    show_progressbar: bool = False,
+    show_progressbar: bool | None = None,
     return_argmin: bool = True,
     verbose: bool = False,
     executor: Executor | None = None,
@@ -247,7 +248,8 @@ async def fmin(
         finished trial; see :func:`no_progress_loss`.
     :param catch_eval_exceptions: record an objective's exception as a failed trial and go on,
         instead of stopping the run and raising it.
-    :param show_progressbar: draw a progress line on stderr.
+    :param show_progressbar: draw a progress line on stderr; by default, when stderr is a
+        terminal.
     :param return_argmin: return the best point (choice indices, as hyperopt); if false,
         return the best parameters evaluated (``space_eval``).
     :param verbose: log the run's start and end at INFO level to the ``asynchpo`` logger.
@@ -306,7 +308,7 @@ async def fmin(
         view._reset(compiled.labels, records)
         progress = (
             Progress(max_evals, sum(t.state.is_finished for t in records))
-            if show_progressbar
+            if (sys.stderr.isatty() if show_progressbar is None else show_progressbar)
             else None
         )
         run = Run(

@@ -217,6 +217,52 @@ class Trials:
         vals = self.best_trial["misc"]["vals"]
         return {label: values[0] for label, values in vals.items() if values}
 
+    def to_dataframe(self) -> Any:
+        """One row per trial: ``tid``, ``state``, ``loss``, ``status``, ``duration`` (seconds),
+        ``started`` and ``finished`` (UTC timestamps), ``error``, then one column per label
+        (``NaN`` where the label was inactive; option indices for choices, as in ``argmin``).
+
+        Needs pandas (``pip install 'asynchpo[pandas]'``); without it, :attr:`records` gives
+        the same data as typed records.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError(
+                "Trials.to_dataframe needs pandas: pip install 'asynchpo[pandas]' "
+                "(or use Trials.records, the typed records, without pandas)"
+            ) from exc
+        rows = []
+        for trial in self._records:
+            row: dict[str, Any] = {
+                "tid": trial.id,
+                "state": trial.state.value,
+                "loss": trial.loss,
+                "status": trial.result.get("status"),
+                "duration": trial.duration,
+                "started": trial.started,
+                "finished": trial.finished,
+                "error": trial.error,
+            }
+            for label in self._labels:
+                row[label] = trial.params.get(label, math.nan)
+            rows.append(row)
+        columns = [
+            "tid",
+            "state",
+            "loss",
+            "status",
+            "duration",
+            "started",
+            "finished",
+            "error",
+            *self._labels,
+        ]
+        frame = pd.DataFrame(rows, columns=columns)
+        for column in ("started", "finished"):
+            frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+        return frame
+
     def average_best_error(self, bandit: object = None) -> float:
         """The loss of the best trial (hyperopt's name)."""
         return float(self.best_trial["result"]["loss"])

@@ -583,3 +583,37 @@ async def test_progress_bar_draws_on_stderr(capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err
     assert "5/5 trials" in err
     assert "best loss:" in err
+
+
+async def test_trials_to_dataframe_has_a_column_per_label() -> None:
+    pd = pytest.importorskip("pandas")
+    space = {
+        "lr": hp.loguniform("lr", -5, 0),
+        "m": hp.choice("m", [{"d": hp.uniformint("d", 1, 3)}, {"w": hp.uniform("w", 0, 1)}]),
+    }
+
+    async def objective(params: dict[str, Any]) -> float:
+        return float(params["lr"])
+
+    trials = Trials()
+    await fmin(objective, space, max_evals=8, trials=trials, seed=23)
+    frame = trials.to_dataframe()
+    assert list(frame.columns[:8]) == [
+        "tid",
+        "state",
+        "loss",
+        "status",
+        "duration",
+        "started",
+        "finished",
+        "error",
+    ]
+    assert set(frame.columns[8:]) == {"lr", "m", "d", "w"}
+    assert len(frame) == 8
+    assert frame["tid"].tolist() == list(range(8))
+    assert (frame["state"] == "ok").all()
+    assert frame["loss"].tolist() == pytest.approx(frame["lr"].tolist())
+    for _, row in frame.iterrows():
+        inactive = "w" if row["m"] == 0 else "d"
+        assert pd.isna(row[inactive])
+    assert str(frame["started"].dtype).startswith("datetime64")
