@@ -305,7 +305,7 @@ async def fmin(
         if queued:
             await store.write(record.id, queued)
             records.extend(queued)
-        view._reset(compiled.labels, records)
+        view._reset(compiled.labels, records, [p.label for p in compiled.params if p.log])
         progress = (
             Progress(max_evals, sum(t.state.is_finished for t in records))
             if (sys.stderr.isatty() if show_progressbar is None else show_progressbar)
@@ -428,5 +428,11 @@ async def load_trials(
         record = await store.get_study(study)
         records = await store.trials(record.id)
     view = Trials()
-    view._reset([str(entry["label"]) for entry in record.config.space], records)
+    space = record.config.space
+    log_kinds = {"loguniform", "qloguniform", "lognormal", "qlognormal"}
+    view._reset(
+        [str(entry["label"]) for entry in space],
+        records,
+        [str(entry["label"]) for entry in space if entry.get("kind") in log_kinds],
+    )
     return view

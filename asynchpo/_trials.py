@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from asynchpo._exceptions import AllTrialsFailed
@@ -63,6 +64,7 @@ class Trials:
     def __init__(self) -> None:
         self._records: list[Trial] = []
         self._labels: tuple[str, ...] = ()
+        self._log_labels: tuple[str, ...] = ()
         self._docs: list[dict[str, Any]] | None = None
         self._last_finished: Trial | None = None
         # Set by fmin when this object backs an in-memory study (storage=None).
@@ -70,8 +72,11 @@ class Trials:
 
     # Filled in by fmin and load_trials -------------------------------------------------
 
-    def _reset(self, labels: Sequence[str], records: Sequence[Trial]) -> None:
+    def _reset(
+        self, labels: Sequence[str], records: Sequence[Trial], log_labels: Sequence[str] = ()
+    ) -> None:
         self._labels = tuple(labels)
+        self._log_labels = tuple(log_labels)
         self._records = sorted(records, key=lambda trial: trial.id)
         self._docs = None
         finished = [trial for trial in self._records if trial.state.is_finished]
@@ -262,6 +267,20 @@ class Trials:
         for column in ("started", "finished"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
         return frame
+
+    def plot(self, path: str | Path, *, title: str = "asynchpo study") -> Path:
+        """Draw the study's report to ``path``: a ``.png``, or an ``.html`` page holding the
+        figure and the data in one file.
+
+        The figure shows the loss per trial with the best-so-far line, the loss against each
+        parameter (log axes for log-scaled ones) and the trials over time by slot. Needs
+        matplotlib: ``pip install 'asynchpo[plot]'``.
+        """
+        from asynchpo._plot import plot_trials
+
+        return plot_trials(
+            self._records, self._labels, path, log_labels=self._log_labels, title=title
+        )
 
     def average_best_error(self, bandit: object = None) -> float:
         """The loss of the best trial (hyperopt's name)."""

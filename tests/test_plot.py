@@ -1,0 +1,90 @@
+"""Reports of a study: a PNG that opens at the expected size, an HTML page holding the data."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asynchpo import Trials, fmin, hp, load_trials
+from asynchpo._plot import lanes
+from asynchpo._trial import Trial, TrialState
+
+SPACE = {
+    "lr": hp.loguniform("lr", math.log(1e-4), math.log(1)),
+    "x": hp.uniform("x", -2, 2),
+    "kind": hp.choice("kind", ["a", "b"]),
+}
+
+
+async def objective(params: dict[str, Any]) -> float:
+    if params["x"] > 1.5:
+        raise ValueError("too far")
+    return float(params["x"] ** 2 + params["lr"])
+
+
+async def study(tmp_path: Path) -> Path:
+    db = tmp_path / "r.sqlite"
+    await fmin(
+        objective,
+        SPACE,
+        max_evals=20,
+        concurrency=3,
+        storage=db,
+        seed=1,
+        catch_eval_exceptions=True,
+    )
+    return db
+
+
+async def test_png_report_opens_with_the_expected_size(tmp_path: Path) -> None:
+    image = pytest.importorskip("matplotlib.image")
+    trials = await load_trials(await study(tmp_path))
+    path = trials.plot(tmp_path / "report.png")
+    pixels = image.imread(path)
+    # Loss per trial, one panel per parameter (3) and the time line: 5 panels, 3 columns.
+    assert pixels.shape[:2] == (720, 1500)
+
+
+async def test_html_report_is_one_file_with_the_data(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    trials = await load_trials(await study(tmp_path))
+    page = trials.plot(tmp_path / "report.html", title="my study").read_text()
+    assert "<title>my study</title>" in page
+    assert "data:image/png;base64," in page
+    found = re.search(r"<script type='application/json' id='trials'>(.*?)</script>", page, re.S)
+    assert found is not None
+    data = json.loads(found.group(1))
+    assert len(data) == 20
+    assert {row["tid"] for row in data} == set(range(20))
+    assert all(set(row["params"]) <= {"lr", "x", "kind"} for row in data)
+
+
+async def test_fmin_trials_plot_too(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    trials = Trials()
+    await fmin(objective, SPACE, max_evals=5, trials=trials, seed=2, catch_eval_exceptions=True)
+    assert trials.plot(tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_without_matplotlib_the_error_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    trials = Trials()
+    with pytest.raises(ImportError, match=r"pip install 'asynchpo\[plot\]'"):
+        trials.plot(tmp_path / "x.png")
+
+
+def test_lanes_never_overlap() -> None:
+    def trial(tid: int, start: float, end: float) -> Trial:
+        return Trial(tid, TrialState.OK, {}, 1.0, started=start, finished=end)
+
+    records = [trial(0, 0, 4), trial(1, 0, 1), trial(2, 1, 2), trial(3, 2, 5), trial(4, 4, 6)]
+    lane = lanes(records)
+    assert lane == {0: 0, 1: 1, 2: 1, 3: 1, 4: 0}
