@@ -51,10 +51,9 @@ def lanes(trials: Sequence[Trial]) -> dict[int, int]:
 
 def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]) -> Any:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # A Figure of its own, not pyplot: no global backend or figure state is touched, so
+        # drawing a report inside a notebook leaves its plotting as it was.
+        from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
@@ -64,7 +63,8 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
     panels = 2 + len(numeric)
     columns = min(3, panels)
     rows = math.ceil(panels / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
+    figure = Figure(figsize=(5 * columns, 3.6 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     flat = list(axes.flat)
 
     ax = flat[0]
@@ -148,9 +148,6 @@ def plot_trials(
     figure = _figure(trials, labels, set(log_labels))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
     png = buffer.getvalue()
     if target.suffix.lower() in (".html", ".htm"):
         data = [

@@ -75,7 +75,8 @@ async def test_fmin_trials_plot_too(tmp_path: Path) -> None:
 def test_without_matplotlib_the_error_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for module in ("matplotlib", "matplotlib.figure", "matplotlib.ticker"):
+        monkeypatch.setitem(sys.modules, module, None)
     trials = Trials()
     with pytest.raises(ImportError, match=r"pip install 'asynchpo\[plot\]'"):
         trials.plot(tmp_path / "x.png")
