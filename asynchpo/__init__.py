@@ -33,6 +33,8 @@ from asynchpo._executors._process import ProcessExecutor as ProcessExecutor
 from asynchpo._fmin import fmin as fmin
 from asynchpo._fmin import fmin_sync as fmin_sync
 from asynchpo._fmin import load_trials as load_trials
+from asynchpo._inspect import StudySummary as StudySummary
+from asynchpo._inspect import list_studies as list_studies
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
 from asynchpo._scheduler import current_trial as current_trial
@@ -70,6 +72,7 @@ __all__ = [
     "StudyError",
     "StudyMismatch",
     "StudyNotFound",
+    "StudySummary",
     "Suggester",
     "Trial",
     "TrialContext",
@@ -84,6 +87,7 @@ __all__ = [
     "fmin",
     "fmin_sync",
     "hp",
+    "list_studies",
     "load_trials",
     "no_progress_loss",
     "rand",

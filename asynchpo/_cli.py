@@ -1,0 +1,637 @@
+"""The ``asynchpo`` command line: run a search over a program, and look at stored studies.
+
+::
+
+    asynchpo run --space space.json --storage runs.sqlite --study exp1 --max-evals 50 \\
+        --concurrency 4 -- python train.py --lr {lr} --layers {layers}
+    asynchpo studies runs.sqlite
+    asynchpo show runs.sqlite exp1
+    asynchpo trials runs.sqlite exp1 --format csv
+    asynchpo plot runs.sqlite exp1 -o report.html
+
+``run`` evaluates the command after ``--`` once per trial (see :class:`asynchpo.Command`:
+``{label}`` placeholders, ``ASYNCHPO_PARAMS`` in the environment, the loss read from the last
+number or JSON object with ``loss`` on stdout). Running it again with the same storage and
+study resumes the search up to the new ``--max-evals``. A trial whose program fails is recorded
+as failed and the search goes on. Ctrl-C stops the run cleanly: trials in flight are recorded
+as interrupted and run again on resume (exit code 130).
+
+The search space (``--space``) is either ``file.py:name``, a Python file that defines the space
+as the variable ``name`` (built with ``asynchpo.hp``), or a ``.json`` file holding an object::
+
+    {"lr": ["loguniform", -9, -1],
+     "layers": ["choice", [1, 2, 3]],
+     "opt": ["choice", [{"name": "sgd", "momentum": ["uniform", 0, 1]}, {"name": "adam"}]],
+     "batch": 64}
+
+A list whose first element is the name of an ``hp`` function (``choice``, ``pchoice``,
+``uniform``, ``quniform``, ``loguniform``, ``qloguniform``, ``normal``, ``qnormal``,
+``lognormal``, ``qlognormal``, ``randint``, ``uniformint``) is that parameter, labelled with its
+key, and the rest of the list are the function's arguments after the label. The options of
+``choice`` (and the ``[probability, option]`` pairs of ``pchoice``) may be objects or lists that
+contain more such parameters, each labelled with its own key. Anything else is a constant.
+
+Exit codes: 0 success; 1 the run failed (no trial succeeded, or a trial's error stopped it);
+2 a usage error (bad arguments, missing file, unknown study, bad space); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import importlib.util
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+
+from asynchpo import anneal, hp, rand, tpe
+from asynchpo._command import Command
+from asynchpo._exceptions import (
+    AllTrialsFailed,
+    AsynchpoError,
+    ConfigError,
+    SpaceError,
+    StorageError,
+    StudyError,
+    StudyMismatch,
+)
+from asynchpo._fmin import fmin_sync, load_trials
+from asynchpo._inspect import (
+    StudySummary,
+    display_params,
+    labels_of,
+    list_studies,
+    load_study,
+    summarize,
+)
+from asynchpo._results import json_safe
+from asynchpo._space import compile_space
+from asynchpo._trial import Trial, TrialState
+from asynchpo._trials import Trials
+
+__all__ = ["load_space", "main"]
+
+PROG = "asynchpo"
+
+_ALGOS: dict[str, Callable[..., Any]] = {
+    "tpe": tpe.suggest,
+    "rand": rand.suggest,
+    "anneal": anneal.suggest,
+}
+
+_HP_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    name: getattr(hp, name)
+    for name in (
+        "choice",
+        "pchoice",
+        "uniform",
+        "quniform",
+        "loguniform",
+        "qloguniform",
+        "normal",
+        "qnormal",
+        "lognormal",
+        "qlognormal",
+        "randint",
+        "uniformint",
+    )
+}
+
+_SPACE_HELP = (
+    "the search space: FILE.py:NAME (a Python file defining the space as NAME) or a .json "
+    'file such as {"lr": ["loguniform", -9, -1], "layers": ["choice", [1, 2, 3]], "opt": '
+    '["choice", [{"name": "sgd", "momentum": ["uniform", 0, 1]}, {"name": "adam"}]]}: a list '
+    "starting with an hp function name is a parameter labelled with its key (the rest are the "
+    "function's arguments after the label); choice options may hold more parameters; anything "
+    "else is a constant"
+)
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as one line instead of usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+# --- the search space -------------------------------------------------------------------------
+
+
+def _is_spec(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and isinstance(value[0], str)
+        # a list that starts with an hp function's name is a parameter
+        and value[0] in _HP_FUNCTIONS
+    )
+
+
+def _build(value: object, label: str | None, where: str) -> object:
+    """The space for one JSON value found under the key ``label`` (None inside a list)."""
+    if _is_spec(value):
+        assert isinstance(value, list)
+        if label is None:
+            raise SpaceError(
+                f"{where}: the parameter {value[0]!r} is in a list, so it has no label; put it "
+                "in an object, under the key that labels it"
+            )
+        return _parameter(value, label, where)
+    if isinstance(value, dict):
+        return {key: _build(item, key, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [_build(item, None, f"{where}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+def _parameter(spec: list[Any], label: str, where: str) -> object:
+    name, args = spec[0], spec[1:]
+    if name in ("choice", "pchoice"):
+        if len(args) != 1 or not isinstance(args[0], list):
+            raise SpaceError(f'{where}: write ["{name}", [option, ...]] with one list of options')
+        if name == "choice":
+            options: list[Any] = [
+                _build(option, None, f"{where}[{i}]") for i, option in enumerate(args[0])
+            ]
+            args = [options]
+        else:
+            pairs = []
+            for i, pair in enumerate(args[0]):
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise SpaceError(f"{where}: pchoice options are [probability, option] pairs")
+                pairs.append((pair[0], _build(pair[1], None, f"{where}[{i}][1]")))
+            args = [pairs]
+    try:
+        return _HP_FUNCTIONS[name](label, *args)
+    except TypeError as exc:
+        raise SpaceError(f"{where}: wrong arguments for hp.{name}: {exc}") from exc
+
+
+def space_from_json(data: object, where: str = "space") -> object:
+    """The search space that a JSON document (already parsed) describes; see the module doc."""
+    if not isinstance(data, dict):
+        raise SpaceError(f"{where}: the JSON space must be an object (label -> parameter)")
+    return _build(data, None, where)
+
+
+def load_space(spec: str) -> object:
+    """The search space named by ``--space``: ``file.json`` or ``file.py:name``.
+
+    :raises SpaceError: when the file is missing or does not define a valid space.
+    """
+    if spec.endswith(".json"):
+        path = Path(spec)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SpaceError(f"cannot read the space file {spec!r}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise SpaceError(f"the space file {spec!r} is not valid JSON: {exc}") from exc
+        space = space_from_json(data, path.name)
+    else:
+        file, colon, name = spec.rpartition(":")
+        if not colon or not file.endswith(".py") or not name.isidentifier():
+            raise SpaceError(
+                f"--space {spec!r}: give a .json file or FILE.py:NAME (a Python file and the "
+                "name of the variable holding the space)"
+            )
+        space = _space_from_python(Path(file), name, spec)
+    compile_space(space)  # raises SpaceError with the reason
+    return space
+
+
+def _space_from_python(path: Path, name: str, spec: str) -> object:
+    if not path.is_file():
+        raise SpaceError(f"--space {spec!r}: no file {os.fspath(path)!r}")
+    module_spec = importlib.util.spec_from_file_location(f"_asynchpo_space_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise SpaceError(f"--space {spec!r}: cannot load {os.fspath(path)!r} as Python")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        raise SpaceError(
+            f"--space {spec!r}: running {os.fspath(path)!r} raised "
+            f"{type(exc).__name__}: {_first_line(str(exc))}"
+        ) from exc
+    if not hasattr(module, name):
+        raise SpaceError(f"--space {spec!r}: {os.fspath(path)!r} defines no {name!r}")
+    return getattr(module, name)
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def _first_line(text: str | None) -> str:
+    return "" if not text else text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return _number(value)
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(name) for name in header]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *rows)
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _counts(summary: StudySummary) -> str:
+    return ", ".join(f"{count} {state}" for state, count in summary.counts.items() if count)
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+
+def _slot_env(values: Sequence[str]) -> dict[str, list[str]] | None:
+    if not values:
+        return None
+    out: dict[str, list[str]] = {}
+    for item in values:
+        name, equals, rest = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--slot-env {item!r}: write VAR=v0,v1,... (one value per slot)")
+        out[name] = rest.split(",")
+    return out
+
+
+def _stored_algo(storage: str, study: str) -> str | None:
+    """The algorithm an existing study was created with, if it is one the CLI knows."""
+    if not Path(storage).is_file():
+        return None
+    try:
+        record, _ = anyio.run(load_study, storage, study)
+    except AsynchpoError:
+        return None
+    return record.config.algo if record.config.algo in _ALGOS else None
+
+
+def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
+    if not command:
+        raise UsageError(
+            "run needs the program to evaluate after --, e.g. -- python train.py --lr {lr}"
+        )
+    space = load_space(args.space)
+    algo = args.algo or _stored_algo(args.storage, args.study) or "tpe"
+    objective = Command(command, timeout=args.trial_timeout)
+    trials = Trials()
+    try:
+        best = fmin_sync(
+            objective,
+            space,
+            algo=_ALGOS[algo],
+            max_evals=args.max_evals,
+            trials=trials,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            storage=args.storage,
+            study=args.study,
+            catch_eval_exceptions=True,
+            slot_env=_slot_env(args.slot_env),
+            retries=args.retries,
+            # The flag forces it; by default fmin draws it when stderr is a terminal.
+            show_progressbar=True if args.progress else None,
+            return_argmin=True,
+        )
+    except AllTrialsFailed:
+        return _fail(
+            f"no trial of study {args.study!r} succeeded ({len(trials.records)} trials); see "
+            f"the errors with: {PROG} trials {args.storage} {args.study}",
+            1,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"{PROG}: interrupted; the trials in flight were recorded as interrupted, run the "
+            "same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    finished = [t for t in trials.records if t.state is TrialState.OK and t.loss is not None]
+    best_trial = min(finished, key=lambda t: t.loss or 0.0)
+    values = compile_space(space).evaluate(best)
+    print(
+        f"study {args.study!r}: {len(trials.records)} trials, best is trial {best_trial.id} "
+        f"with loss {_number(best_trial.loss)}"
+    )
+    print(json.dumps(json_safe(values), sort_keys=True))
+    return 0
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    summaries = anyio.run(list_studies, args.storage)
+    if not summaries:
+        print(f"no studies in {args.storage}")
+        return 0
+    states = [state.value for state in TrialState]
+    header = ["study", "trials", *states, "best loss", "last activity"]
+    rows = [
+        [
+            s.name,
+            str(s.total),
+            *(str(s.counts[state]) for state in states),
+            _number(s.best_loss),
+            _when(s.last_activity),
+        ]
+        for s in summaries
+    ]
+    print(_table(header, rows))
+    return 0
+
+
+def _params_text(params: Mapping[str, object]) -> str:
+    return ", ".join(f"{label}={_value(value)}" for label, value in params.items())
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    record, trials = anyio.run(load_study, args.storage, args.study)
+    summary = summarize(record, trials)
+    print(f"study:         {record.name}")
+    print(f"algorithm:     {record.config.algo} (seed {record.config.seed})")
+    print(f"created:       {_when(record.created)}")
+    print(f"last activity: {_when(summary.last_activity)}")
+    print(f"trials:        {summary.total}" + (f" ({_counts(summary)})" if summary.total else ""))
+    print(f"parameters:    {', '.join(labels_of(record))}")
+    if summary.best_trial is None:
+        print("best:          none (no trial succeeded yet)")
+    else:
+        best = next(t for t in trials if t.id == summary.best_trial)
+        print(f"best:          trial {best.id}, loss {_number(best.loss)}")
+        choices = {
+            str(entry["label"]): entry["values"]
+            for entry in record.config.space
+            if isinstance(entry.get("values"), list)
+        }
+        for label, value in display_params(record, best.params).items():
+            stored = best.params[label]
+            if label in choices and value == stored and not isinstance(value, str):
+                option = json.dumps(choices[label][int(stored)], sort_keys=True)
+                print(f"  {label} = option {stored}: {option}")
+            else:
+                print(f"  {label} = {_value(value)}")
+    running = [t for t in trials if t.state is TrialState.RUNNING]
+    if running:
+        print(f"running now:   {len(running)}")
+        rows = [
+            [str(t.id), _when(t.started), _params_text(display_params(record, t.params))]
+            for t in running
+        ]
+        print(_table(["id", "started", "parameters"], rows))
+    else:
+        print("running now:   none")
+    return 0
+
+
+_FIXED_COLUMNS = ("id", "state", "loss", "duration")
+
+
+def _trial_rows(record: Any, trials: Sequence[Trial]) -> tuple[list[str], list[dict[str, Any]]]:
+    labels = labels_of(record)
+    columns = [
+        f"param.{label}" if label in (*_FIXED_COLUMNS, "error") else label for label in labels
+    ]
+    rows = []
+    for trial in trials:
+        shown = display_params(record, trial.params)
+        row: dict[str, Any] = {
+            "id": trial.id,
+            "state": trial.state.value,
+            "loss": trial.loss,
+            "duration": trial.duration,
+        }
+        for label, column in zip(labels, columns, strict=True):
+            row[column] = shown.get(label)
+        row["error"] = _first_line(trial.error) or None
+        rows.append(row)
+    return [*_FIXED_COLUMNS, *columns, "error"], rows
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    record, trials = anyio.run(load_study, args.storage, args.study)
+    header, rows = _trial_rows(record, trials)
+    if args.format == "json":
+        print(json.dumps(json_safe(rows), indent=1))
+    elif args.format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: "" if value is None else value for key, value in row.items()})
+        sys.stdout.write(out.getvalue())
+    else:
+        cells = [
+            [
+                _value(row[key]) if key != "duration" or row[key] is None else f"{row[key]:.2f}s"
+                for key in header
+            ]
+            for row in rows
+        ]
+        print(_table(header, cells))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix.lower() not in (".png", ".html", ".htm"):
+        raise UsageError(f"-o must name a .png or .html file, got {args.output!r}")
+    trials = anyio.run(load_trials, args.storage, args.study)
+    try:
+        trials.plot(output, title=f"{args.study} ({args.storage})")
+    except ImportError as exc:
+        return _fail(str(exc), 2)
+    print(f"wrote {output}")
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``asynchpo`` argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Asynchronous hyperparameter search over a program, checkpointed to SQLite.",
+        epilog="Exit codes: 0 ok, 1 the run failed, 2 usage error, 130 interrupted.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="search: run a program once per trial",
+        description="Run PROGRAM (after --) once per trial, with {label} placeholders "
+        "replaced by the trial's values; the loss is the last number (or JSON object with "
+        "'loss') it prints. The same command resumes the study. A failing trial is recorded "
+        "and the search goes on.",
+        usage=f"{PROG} run --space SPACE --storage FILE --study NAME --max-evals N "
+        "[options] -- PROGRAM [ARG ...]",
+    )
+    run.add_argument("--space", required=True, help=_SPACE_HELP)
+    run.add_argument("--storage", required=True, help="the SQLite file (created if missing)")
+    run.add_argument("--study", required=True, help="the study's name in the storage")
+    run.add_argument(
+        "--max-evals",
+        required=True,
+        type=_natural,
+        help="stop once the study has N finished trials (earlier runs included)",
+    )
+    run.add_argument(
+        "--concurrency", type=_positive_int, default=1, help="trials in flight (default 1)"
+    )
+    run.add_argument(
+        "--algo",
+        choices=sorted(_ALGOS),
+        help="the search algorithm (default: the study's, or tpe for a new study)",
+    )
+    run.add_argument("--seed", type=_natural, help="the study's seed (default: random)")
+    run.add_argument(
+        "--trial-timeout", type=_seconds, help="seconds a trial may run before it is stopped"
+    )
+    run.add_argument(
+        "--retries", type=_natural, default=0, help="run a crashed trial again up to K times"
+    )
+    run.add_argument(
+        "--slot-env",
+        action="append",
+        default=[],
+        metavar="VAR=v0,v1,...",
+        help="an environment variable set per slot, e.g. CUDA_VISIBLE_DEVICES=0,1 (repeatable)",
+    )
+    run.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw the progress line even when stderr is not a terminal (it is drawn on one)",
+    )
+
+    studies = commands.add_parser("studies", help="list the studies in a storage file")
+    studies.add_argument("storage", help="the SQLite file")
+
+    show = commands.add_parser("show", help="summarize one study")
+    show.add_argument("storage", help="the SQLite file")
+    show.add_argument("study", help="the study's name")
+
+    trials = commands.add_parser("trials", help="every trial of a study")
+    trials.add_argument("storage", help="the SQLite file")
+    trials.add_argument("study", help="the study's name")
+    trials.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+    )
+    plot = commands.add_parser(
+        "plot", help="draw a study's report: loss per trial and per parameter, trials by slot"
+    )
+    plot.add_argument("storage", help="the SQLite file")
+    plot.add_argument("study", help="the study's name")
+    plot.add_argument(
+        "-o", "--output", required=True, help="report.png, or report.html for one file"
+    )
+    return parser
+
+
+def _dispatch(argv: list[str]) -> int:
+    command: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1 :]
+    args = build_parser().parse_args(argv)
+    if args.command != "run" and command:
+        raise UsageError(f"{args.command} takes no program after --")
+    if args.command == "run":
+        return _cmd_run(args, command)
+    if args.command == "studies":
+        return _cmd_studies(args)
+    if args.command == "show":
+        return _cmd_show(args)
+    if args.command == "plot":
+        return _cmd_plot(args)
+    return _cmd_trials(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``asynchpo`` command line; returns the exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _dispatch(arguments)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        return _fail(str(exc), 2)
+    except AllTrialsFailed as exc:
+        return _fail(_first_line(str(exc)), 1)
+    except (ConfigError, SpaceError, StorageError, StudyError, StudyMismatch) as exc:
+        return _fail(_one_line(str(exc)), 2)
+    except AsynchpoError as exc:
+        return _fail(_first_line(str(exc)), 1)
+    except BrokenPipeError:  # asynchpo trials ... | head
+        return 0
+
+
+def _one_line(text: str) -> str:
+    parts = (part.strip().removeprefix("- ") for part in text.strip().splitlines())
+    return " ".join(part for part in parts if part)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code

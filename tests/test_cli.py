@@ -1,0 +1,262 @@
+"""The command line, end to end: real ``python -m asynchpo`` processes on a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FILES = Path(__file__).with_name("cli_files")
+TRAIN = str(FILES / "train.py")
+JSON_SPACE = str(FILES / "space.json")
+PY_SPACE = f"{FILES / 'space.py'}:space"
+PROGRAM = ["--", sys.executable, TRAIN, "--lr", "{lr}", "--layers", "{layers}"]
+
+
+def cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asynchpo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def start(*args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "asynchpo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def run_args(storage: Path, study: str, max_evals: int, space: str = JSON_SPACE) -> list[str]:
+    return [
+        "run",
+        "--space",
+        space,
+        "--storage",
+        str(storage),
+        "--study",
+        study,
+        "--max-evals",
+        str(max_evals),
+        "--concurrency",
+        "3",
+        "--seed",
+        "7",
+    ]
+
+
+def trials_json(storage: Path, study: str) -> list[dict[str, Any]]:
+    done = cli("trials", str(storage), study, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+def wait_for(path: Path, pattern: str, count: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while len(list(path.glob(pattern))) < count:
+        assert time.monotonic() < deadline, f"no {pattern} in {path} after {seconds} s"
+        time.sleep(0.05)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("asynchpo: error: ")
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A storage with study 'json' (5 trials, then resumed to 8) and 'py' (4 trials)."""
+    path = tmp_path_factory.mktemp("cli") / "runs.sqlite"
+    first = cli(*run_args(path, "json", 5), *PROGRAM)
+    assert first.returncode == 0, first.stderr
+    assert "best is trial" in first.stdout
+    best = json.loads(first.stdout.strip().splitlines()[-1])
+    assert best["batch"] == 64
+    assert best["layers"] in (1, 2, 3)
+    assert best["opt"]["name"] in ("sgd", "adam")
+    assert len(trials_json(path, "json")) == 5
+
+    resumed = cli(*run_args(path, "json", 8), *PROGRAM)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "8 trials" in resumed.stdout
+
+    py = cli(*run_args(path, "py", 4, PY_SPACE), *PROGRAM)
+    assert py.returncode == 0, py.stderr
+    assert set(json.loads(py.stdout.strip().splitlines()[-1])) == {"lr", "layers"}
+    return path
+
+
+def test_run_and_resume_grow_the_study(store: Path) -> None:
+    rows = trials_json(store, "json")
+    assert [row["id"] for row in rows] == list(range(8))
+    assert {row["state"] for row in rows} == {"ok"}
+    assert len(trials_json(store, "py")) == 4
+
+
+def test_studies_lists_every_study(store: Path) -> None:
+    done = cli("studies", str(store))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["study", "trials", "queued"]
+    by_name = {line.split()[0]: line.split() for line in lines[2:]}
+    assert set(by_name) == {"json", "py"}
+    assert by_name["json"][1] == "8"
+    assert by_name["py"][1] == "4"
+
+
+def test_show_summarizes_the_study_with_values(store: Path) -> None:
+    done = cli("show", str(store), "json")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "study:         json" in out
+    assert "8 ok" in out
+    rows = trials_json(store, "json")
+    best = min(rows, key=lambda row: row["loss"])
+    assert f"best:          trial {best['id']}," in out
+    assert f"  layers = {best['layers']}" in out  # a scalar choice shows its value
+    assert "  opt = option " in out  # an object option shows its index and what it is
+    assert "running now:   none" in out
+
+
+def test_trials_formats_agree(store: Path) -> None:
+    rows = trials_json(store, "json")
+    assert list(rows[0]) == [
+        "id",
+        "state",
+        "loss",
+        "duration",
+        "lr",
+        "layers",
+        "opt",
+        "momentum",
+        "error",
+    ]
+    for row in rows:
+        assert row["layers"] in (1, 2, 3)
+        assert row["duration"] > 0
+        assert (row["momentum"] is None) == (row["opt"] == 1)  # inactive: empty
+
+    done = cli("trials", str(store), "json", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    parsed = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert len(parsed) == len(rows)
+    for line, row in zip(parsed, rows, strict=True):
+        assert int(line["id"]) == row["id"]
+        assert float(line["loss"]) == row["loss"]
+        assert float(line["lr"]) == row["lr"]
+        assert line["momentum"] == ("" if row["momentum"] is None else repr(row["momentum"]))
+        assert line["error"] == ""
+
+    table = cli("trials", str(store), "json")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == list(rows[0])
+    assert len(table.stdout.splitlines()) == 2 + len(rows)
+
+
+def test_error_cases_are_one_line(store: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.sqlite"
+    assert_one_line_error(cli("studies", str(missing)), 2, "missing.sqlite")
+    assert_one_line_error(cli("show", str(missing), "x"), 2, "missing.sqlite")
+    assert not missing.exists()  # looking never creates a file
+
+    assert_one_line_error(cli("show", str(store), "nope"), 2, "nope")
+    assert_one_line_error(cli("trials", str(store), "nope"), 2, "nope")
+
+    bad_py = f"{FILES / 'bad_space.py'}:space"
+    done = cli(*run_args(tmp_path / "r.sqlite", "s", 2, bad_py), *PROGRAM)
+    assert_one_line_error(done, 2, "broken on purpose")
+    done = cli(*run_args(tmp_path / "r.sqlite", "s", 2, str(FILES / "bad_space.json")), *PROGRAM)
+    assert_one_line_error(done, 2, "not valid JSON")
+    done = cli(*run_args(tmp_path / "r.sqlite", "s", 2, f"{FILES / 'space.py'}:nothing"), *PROGRAM)
+    assert_one_line_error(done, 2, "nothing")
+    assert_one_line_error(cli("run", "--storage", "x.sqlite"), 2, "--space")
+    assert_one_line_error(cli(*run_args(tmp_path / "r.sqlite", "s", 2)), 2, "--")
+    assert_one_line_error(cli("trials", str(store), "json", "--format", "xml"), 2, "xml")
+
+
+def test_failed_run_exits_1(tmp_path: Path) -> None:
+    program = ["--", sys.executable, TRAIN, "--lr", "{lr}", "--layers", "oops"]
+    done = cli(*run_args(tmp_path / "r.sqlite", "s", 2), *program)
+    # Each failed trial is reported as it happens; the last line says why the run failed.
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("asynchpo: error: no trial of study 's' succeeded"), last
+    assert "invalid int value" in done.stderr
+
+
+def test_show_while_running_then_sigint_then_resume(tmp_path: Path) -> None:
+    storage = tmp_path / "runs.sqlite"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    slow = [*PROGRAM, "--sleep", "30"]
+    process = start(*run_args(storage, "slow", 6), *slow, CLI_TEST_MARKS=str(marks))
+    try:
+        wait_for(marks, "started-*", 3)
+        # Another process reads while the run writes: it succeeds and sees the running trials.
+        shown = cli("show", str(storage), "slow")
+        assert shown.returncode == 0, shown.stderr
+        assert "running now:   3" in shown.stdout
+        running = shown.stdout.split("running now:", 1)[1].splitlines()[3:]
+        assert sorted(int(line.split()[0]) for line in running) == [0, 1, 2]
+        assert cli("studies", str(storage)).returncode == 0
+
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    states = {row["state"] for row in trials_json(storage, "slow")}
+    assert states == {"interrupted"}
+
+    # The same study resumes (fast trials now): interrupted trials run again.
+    resumed = cli(*run_args(storage, "slow", 4), *PROGRAM)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = trials_json(storage, "slow")
+    assert [row["state"] for row in rows].count("ok") == 4
+    assert {row["id"] for row in rows} >= {0, 1, 2}
+
+
+def test_plot_writes_a_png_and_a_self_contained_html(store: Path, tmp_path: Path) -> None:
+    image = pytest.importorskip("matplotlib.image")
+    png = tmp_path / "report.png"
+    done = cli("plot", str(store), "json", "-o", str(png))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {png}"
+    width = image.imread(png).shape[1]
+    assert width == 1500  # three panels a row, 500 px each
+    page = tmp_path / "report.html"
+    assert cli("plot", str(store), "json", "-o", str(page)).returncode == 0
+    text = page.read_text()
+    assert "data:image/png;base64," in text
+    data = json.loads(text.split("id='trials'>", 1)[1].split("</script>", 1)[0])
+    assert [row["tid"] for row in data] == list(range(8))
+    bad = cli("plot", str(store), "json", "-o", str(tmp_path / "report.jpg"))
+    assert_one_line_error(bad, 2, ".png or .html")
