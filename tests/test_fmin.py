@@ -529,7 +529,10 @@ async def test_heavy_suggestions_move_off_the_event_loop() -> None:
 
     def heavy(space: Any, history: Any, pending: Any, rng: np.random.Generator) -> Any:
         threads.append(threading.get_ident())
-        time.sleep(0.01)  # stands in for a suggester with a long history to model
+        # 10 ms of CPU work, standing in for a suggester with a long history to model.
+        started = time.thread_time()
+        while time.thread_time() - started < 0.01:
+            pass
         return rand.suggest(space, history, pending, rng)
 
     await fmin(square, SPACE, algo=heavy, max_evals=12, concurrency=3, seed=19)
