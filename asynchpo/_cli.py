@@ -87,22 +87,9 @@ _ALGOS: dict[str, Callable[..., Any]] = {
     "anneal": anneal.suggest,
 }
 
+# The hp functions, by name: hp's public functions (its classes are not for JSON specs).
 _HP_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    name: getattr(hp, name)
-    for name in (
-        "choice",
-        "pchoice",
-        "uniform",
-        "quniform",
-        "loguniform",
-        "qloguniform",
-        "normal",
-        "qnormal",
-        "lognormal",
-        "qlognormal",
-        "randint",
-        "uniformint",
-    )
+    name: getattr(hp, name) for name in hp.__all__ if name[0].islower()
 }
 
 _SPACE_HELP = (
@@ -479,24 +466,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 # --- the parser -------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
 
-def _natural(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+    return parse
 
 
 def _seconds(text: str) -> float:
@@ -534,23 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-evals",
         required=True,
-        type=_natural,
+        type=_whole(0),
         help="stop once the study has N finished trials (earlier runs included)",
     )
     run.add_argument(
-        "--concurrency", type=_positive_int, default=1, help="trials in flight (default 1)"
+        "--concurrency", type=_whole(1), default=1, help="trials in flight (default 1)"
     )
     run.add_argument(
         "--algo",
         choices=sorted(_ALGOS),
         help="the search algorithm (default: the study's, or tpe for a new study)",
     )
-    run.add_argument("--seed", type=_natural, help="the study's seed (default: random)")
+    run.add_argument("--seed", type=_whole(0), help="the study's seed (default: random)")
     run.add_argument(
         "--trial-timeout", type=_seconds, help="seconds a trial may run before it is stopped"
     )
     run.add_argument(
-        "--retries", type=_natural, default=0, help="run a crashed trial again up to K times"
+        "--retries", type=_whole(0), default=0, help="run a crashed trial again up to K times"
     )
     run.add_argument(
         "--slot-env",
