@@ -24,7 +24,8 @@ _INSTALL_HINT = "plotting needs matplotlib: pip install 'asynchpo[plot]'"
 
 
 def lanes(trials: Sequence[Trial]) -> dict[int, int]:
-    """A lane per trial such that trials in one lane never overlap in time.
+    """A lane per trial such that trials in one lane never overlap in time (for records that
+    do not hold the slot they ran in).
 
     Each trial takes the lowest lane free at its start, in order of start time: the same
     packing the scheduler's slots make, so the picture shows how full the slots were.
@@ -95,7 +96,9 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
         ax.set_title(f"loss against {label}")
 
     ax = flat[1 + len(numeric)]
+    # The slot each trial held, as stored; packed lanes for records written without one.
     lane_of = lanes(trials)
+    lane_of.update({t.id: t.slot for t in trials if t.slot is not None})
     starts = [t.started for t in trials if t.started is not None]
     origin = min(starts) if starts else 0.0
     colours = {TrialState.OK: "tab:blue", TrialState.FAIL: "tab:grey"}

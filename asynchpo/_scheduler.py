@@ -306,6 +306,7 @@ class Run:
                 trial.created,
                 time.time(),
                 None,
+                slot,
             )
             # Shielded: once sent, a write may commit, so the trial must be known to be in
             # flight even when the run is being cancelled (_interrupt_in_flight records it).
@@ -433,6 +434,7 @@ class Run:
             trial.created,
             trial.started,
             time.time(),
+            trial.slot,
         )
         return record, exception
 

@@ -51,6 +51,8 @@ class Trial:
     :param created: when the trial was created (seconds since the epoch).
     :param started: when its latest evaluation started, or ``None`` if it never started.
     :param finished: when it finished or was interrupted, or ``None``.
+    :param slot: the slot its latest evaluation held (``0 <= slot < concurrency``), or
+        ``None`` if it never started.
     """
 
     id: int
@@ -62,6 +64,7 @@ class Trial:
     created: float = 0.0
     started: float | None = None
     finished: float | None = None
+    slot: int | None = None
 
     @property
     def duration(self) -> float | None:

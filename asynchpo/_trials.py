@@ -224,7 +224,8 @@ class Trials:
 
     def to_dataframe(self) -> Any:
         """One row per trial: ``tid``, ``state``, ``loss``, ``status``, ``duration`` (seconds),
-        ``started`` and ``finished`` (UTC timestamps), ``error``, then one column per label
+        ``started`` and ``finished`` (UTC timestamps), ``error``, ``slot``, then one column per
+        label
         (``NaN`` where the label was inactive; option indices for choices, as in ``argmin``).
 
         Needs pandas (``pip install 'asynchpo[pandas]'``); without it, :attr:`records` gives
@@ -248,6 +249,7 @@ class Trials:
                 "started": trial.started,
                 "finished": trial.finished,
                 "error": trial.error,
+                "slot": trial.slot,
             }
             for label in self._labels:
                 row[label] = trial.params.get(label, math.nan)
@@ -261,6 +263,7 @@ class Trials:
             "started",
             "finished",
             "error",
+            "slot",
             *self._labels,
         ]
         frame = pd.DataFrame(rows, columns=columns)

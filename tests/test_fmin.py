@@ -601,7 +601,7 @@ async def test_trials_to_dataframe_has_a_column_per_label() -> None:
     trials = Trials()
     await fmin(objective, space, max_evals=8, trials=trials, seed=23)
     frame = trials.to_dataframe()
-    assert list(frame.columns[:8]) == [
+    assert list(frame.columns[:9]) == [
         "tid",
         "state",
         "loss",
@@ -610,8 +610,10 @@ async def test_trials_to_dataframe_has_a_column_per_label() -> None:
         "started",
         "finished",
         "error",
+        "slot",
     ]
-    assert set(frame.columns[8:]) == {"lr", "m", "d", "w"}
+    assert set(frame.columns[9:]) == {"lr", "m", "d", "w"}
+    assert set(frame["slot"]) == {0}  # concurrency 1: every trial held slot 0
     assert len(frame) == 8
     assert frame["tid"].tolist() == list(range(8))
     assert (frame["state"] == "ok").all()

@@ -26,16 +26,19 @@ SPACE = {"x": hp.uniform("x", -5, 5)}
 async def test_slots_are_never_shared_and_slot_env_follows_the_slot() -> None:
     holders: dict[int, int] = {}
     seen: list[tuple[int, str]] = []
+    slot_of: dict[int, int] = {}
 
     async def objective(params: dict[str, float]) -> float:
         context = current_trial()
         assert context.slot not in holders, "a slot is held by two trials at once"
         holders[context.slot] = context.trial_id
+        slot_of[context.trial_id] = context.slot
         seen.append((context.slot, context.env["GPU"]))
         await anyio.sleep(0.001 * (context.trial_id % 3))
         del holders[context.slot]
         return params["x"]
 
+    trials = Trials()
     await fmin(
         objective,
         SPACE,
@@ -43,8 +46,11 @@ async def test_slots_are_never_shared_and_slot_env_follows_the_slot() -> None:
         concurrency=4,
         seed=1,
         slot_env={"GPU": ["g0", "g1", "g2", "g3"]},
+        trials=trials,
     )
     assert len(seen) == 60
+    # Each record keeps the slot its evaluation held.
+    assert {t.id: t.slot for t in trials.records} == slot_of
     assert {slot for slot, _ in seen} == {0, 1, 2, 3}
     assert all(gpu == f"g{slot}" for slot, gpu in seen)
 

@@ -422,7 +422,7 @@ async def test_file_settings(tmp_path: Path) -> None:
     async with await SqliteStorage.open(path) as storage:
         assert _raw_rows(path, "PRAGMA journal_mode") == [("wal",)]
         assert _raw_rows(path, "PRAGMA application_id") == [(0x4148504F,)]
-        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
         conn = storage._conn
         assert conn is not None
         assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
@@ -738,3 +738,26 @@ def test_interface_names() -> None:
     }
     assert issubclass(MemoryStorage, Storage)
     assert issubclass(SqliteStorage, Storage)
+
+
+async def test_the_slot_round_trips(storage: Storage, study: StudyRecord) -> None:
+    await storage.write(study.id, [running(0, slot=3), finished(1, slot=0)])
+    stored = await storage.trials(study.id)
+    assert [trial.slot for trial in stored] == [3, 0]
+
+
+async def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    async with await SqliteStorage.open(path) as storage:
+        study = await storage.create_study("s", CONFIG)
+        await storage.write(study.id, [finished(0)])
+    # Make it what version 1 wrote: no slot column, and version 1 in meta.
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("ALTER TABLE trials DROP COLUMN slot")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    async with await SqliteStorage.open(path) as storage:
+        record = await storage.get_study("s")
+        assert await storage.trials(record.id) == [finished(0)]
+        await storage.write(record.id, [running(1, slot=2)])
+        assert (await storage.trials(record.id))[1].slot == 2
+    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]

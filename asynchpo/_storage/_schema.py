@@ -22,6 +22,7 @@ from asynchpo._trial import Trial, TrialState
 __all__ = [
     "APPLICATION_ID",
     "FINISHED_STATES",
+    "MIGRATIONS",
     "SCHEMA_DDL",
     "SCHEMA_VERSION",
     "TRIGGER_MESSAGE",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 #: The version of the layout below. Bump it (and add a migration) whenever the DDL changes.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 #: Written to the SQLite header (``PRAGMA application_id``) so that an asynchpo file can be told
 #: apart from any other SQLite database without trusting its table names. ASCII ``"AHPO"``.
@@ -51,7 +52,7 @@ FINISHED_STATES: Final = frozenset(s.value for s in TrialState if s.is_finished)
 _STATE_CHECK = ", ".join(f"'{s.value}'" for s in TrialState)
 _FINISHED_CHECK = ", ".join(f"'{v}'" for v in sorted(FINISHED_STATES))
 
-#: Statements that create schema version 1 in an empty database.
+#: Statements that create the current schema in an empty database.
 SCHEMA_DDL: Final[tuple[str, ...]] = (
     """
     CREATE TABLE meta (
@@ -81,6 +82,7 @@ SCHEMA_DDL: Final[tuple[str, ...]] = (
         created REAL NOT NULL,
         started REAL,
         finished REAL,
+        slot INTEGER,
         PRIMARY KEY (study_id, tid)
     ) WITHOUT ROWID
     """,
@@ -106,10 +108,18 @@ _TRIAL_COLUMNS: Final = (
     "created",
     "started",
     "finished",
+    "slot",
 )
 
+#: Statements that bring a database of the version in the key up to the next version.
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: ("ALTER TABLE trials ADD COLUMN slot INTEGER",),
+}
+
 #: A trial as stored, in :data:`_TRIAL_COLUMNS` order (the study id is kept separately).
-Row = tuple[int, str, str, float | None, str, str | None, float, float | None, float | None]
+Row = tuple[
+    int, str, str, float | None, str, str | None, float, float | None, float | None, int | None
+]
 
 
 @lru_cache(maxsize=1024)
@@ -182,6 +192,7 @@ def encode_trial(trial: Trial) -> Row:
         trial.created,
         trial.started,
         trial.finished,
+        trial.slot,
     )
 
 
@@ -192,7 +203,7 @@ def decode_trial(row: Sequence[Any]) -> Trial:
     :raises StorageError: if the row cannot be read back (a damaged or foreign file).
     """
     try:
-        tid, state, params, loss, result, error, created, started, finished = row
+        tid, state, params, loss, result, error, created, started, finished, slot = row
         return Trial(
             id=tid,
             state=_STATES[state],
@@ -203,6 +214,7 @@ def decode_trial(row: Sequence[Any]) -> Trial:
             created=created,
             started=started,
             finished=finished,
+            slot=slot,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StorageError(

@@ -18,6 +18,7 @@ from asynchpo._storage._base import Storage, StudyConfig, StudyRecord
 from asynchpo._storage._schema import (
     APPLICATION_ID,
     FINISHED_STATES,
+    MIGRATIONS,
     SCHEMA_DDL,
     SCHEMA_VERSION,
     TRIGGER_MESSAGE,
@@ -45,7 +46,7 @@ _SELECT_TRIALS: Final = (
     # The LEFT JOIN tells "unknown study" (no row) from "no trials yet" (one row of NULLs)
     # without a second query.
     "SELECT t.tid, t.state, t.params, t.loss, t.result, t.error, t.created, t.started,"
-    " t.finished FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id"
+    " t.finished, t.slot FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id"
     " WHERE s.id = ? ORDER BY t.tid"
 )
 _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
@@ -427,8 +428,27 @@ async def _check_version(conn: aiosqlite.Connection, where: str) -> None:
             f"{version}; this asynchpo knows up to {SCHEMA_VERSION}); upgrade asynchpo "
             "(pip install -U asynchpo) to open it"
         )
-    if version < SCHEMA_VERSION:  # pragma: no cover - there is no older version yet
-        raise StorageError(f"cannot open {where}: unknown schema version {version}")
+    while version < SCHEMA_VERSION:
+        # Each step is one transaction: a crash leaves the file at one version or the next.
+        steps = MIGRATIONS.get(version)
+        if steps is None:
+            raise StorageError(f"cannot open {where}: unknown schema version {version}")
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            for statement in steps:
+                await conn.execute(statement)
+            await conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version + 1),)
+            )
+            await conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            raise StorageError(
+                f"cannot upgrade {where} from schema version {version} to {version + 1}: {exc}; "
+                "make sure no older asynchpo is writing to it, then open it again"
+            ) from exc
+        version += 1
 
 
 async def _pragma(conn: aiosqlite.Connection, pragma: str) -> Any:
