@@ -25,10 +25,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import anyio
+
 if TYPE_CHECKING:
     from asynchpo._space import Space
 
-__all__ = ["Executor", "Objective", "TrialContext", "TrialObjective"]
+__all__ = ["Executor", "LimitedExecutor", "Objective", "TrialContext", "TrialObjective"]
 
 Objective = Callable[..., Any]
 
@@ -85,3 +87,19 @@ class Executor(ABC):
     @abstractmethod
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         """Evaluate ``objective(params)`` and return its value, or raise its exception."""
+
+
+class LimitedExecutor(Executor):
+    """An executor whose workers (threads, processes) are capped at ``concurrency`` by a
+    capacity limiter that lives for one run."""
+
+    def __init__(self) -> None:
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @contextlib.asynccontextmanager
+    async def open(self, concurrency: int) -> AsyncIterator[None]:
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        try:
+            yield
+        finally:
+            self._limiter = None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import AsyncIterator
 from typing import Any, final
 
 import anyio
 import anyio.to_thread
 
-from asynchpo._executors._base import Executor, Objective, TrialContext, TrialObjective
+from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext, TrialObjective
 
 __all__ = ["LocalExecutor", "is_async_objective"]
 
@@ -24,7 +22,7 @@ def is_async_objective(objective: Objective) -> bool:
 
 
 @final
-class LocalExecutor(Executor):
+class LocalExecutor(LimitedExecutor):
     """The default executor: runs the objective in this process.
 
     An ``async def`` objective is awaited on the event loop, so thousands of them can wait on
@@ -32,17 +30,6 @@ class LocalExecutor(Executor):
     threads run at once. A cancelled thread cannot be stopped in Python: it is abandoned, runs
     to its end in the background, and its value is discarded.
     """
-
-    def __init__(self) -> None:
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    @contextlib.asynccontextmanager
-    async def open(self, concurrency: int) -> AsyncIterator[None]:
-        self._limiter = anyio.CapacityLimiter(concurrency)
-        try:
-            yield
-        finally:
-            self._limiter = None
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         if isinstance(objective, TrialObjective):

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import pickle
-from collections.abc import AsyncIterator
 from typing import Any, final
 
 import anyio
 import anyio.to_process
 
 from asynchpo._exceptions import ConfigError, TrialCrashed
-from asynchpo._executors._base import Executor, Objective, TrialContext, TrialObjective
+from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext, TrialObjective
 
 __all__ = ["ProcessExecutor"]
 
 
 @final
-class ProcessExecutor(Executor):
+class ProcessExecutor(LimitedExecutor):
     """Runs a plain, picklable function in worker processes, ``concurrency`` at most at once.
 
     Use it when the objective is CPU-bound Python, so that trials use every core instead of
@@ -34,16 +32,8 @@ class ProcessExecutor(Executor):
     """
 
     def __init__(self) -> None:
-        self._limiter: anyio.CapacityLimiter | None = None
+        super().__init__()
         self._checked: set[int] = set()
-
-    @contextlib.asynccontextmanager
-    async def open(self, concurrency: int) -> AsyncIterator[None]:
-        self._limiter = anyio.CapacityLimiter(concurrency)
-        try:
-            yield
-        finally:
-            self._limiter = None
 
     def check(self, objective: Objective) -> None:
         if id(objective) in self._checked or isinstance(objective, TrialObjective):
