@@ -11,6 +11,7 @@ Method names used by every script:
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib
 import importlib.util
@@ -196,3 +197,17 @@ def params_key(params: object) -> str:
 def progress(text: str) -> None:
     """One progress line on stderr."""
     print(text, file=sys.stderr, flush=True)
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser, methods: Sequence[str], default_seeds: int
+) -> None:
+    """The options the quality and parallel benchmarks share."""
+    parser.add_argument(
+        "--seeds", type=int, default=default_seeds, help=f"seeds 0 to N-1 (default {default_seeds})"
+    )
+    parser.add_argument("--methods", help=f"comma-separated, among {', '.join(methods)}")
+    parser.add_argument("--problems", help="comma-separated problem names (default: all)")
+    parser.add_argument("--evals", type=int, help="evaluations per run (default: each budget)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--json", type=Path, help="save every run's results to this file")

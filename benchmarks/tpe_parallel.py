@@ -34,12 +34,12 @@ import heapq
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 from _common import (
+    add_run_arguments,
     asynchpo_suggesters,
     asynchpo_tpe,
     format_table,
@@ -378,15 +378,10 @@ def parse_levels(text: str) -> list[int]:
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0 to N-1 (default 10)")
+    add_run_arguments(parser, METHODS, default_seeds=10)
     parser.add_argument(
         "--in-flight", default="8,32", help="trials in flight besides 1 (default 8,32)"
     )
-    parser.add_argument("--methods", help=f"comma-separated, among {', '.join(METHODS)}")
-    parser.add_argument("--problems", help="comma-separated problem names (default: all)")
-    parser.add_argument("--evals", type=int, help="evaluations per run (default: each budget)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--json", type=Path, help="save every run's results to this file")
     return parser.parse_args(argv)
 
 

@@ -25,11 +25,11 @@ import concurrent.futures
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _common import (
+    add_run_arguments,
     asynchpo_suggesters,
     format_table,
     installed,
@@ -231,12 +231,7 @@ def report(
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20, help="seeds 0 to N-1 (default 20)")
-    parser.add_argument("--methods", help=f"comma-separated, among {', '.join(METHODS)}")
-    parser.add_argument("--problems", help="comma-separated problem names (default: all)")
-    parser.add_argument("--evals", type=int, help="evaluations per run (default: each budget)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--json", type=Path, help="save every run's results to this file")
+    add_run_arguments(parser, METHODS, default_seeds=20)
     return parser.parse_args(argv)
 
 
