@@ -23,7 +23,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import anyio
 
@@ -95,6 +95,17 @@ class LimitedExecutor(Executor):
 
     def __init__(self) -> None:
         self._limiter: anyio.CapacityLimiter | None = None
+        self._last: tuple[Objective, bool] | None = None
+
+    def wants_context(self, objective: Objective) -> TypeGuard[TrialObjective]:
+        """Whether ``objective`` is a :class:`TrialObjective`, remembered for the last one
+        asked about (a protocol ``isinstance`` costs ~10 us, too much to pay per trial)."""
+        last = self._last
+        if last is not None and last[0] is objective:
+            return last[1]
+        answer = isinstance(objective, TrialObjective)
+        self._last = (objective, answer)
+        return answer
 
     @contextlib.asynccontextmanager
     async def open(self, concurrency: int) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ from typing import Any, final
 import anyio
 import anyio.to_thread
 
-from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext, TrialObjective
+from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext
 
 __all__ = ["LocalExecutor", "is_async_objective"]
 
@@ -32,7 +32,7 @@ class LocalExecutor(LimitedExecutor):
     """
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
-        if isinstance(objective, TrialObjective):
+        if self.wants_context(objective):
             return await objective.evaluate_trial(params, context)
         if is_async_objective(objective):
             return await objective(params)

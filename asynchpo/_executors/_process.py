@@ -9,7 +9,7 @@ import anyio
 import anyio.to_process
 
 from asynchpo._exceptions import ConfigError, TrialCrashed
-from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext, TrialObjective
+from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext
 
 __all__ = ["ProcessExecutor"]
 
@@ -36,7 +36,7 @@ class ProcessExecutor(LimitedExecutor):
         self._checked: set[int] = set()
 
     def check(self, objective: Objective) -> None:
-        if id(objective) in self._checked or isinstance(objective, TrialObjective):
+        if id(objective) in self._checked or self.wants_context(objective):
             return
         try:
             pickle.dumps(objective)
@@ -48,7 +48,7 @@ class ProcessExecutor(LimitedExecutor):
         self._checked.add(id(objective))
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
-        if isinstance(objective, TrialObjective):
+        if self.wants_context(objective):
             # A Command (say) starts its own process; running it from a worker would only add
             # a hop, so it runs here, as with LocalExecutor.
             return await objective.evaluate_trial(params, context)
