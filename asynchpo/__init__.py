@@ -19,6 +19,7 @@ from asynchpo._early_stop import no_progress_loss as no_progress_loss
 from asynchpo._exceptions import AllTrialsFailed as AllTrialsFailed
 from asynchpo._exceptions import AsynchpoError as AsynchpoError
 from asynchpo._exceptions import ConfigError as ConfigError
+from asynchpo._exceptions import ExecutorError as ExecutorError
 from asynchpo._exceptions import SpaceError as SpaceError
 from asynchpo._exceptions import StorageError as StorageError
 from asynchpo._exceptions import StudyError as StudyError
@@ -28,6 +29,8 @@ from asynchpo._exceptions import TrialCrashed as TrialCrashed
 from asynchpo._executors._base import Executor as Executor
 from asynchpo._executors._base import TrialContext as TrialContext
 from asynchpo._executors._base import TrialObjective as TrialObjective
+from asynchpo._executors._base import current_trial as current_trial
+from asynchpo._executors._dask import DaskExecutor as DaskExecutor
 from asynchpo._executors._local import LocalExecutor as LocalExecutor
 from asynchpo._executors._process import ProcessExecutor as ProcessExecutor
 from asynchpo._fmin import fmin as fmin
@@ -37,7 +40,6 @@ from asynchpo._inspect import StudySummary as StudySummary
 from asynchpo._inspect import list_studies as list_studies
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
-from asynchpo._scheduler import current_trial as current_trial
 from asynchpo._space import Space as Space
 from asynchpo._space import compile_space as compile_space
 from asynchpo._space import space_eval as space_eval
@@ -59,7 +61,9 @@ __all__ = [
     "AsynchpoError",
     "Command",
     "ConfigError",
+    "DaskExecutor",
     "Executor",
+    "ExecutorError",
     "History",
     "LocalExecutor",
     "MemoryStorage",

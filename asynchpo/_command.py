@@ -36,7 +36,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from asynchpo._exceptions import ConfigError, TrialCrashed
-from asynchpo._executors._base import TrialContext
+from asynchpo._executors._base import TrialContext, current_trial
 from asynchpo._results import json_safe
 
 if TYPE_CHECKING:
@@ -691,8 +691,6 @@ class Command:
 
     async def __call__(self, params: Any) -> Any:
         """Evaluate ``params`` as the trial ``fmin`` is running (for executors that call)."""
-        from asynchpo._scheduler import current_trial  # not at import: _scheduler is heavier
-
         return await self.evaluate_trial(params, current_trial())
 
     # --- one trial ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ One tree, rooted at :class:`AsynchpoError`::
     │   └── StudyMismatch     resuming a study with a different space, algorithm or seed
     ├── StorageError          the checkpoint could not be read or written
     ├── TrialCrashed          an evaluation crashed or timed out (retried with ``retries``)
+    ├── ExecutorError         the executor cannot run trials any more (a lost Dask scheduler)
     └── AllTrialsFailed       no trial succeeded, so there is no best one
 
 Every message says what went wrong and how to fix it. Errors from other libraries (sqlite3,
@@ -25,6 +26,7 @@ __all__ = [
     "AllTrialsFailed",
     "AsynchpoError",
     "ConfigError",
+    "ExecutorError",
     "SpaceError",
     "StorageError",
     "StudyError",
@@ -72,4 +74,12 @@ class TrialCrashed(AsynchpoError):
     Raised by an objective or executor instead of returning a result. The trial is recorded as
     failed with this message, and the run goes on; with ``fmin(retries=k)`` it is first run again
     up to k times. A result with ``STATUS_FAIL`` is a failure, not a crash, and is never retried.
+    """
+
+
+class ExecutorError(AsynchpoError):
+    """The executor can no longer run trials: for example, the Dask scheduler is unreachable.
+
+    This is no trial's fault, so no trial is failed for it: the run stops, the trials in flight
+    are recorded as interrupted, and running ``fmin`` again with the same study resumes it.
     """

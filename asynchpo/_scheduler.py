@@ -31,7 +31,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,15 @@ import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 
-from asynchpo._exceptions import TrialCrashed
-from asynchpo._executors._base import Executor, Objective, TrialContext, TrialObjective
+from asynchpo._exceptions import ExecutorError, TrialCrashed
+from asynchpo._executors._base import (
+    _CURRENT_TRIAL,
+    Executor,
+    Objective,
+    TrialContext,
+    TrialObjective,
+    current_trial,
+)
 from asynchpo._progress import Progress
 from asynchpo._results import Outcome, interpret
 from asynchpo._space import Space
@@ -52,25 +58,6 @@ from asynchpo._trial import Trial, TrialState
 __all__ = ["Run", "StopReason", "current_trial"]
 
 logger = logging.getLogger("asynchpo")
-
-_CURRENT_TRIAL: ContextVar[TrialContext] = ContextVar("asynchpo_current_trial")
-
-
-def current_trial() -> TrialContext:
-    """The context of the trial being evaluated: its id, its slot, its ``slot_env`` values.
-
-    Call it from inside an objective (an ``async def``, or a plain function in its worker
-    thread) to know which slot (GPU, port, ...) the trial holds.
-
-    :raises LookupError: outside an evaluation.
-    """
-    try:
-        return _CURRENT_TRIAL.get()
-    except LookupError:
-        raise LookupError(
-            "current_trial() is only available inside an objective while fmin evaluates it"
-        ) from None
-
 
 # A suggestion that takes longer than this on average is computed in a worker thread, so the
 # event loop keeps committing results meanwhile; cheaper ones run inline, where a thread hop
@@ -88,6 +75,7 @@ class StopReason:
     EARLY_STOP_ERROR = "early_stop_fn raised an exception"
     OBJECTIVE_ERROR = "another trial's objective raised an exception"
     CANCELLED = "the run was cancelled"
+    EXECUTOR_ERROR = "the executor failed"
 
 
 @dataclasses.dataclass
@@ -321,7 +309,16 @@ class Run:
                 self.on_record(running)
             logger.debug("trial %d started in slot %d: %s", running.id, slot, running.params)
             self._draw()
-            record, exception = await self._evaluate(running, slot)
+            try:
+                record, exception = await self._evaluate(running, slot)
+            except ExecutorError as exc:
+                # Every trial in flight fails the same way: keep the first error, stop, and
+                # leave the trials in flight to be recorded as interrupted.
+                if self._stop_reason is None:
+                    self._error = exc
+                    self._stop_reason = StopReason.EXECUTOR_ERROR
+                scope.cancel()
+                return
             with anyio.CancelScope(shield=True):
                 await self._writer.write([record])
             self._acknowledge(record, slot)
@@ -400,6 +397,8 @@ class Run:
             while True:
                 try:
                     value: Any = await self.executor.evaluate(self.objective, params, context)
+                except ExecutorError:
+                    raise  # not the trial's fault: the run stops (see _worker)
                 except TrialCrashed as exc:
                     crashes.append(str(exc))
                     if len(crashes) <= self.retries:

@@ -12,6 +12,9 @@ Contract, for every implementation:
 - **Cancellation**: when the task awaiting ``evaluate`` is cancelled, the executor stops the
   evaluation (or, where that is impossible, as with a Python thread, abandons it) and lets the
   cancellation propagate promptly. It never swallows a cancellation.
+- When the executor itself fails so that no trial can run (a lost cluster), ``evaluate``
+  raises :class:`ExecutorError`: the run stops and the trial is recorded as interrupted, not
+  failed. A trial whose worker died is :class:`TrialCrashed`, which ``retries`` may re-run.
 - An executor never touches storage or suggesters; it knows only the objective, the evaluated
   parameters and the :class:`TrialContext`.
 """
@@ -22,6 +25,7 @@ import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
@@ -30,7 +34,14 @@ import anyio
 if TYPE_CHECKING:
     from asynchpo._space import Space
 
-__all__ = ["Executor", "LimitedExecutor", "Objective", "TrialContext", "TrialObjective"]
+__all__ = [
+    "Executor",
+    "LimitedExecutor",
+    "Objective",
+    "TrialContext",
+    "TrialObjective",
+    "current_trial",
+]
 
 Objective = Callable[..., Any]
 
@@ -55,6 +66,26 @@ class TrialContext:
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     log_dir: Path | None = None
     study: str = "default"
+
+
+_CURRENT_TRIAL: ContextVar[TrialContext] = ContextVar("asynchpo_current_trial")
+
+
+def current_trial() -> TrialContext:
+    """The context of the trial being evaluated: its id, its slot, its ``slot_env`` values.
+
+    Call it from inside an objective (an ``async def``, or a plain function in its worker
+    thread, here or on a Dask worker) to know which trial it evaluates and which slot (GPU,
+    port, ...) the trial holds.
+
+    :raises LookupError: outside an evaluation.
+    """
+    try:
+        return _CURRENT_TRIAL.get()
+    except LookupError:
+        raise LookupError(
+            "current_trial() is only available inside an objective while fmin evaluates it"
+        ) from None
 
 
 @runtime_checkable
@@ -88,6 +119,16 @@ class Executor(ABC):
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         """Evaluate ``objective(params)`` and return its value, or raise its exception."""
 
+    def wants_context(self, objective: Objective) -> TypeGuard[TrialObjective]:
+        """Whether ``objective`` is a :class:`TrialObjective`, remembered for the last one
+        asked about (a protocol ``isinstance`` costs ~10 us, too much to pay per trial)."""
+        last: tuple[Objective, bool] | None = getattr(self, "_wants_context_last", None)
+        if last is not None and last[0] is objective:
+            return last[1]
+        answer = isinstance(objective, TrialObjective)
+        self._wants_context_last = (objective, answer)
+        return answer
+
 
 class LimitedExecutor(Executor):
     """An executor whose workers (threads, processes) are capped at ``concurrency`` by a
@@ -95,17 +136,6 @@ class LimitedExecutor(Executor):
 
     def __init__(self) -> None:
         self._limiter: anyio.CapacityLimiter | None = None
-        self._last: tuple[Objective, bool] | None = None
-
-    def wants_context(self, objective: Objective) -> TypeGuard[TrialObjective]:
-        """Whether ``objective`` is a :class:`TrialObjective`, remembered for the last one
-        asked about (a protocol ``isinstance`` costs ~10 us, too much to pay per trial)."""
-        last = self._last
-        if last is not None and last[0] is objective:
-            return last[1]
-        answer = isinstance(objective, TrialObjective)
-        self._last = (objective, answer)
-        return answer
 
     @contextlib.asynccontextmanager
     async def open(self, concurrency: int) -> AsyncIterator[None]:
