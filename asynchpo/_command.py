@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -141,6 +142,8 @@ class _Watchdog:
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._pid = 0
+        # Trials may run in several threads' event loops at once (on a Dask worker, say).
+        self._lock = threading.Lock()
 
     def _pipe(self) -> Any:
         if self._process is None or self._pid != os.getpid() or self._process.poll() is not None:
@@ -156,9 +159,10 @@ class _Watchdog:
 
     def _send(self, line: str) -> None:
         try:
-            pipe = self._pipe()
-            pipe.write(line.encode() + b"\n")
-            pipe.flush()
+            with self._lock:
+                pipe = self._pipe()
+                pipe.write(line.encode() + b"\n")
+                pipe.flush()
         except OSError:
             logger.warning("the trial watchdog is gone; a trial may outlive a killed search")
 
