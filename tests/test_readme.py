@@ -3,7 +3,8 @@
 A block preceded by ``<!-- file: NAME -->`` is written to that file instead (a script or a
 space that another block uses). A block with a top-level ``await`` runs inside ``anyio.run``.
 A shell block preceded by ``<!-- run -->`` runs with bash, with this environment's ``python``
-and ``asynchpo`` commands first on the path.
+and ``asynchpo`` commands first on the path. A block marked ```` ```python skip ```` (one that
+needs a cluster) is shown, not run.
 """
 
 from __future__ import annotations
