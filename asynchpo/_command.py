@@ -358,7 +358,13 @@ class _Pipe:
 
 
 async def _pump(fd: int, tail: _Tail, log: _Log) -> None:
-    """Copy a pipe to the log until it ends, keeping its tail."""
+    """Copy a pipe to the log until it ends, keeping its tail.
+
+    The log gets whole lines (up to a newline or carriage return), so that lines of stdout and
+    stderr never mix mid-line; a partial line is held until its end arrives, the pipe ends, or
+    it outgrows one chunk.
+    """
+    partial = b""
     while True:
         try:
             chunk = os.read(fd, _CHUNK)
@@ -366,9 +372,15 @@ async def _pump(fd: int, tail: _Tail, log: _Log) -> None:
             await anyio.wait_readable(fd)
             continue
         if not chunk:
+            await log.write(partial)
             return
         tail.add(chunk)
-        await log.write(chunk)
+        data = partial + chunk
+        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        if end == 0 and len(data) > _CHUNK:
+            end = len(data)
+        partial = data[end:]
+        await log.write(data[:end])
         await anyio.lowlevel.checkpoint()
 
 

@@ -269,6 +269,16 @@ async def test_processes_left_behind_by_a_clean_exit_are_stopped(tmp_path: Path)
 # --- logs -------------------------------------------------------------------------------------
 
 
+async def test_lines_of_stdout_and_stderr_never_mix_in_the_log(tmp_path: Path) -> None:
+    command = run("split-lines")
+    assert await command.evaluate_trial({}, context(2, log_dir=tmp_path)) == {
+        "loss": 0.5,
+        "log": str(tmp_path / "trial-2.log"),
+    }
+    lines = (tmp_path / "trial-2.log").read_text().splitlines()
+    assert lines[1:4] == ["a warning", "half of a line, and its end", "0.5"]
+
+
 async def test_the_log_holds_both_streams_and_each_attempt(tmp_path: Path) -> None:
     logs = tmp_path / "logs" / "study"  # created on demand
     marker = tmp_path / "marker"

@@ -149,6 +149,17 @@ def sleep(args: list[str]) -> None:
     time.sleep(60)
 
 
+def split_lines(args: list[str]) -> None:
+    """Write half a stdout line, a whole stderr line, then the rest of the stdout line."""
+    del args
+    sys.stdout.write("half of a line,")
+    sys.stdout.flush()
+    sys.stderr.write("a warning\n")
+    sys.stderr.flush()
+    time.sleep(0.05)
+    sys.stdout.write(" and its end\n0.5\n")
+
+
 def flaky(args: list[str]) -> None:
     """Crash on the first run (no marker file yet), succeed on the next."""
     marker = Path(args[0])
@@ -178,6 +189,7 @@ MODES: dict[str, Callable[[list[str]], None]] = {
     "leave-child": leave_child,
     "sleep": sleep,
     "flaky": flaky,
+    "split-lines": split_lines,
 }
 
 if __name__ == "__main__":
