@@ -422,7 +422,7 @@ async def test_file_settings(tmp_path: Path) -> None:
     async with await SqliteStorage.open(path) as storage:
         assert _raw_rows(path, "PRAGMA journal_mode") == [("wal",)]
         assert _raw_rows(path, "PRAGMA application_id") == [(0x4148504F,)]
-        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
         conn = storage._conn
         assert conn is not None
         assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
@@ -740,24 +740,83 @@ def test_interface_names() -> None:
     assert issubclass(SqliteStorage, Storage)
 
 
+async def test_reports_and_the_pruned_state_round_trip(
+    storage: Storage, study: StudyRecord
+) -> None:
+    live = running(0, reports=((0, 1.5), (1, 1.25)))
+    pruned = finished(1).replace(state=TrialState.PRUNED, loss=0.75, reports=((0, 0.75),))
+    await storage.write(study.id, [live, pruned])
+    assert await storage.trials(study.id) == [live, pruned]
+    with pytest.raises(StorageError, match="already finished"):
+        await storage.write(study.id, [pruned.replace(reports=())])
+
+
+async def test_a_report_that_json_cannot_hold_is_refused(
+    storage: Storage, study: StudyRecord
+) -> None:
+    with pytest.raises(StorageError, match="finite loss"):
+        await storage.write(study.id, [running(0, reports=((0, math.inf),))])
+    assert await storage.trials(study.id) == []
+
+
 async def test_the_slot_round_trips(storage: Storage, study: StudyRecord) -> None:
     await storage.write(study.id, [running(0, slot=3), finished(1, slot=0)])
     stored = await storage.trials(study.id)
     assert [trial.slot for trial in stored] == [3, 0]
 
 
-async def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+# The trials table and trigger as schema version 2 wrote them.
+_V2_TRIALS = """
+    CREATE TABLE trials (
+        study_id INTEGER NOT NULL REFERENCES studies (id),
+        tid INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'ok', 'fail', 'interrupted')),
+        params TEXT NOT NULL, loss REAL, result TEXT NOT NULL, error TEXT,
+        created REAL NOT NULL, started REAL, finished REAL, slot INTEGER,
+        PRIMARY KEY (study_id, tid)
+    ) WITHOUT ROWID
+"""
+_V2_TRIGGER = """
+    CREATE TRIGGER trials_finished_are_final BEFORE UPDATE ON trials
+    FOR EACH ROW WHEN OLD.state IN ('fail', 'ok')
+    BEGIN SELECT RAISE(ABORT, 'asynchpo: a finished trial cannot be changed'); END
+"""
+_V2_COLUMNS = "study_id, tid, state, params, loss, result, error, created, started, finished, slot"
+
+
+async def _old_file(path: Path, version: int) -> list[Trial]:
+    """A file laid out as schema ``version`` (1 or 2) wrote it, with two finished trials."""
+    records = [finished(0), finished(1, TrialState.FAIL)]
     async with await SqliteStorage.open(path) as storage:
         study = await storage.create_study("s", CONFIG)
-        await storage.write(study.id, [finished(0)])
-    # Make it what version 1 wrote: no slot column, and version 1 in meta.
+        await storage.write(study.id, records)
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("ALTER TABLE trials DROP COLUMN slot")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("ALTER TABLE trials RENAME TO trials_new")
+        conn.execute(_V2_TRIALS)
+        conn.execute(f"INSERT INTO trials SELECT {_V2_COLUMNS} FROM trials_new")
+        conn.execute("DROP TABLE trials_new")
+        conn.execute(_V2_TRIGGER)
+        if version == 1:
+            conn.execute("ALTER TABLE trials DROP COLUMN slot")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    if version == 1:
+        return [trial.replace(slot=None) for trial in records]
+    return records
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_an_old_file_is_upgraded_in_place(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "old.db"
+    before = await _old_file(path, version)
     async with await SqliteStorage.open(path) as storage:
         record = await storage.get_study("s")
-        assert await storage.trials(record.id) == [finished(0)]
-        await storage.write(record.id, [running(1, slot=2)])
-        assert (await storage.trials(record.id))[1].slot == 2
-    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        assert await storage.trials(record.id) == before
+        pruned = finished(2).replace(state=TrialState.PRUNED, reports=((1, 0.5), (3, 0.25)))
+        await storage.write(record.id, [running(3, slot=2), pruned])
+        stored = await storage.trials(record.id)
+        assert stored[2] == pruned
+        assert stored[3].slot == 2
+        # Finished trials are still final, the new state included.
+        with pytest.raises(StorageError, match="already finished"):
+            await storage.write(record.id, [running(2)])
+    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]

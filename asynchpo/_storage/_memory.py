@@ -172,10 +172,23 @@ def _stored_form(trial: Trial) -> Trial:
         and (loss is None or (type(loss) is float and math.isfinite(loss)))
         and _plain(trial.params)
         and _plain(trial.result)
+        and _plain_reports(trial.reports)
     ):
         # A copy, so that a caller mutating its dicts cannot change what is stored.
         return _copy(trial)
     return decode_trial(encode_trial(trial))
+
+
+def _plain_reports(reports: Any) -> bool:
+    """Reports as the scheduler makes them: a tuple of (int step, finite float loss) tuples."""
+    return type(reports) is tuple and all(
+        type(report) is tuple
+        and len(report) == 2
+        and type(report[0]) is int
+        and type(report[1]) is float
+        and math.isfinite(report[1])
+        for report in reports
+    )
 
 
 def _copy_plain(value: Any) -> Any:

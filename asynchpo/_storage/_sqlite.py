@@ -46,7 +46,7 @@ _SELECT_TRIALS: Final = (
     # The LEFT JOIN tells "unknown study" (no row) from "no trials yet" (one row of NULLs)
     # without a second query.
     "SELECT t.tid, t.state, t.params, t.loss, t.result, t.error, t.created, t.started,"
-    " t.finished, t.slot FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id"
+    " t.finished, t.slot, t.reports FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id"
     " WHERE s.id = ? ORDER BY t.tid"
 )
 _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
@@ -296,7 +296,8 @@ class SqliteStorage(Storage):
             # order because a record may also hit one finished earlier in the same batch.
             try:
                 stored = await self._fetch(
-                    "SELECT tid, state FROM trials WHERE study_id = ? AND state IN (?, ?)",
+                    "SELECT tid, state FROM trials WHERE study_id = ? AND state IN "
+                    f"({', '.join('?' * len(FINISHED_STATES))})",
                     (study_id, *sorted(FINISHED_STATES)),
                     "read finished trials",
                 )
