@@ -12,6 +12,7 @@ interrupted search resumes without losing or repeating a finished trial::
 
 from asynchpo import anneal as anneal
 from asynchpo import hp as hp
+from asynchpo import pruners as pruners
 from asynchpo import rand as rand
 from asynchpo import tpe as tpe
 from asynchpo._command import Command as Command
@@ -26,6 +27,7 @@ from asynchpo._exceptions import StudyError as StudyError
 from asynchpo._exceptions import StudyMismatch as StudyMismatch
 from asynchpo._exceptions import StudyNotFound as StudyNotFound
 from asynchpo._exceptions import TrialCrashed as TrialCrashed
+from asynchpo._exceptions import TrialPruned as TrialPruned
 from asynchpo._executors._base import Executor as Executor
 from asynchpo._executors._base import TrialContext as TrialContext
 from asynchpo._executors._base import TrialObjective as TrialObjective
@@ -82,6 +84,7 @@ __all__ = [
     "TrialContext",
     "TrialCrashed",
     "TrialObjective",
+    "TrialPruned",
     "TrialState",
     "Trials",
     "__version__",
@@ -94,6 +97,7 @@ __all__ = [
     "list_studies",
     "load_trials",
     "no_progress_loss",
+    "pruners",
     "rand",
     "space_eval",
     "tpe",

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, final
 
@@ -36,7 +36,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from asynchpo._exceptions import ConfigError, TrialCrashed
+from asynchpo._exceptions import ConfigError, TrialCrashed, TrialPruned
 from asynchpo._executors._base import TrialContext, current_trial
 from asynchpo._results import json_safe
 
@@ -357,8 +357,12 @@ class _Pipe:
         os.close(self.read)
 
 
-async def _pump(fd: int, tail: _Tail, log: _Log) -> None:
-    """Copy a pipe to the log until it ends, keeping its tail.
+_LINE_ENDS: Final = re.compile(rb"[\r\n]")
+OnLine = Callable[[bytes], Awaitable[None]]
+
+
+async def _pump(fd: int, tail: _Tail, log: _Log, on_line: OnLine | None = None) -> None:
+    """Copy a pipe to the log until it ends, keeping its tail; give ``on_line`` each line.
 
     The log gets whole lines (up to a newline or carriage return), so that lines of stdout and
     stderr never mix mid-line; a partial line is held until its end arrives, the pipe ends, or
@@ -373,6 +377,8 @@ async def _pump(fd: int, tail: _Tail, log: _Log) -> None:
             continue
         if not chunk:
             await log.write(partial)
+            if on_line is not None and partial:
+                await on_line(partial)
             return
         tail.add(chunk)
         data = partial + chunk
@@ -381,17 +387,24 @@ async def _pump(fd: int, tail: _Tail, log: _Log) -> None:
             end = len(data)
         partial = data[end:]
         await log.write(data[:end])
+        if on_line is not None and end:
+            for line in _LINE_ENDS.split(data[:end]):
+                if line:
+                    await on_line(line)
         await anyio.lowlevel.checkpoint()
 
 
 async def _drain(
-    pipes: Sequence[tuple[int, _Tail]], log: _Log, scope: anyio.CancelScope, done: anyio.Event
+    pipes: Sequence[tuple[int, _Tail, OnLine | None]],
+    log: _Log,
+    scope: anyio.CancelScope,
+    done: anyio.Event,
 ) -> None:
     try:
         with scope:
             async with anyio.create_task_group() as tg:
-                for fd, tail in pipes:
-                    tg.start_soon(_pump, fd, tail, log)
+                for fd, tail, on_line in pipes:
+                    tg.start_soon(_pump, fd, tail, log, on_line)
     finally:
         done.set()
 
@@ -405,6 +418,7 @@ class _Finished:
     seconds: float
     stdout: _Tail
     stderr: _Tail
+    pruned: TrialPruned | None = None
 
 
 def _is_number(value: object) -> bool:
@@ -412,18 +426,35 @@ def _is_number(value: object) -> bool:
 
 
 def _result_line(line: str) -> dict[str, Any] | None:
-    """A stdout line's result: a number, or a JSON object that has ``loss``; else None."""
+    """A stdout line's result: a number, or a JSON object that has ``loss`` (and no ``step``:
+    that is a report); else None."""
     text = line.strip()
     if text.startswith("{"):
         try:
             value = json.loads(text)
         except ValueError:
             return None
-        return value if isinstance(value, dict) and "loss" in value else None
+        if isinstance(value, dict) and "loss" in value and "step" not in value:
+            return value
+        return None
     try:
         return {"loss": float(text)}
     except ValueError:
         return None
+
+
+def _report_line(line: bytes) -> tuple[object, object] | None:
+    """``(step, loss)`` of a report line (a JSON object with ``step`` and ``loss``), else None."""
+    text = line.strip()
+    if not text.startswith(b"{") or b'"step"' not in text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or "step" not in value or "loss" not in value:
+        return None
+    return value["step"], value["loss"]
 
 
 def _result_file(raw: bytes) -> dict[str, Any]:
@@ -477,6 +508,16 @@ class Command:
     key, which may be ``null`` with ``"status": "fail"``). The last line that parses as one is
     the result, and it must be within the last ``tail_bytes`` of stdout. The result file
     takes precedence over stdout. The trial's result gets ``"log"``: the path of its log.
+
+    **Progress reports.** While it runs, the program may print its loss after each step (an
+    epoch) as a JSON object on a line of stdout with ``step`` (a whole number, increasing)
+    and ``loss`` (a finite number): ``{"step": 3, "loss": 0.41}``, flushed (``print(...,
+    flush=True)``). Each report is checkpointed with the trial and given to ``fmin``'s
+    ``pruner``; a line with ``step`` is never taken as the result. When the pruner stops the
+    trial, its process group gets SIGTERM (SIGKILL ``grace`` seconds later), and the trial
+    is recorded as pruned with its last reported loss. A malformed report is logged and
+    ignored. Reports are read when ``fmin`` runs the command from this process (the default
+    executor, or ``ProcessExecutor``); under ``DaskExecutor`` they stay in the log.
 
     **How it ends.**
 
@@ -687,11 +728,13 @@ class Command:
             env = self._environment(params, context, result_path)
             async with _trial_log(context.log_dir, context.trial_id, shlex.join(argv)) as log:
                 try:
-                    run = await self._run(argv, env, log)
+                    run = await self._run(argv, env, log, context)
                 except TrialCrashed as exc:  # it could not start
                     log.ending = str(exc)
                     raise
                 log.ending = self._describe(run)
+            if run.pruned is not None:
+                raise run.pruned
             if run.timed_out or run.returncode != 0:
                 hint = "; raise Command(timeout=...) if trials need longer" if run.timed_out else ""
                 where = "" if log.path is None else f"\nlog: {log.path}"
@@ -736,9 +779,28 @@ class Command:
         env["ASYNCHPO_RESULT_FILE"] = str(result_path)
         return env
 
-    async def _run(self, argv: list[str], env: dict[str, str], log: _Log) -> _Finished:
+    async def _run(
+        self, argv: list[str], env: dict[str, str], log: _Log, context: TrialContext
+    ) -> _Finished:
         """Start the program, drain its output, wait for it; end its process group."""
         stdout, stderr = _Tail(self._tail_bytes), _Tail(self._tail_bytes)
+        # Cancelled when the pruner stops the trial: the program is then ended like a
+        # cancelled one.
+        waiting = anyio.CancelScope()
+        pruned: list[TrialPruned] = []
+
+        async def on_line(line: bytes) -> None:
+            report = _report_line(line)
+            if report is None or pruned:
+                return
+            try:
+                await context.report(*report)  # type: ignore[arg-type] # checked there
+            except TrialPruned as exc:
+                pruned.append(exc)
+                waiting.cancel()
+            except ValueError as exc:
+                logger.warning("trial %d: ignored a report line: %s", context.trial_id, exc)
+
         with contextlib.closing(_Pipe()) as out, contextlib.closing(_Pipe()) as err:
             # Shielded: once the process exists, it must reach the cleanup below.
             with anyio.CancelScope(shield=True):
@@ -768,12 +830,13 @@ class Command:
             # while a cancelled trial's processes are being stopped.
             reading = anyio.CancelScope(shield=True)
             drained = anyio.Event()
-            pipes = ((out.read, stdout), (err.read, stderr))
+            reporting = on_line if context.can_report else None
+            pipes = ((out.read, stdout, reporting), (err.read, stderr, None))
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_drain, pipes, log, reading, drained)
                 timed_out = False
                 try:
-                    with anyio.move_on_after(self._timeout) as deadline:
+                    with anyio.move_on_after(self._timeout) as deadline, waiting:
                         await process.wait()
                     timed_out = deadline.cancelled_caught
                 finally:
@@ -785,7 +848,9 @@ class Command:
             seconds = time.monotonic() - started
         returncode = process.returncode
         assert returncode is not None  # _end waited for it
-        return _Finished(returncode, timed_out, seconds, stdout, stderr)
+        return _Finished(
+            returncode, timed_out, seconds, stdout, stderr, pruned[0] if pruned else None
+        )
 
     async def _end(self, process: asyncio.subprocess.Process, drained: anyio.Event) -> None:
         """Leave nothing of the trial's process group running, then let its output end.
@@ -806,6 +871,11 @@ class Command:
             await drained.wait()
 
     def _describe(self, run: _Finished) -> str:
+        if run.pruned is not None:
+            return (
+                f"was pruned after {run.seconds:.2f} s and stopped (SIGTERM to its process "
+                f"group, SIGKILL {self._grace:g} s later if still running): {run.pruned}"
+            )
         if run.timed_out:
             return (
                 f"timed out after {self._timeout:g} s and was stopped (SIGTERM to its process "

@@ -10,6 +10,7 @@ One tree, rooted at :class:`AsynchpoError`::
     │   └── StudyMismatch     resuming a study with a different space, algorithm or seed
     ├── StorageError          the checkpoint could not be read or written
     ├── TrialCrashed          an evaluation crashed or timed out (retried with ``retries``)
+    ├── TrialPruned           a pruner stopped the trial (raised inside the objective)
     ├── ExecutorError         the executor cannot run trials any more (a lost Dask scheduler)
     └── AllTrialsFailed       no trial succeeded, so there is no best one
 
@@ -33,6 +34,7 @@ __all__ = [
     "StudyMismatch",
     "StudyNotFound",
     "TrialCrashed",
+    "TrialPruned",
 ]
 
 
@@ -82,4 +84,13 @@ class ExecutorError(AsynchpoError):
 
     This is no trial's fault, so no trial is failed for it: the run stops, the trials in flight
     are recorded as interrupted, and running ``fmin`` again with the same study resumes it.
+    """
+
+
+class TrialPruned(AsynchpoError):
+    """The pruner stopped this trial: raised by ``trial.report(...)`` inside the objective.
+
+    Catch it to clean up (close files, save a checkpoint) and let it propagate, or return:
+    either way the trial is recorded as ``PRUNED`` with its last reported loss. An objective
+    may also raise it itself to stop early, as in Optuna. It is never an error of the run.
     """

@@ -21,6 +21,7 @@ from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyMismatch, St
 from asynchpo._executors._base import Executor, Objective, TrialObjective
 from asynchpo._executors._local import LocalExecutor
 from asynchpo._progress import Progress
+from asynchpo._pruners import Pruner
 from asynchpo._scheduler import Run
 from asynchpo._space import Space, compile_space, describe_difference
 from asynchpo._storage import MemoryStorage, Storage, StudyConfig, StudyRecord, open_storage
@@ -214,6 +215,7 @@ async def fmin(
     slot_env: Mapping[str, Sequence[str]] | None = None,
     retries: int = 0,
     log_dir: str | os.PathLike[str] | None = None,
+    pruner: Pruner | None = None,
     **hyperopt_only: object,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with up to ``concurrency`` evaluations in flight.
@@ -226,7 +228,10 @@ async def fmin(
     :param fn: the objective. It receives the parameters (``space`` with values filled in)
         and returns a loss, or a dict with ``loss`` and ``status`` (``STATUS_OK`` or
         ``STATUS_FAIL``) and any extra keys. An ``async def`` is awaited on the event loop;
-        a plain function runs in a worker thread.
+        a plain function runs in a worker thread. Defined with a second parameter,
+        ``fn(params, trial)``, it gets the trial's :class:`TrialContext`, to report its loss
+        at intermediate steps (``await trial.report(step, loss)``, or ``report_sync`` in a
+        thread) for the ``pruner``.
     :param space: a search space made of ``hp.*`` expressions in dicts, lists and tuples.
     :param algo: the search algorithm: ``tpe.suggest`` (the default), ``rand.suggest``,
         ``anneal.suggest``, with options bound by ``functools.partial``, or a ``tpe.TPE(...)``.
@@ -262,6 +267,11 @@ async def fmin(
         ``STATUS_FAIL``) again, up to this many times; every attempt's error is kept.
     :param log_dir: where per-trial logs of command objectives go; default: beside the
         SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``), none in memory.
+    :param pruner: stops unpromising trials at their reports, such as
+        ``pruners.SuccessiveHalvingPruner()`` (ASHA) or ``pruners.MedianPruner()``. A pruned
+        trial is recorded as ``PRUNED`` with its last reported loss, counts toward
+        ``max_evals``, is never the best trial, and the algorithm sees it as failed (TPE puts
+        it in its bad group). On resume the pruner is rebuilt from the stored reports.
     :returns: the best point found in the whole study.
     :raises AllTrialsFailed: when no trial of the study succeeded.
     """
@@ -292,6 +302,7 @@ async def fmin(
             f"executor must be an asynchpo Executor such as ProcessExecutor(), got {executor!r}"
         )
     executor.check(fn)
+    _check_pruner(pruner, executor, fn)
     logs = _log_folder(log_dir, storage, study_name)
     if verbose:
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
@@ -331,6 +342,7 @@ async def fmin(
             slot_env=slots,
             log_dir=logs,
             retries=int(retries),
+            pruner=pruner,
         )
         if records:
             logger.info(
@@ -387,6 +399,24 @@ def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: 
         path = Path(storage)
         return path.with_name(f"{path.stem}-logs") / study
     return None
+
+
+def _check_pruner(pruner: object, executor: Executor, fn: Objective) -> None:
+    if pruner is None:
+        return
+    if not isinstance(pruner, Pruner):
+        raise ConfigError(
+            "pruner must be a Pruner such as pruners.SuccessiveHalvingPruner() or "
+            f"pruners.MedianPruner(), got {pruner!r:.100}"
+        )
+    if not executor.can_report(fn):
+        raise ConfigError(
+            f"pruner={pruner!r} needs reports, and {fn!r:.100} cannot send any under "
+            f"{type(executor).__name__}: define it as `async def objective(params, trial)` "
+            "and call `await trial.report(step, loss)` (or `trial.report_sync` in a plain "
+            "function), or make it a Command that prints its reports; DaskExecutor does not "
+            "carry reports"
+        )
 
 
 def _best(view: Trials, space: Space, return_argmin: bool) -> Any:

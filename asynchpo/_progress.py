@@ -20,7 +20,7 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """Shows finished/total, running, failed, the best loss and the time left.
+    """Shows finished/total, running, failed (and pruned), the best loss and the time left.
 
     Drawing is throttled so that a fast search spends almost nothing on it; the estimate of
     the time left is the mean time per trial finished in this run times the trials left.
@@ -35,7 +35,14 @@ class Progress:
         self._width = 0
 
     def update(
-        self, finished: int, running: int, failed: int, best: float | None, *, force: bool = False
+        self,
+        finished: int,
+        running: int,
+        failed: int,
+        best: float | None,
+        *,
+        pruned: int = 0,
+        force: bool = False,
     ) -> None:
         """Redraw the line, unless it was drawn less than 0.1 s ago and ``force`` is false."""
         now = time.monotonic()
@@ -44,6 +51,8 @@ class Progress:
         self._drawn_at = now
         total = "?" if self._total is None else str(self._total)
         parts = [f"{finished}/{total} trials", f"{running} running", f"{failed} failed"]
+        if pruned:
+            parts.append(f"{pruned} pruned")
         parts.append("best loss: -" if best is None else f"best loss: {best:.6g}")
         done_here = finished - self._start_finished
         if self._total is not None and done_here > 0:

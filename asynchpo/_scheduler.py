@@ -10,6 +10,12 @@ Commits go through a group writer: records that workers hand in while a write is
 are stored together by the next write, one transaction for all of them, so the checkpoint does
 not limit throughput when many trials end at once.
 
+A running trial may report intermediate losses (``trial.report(step, loss)``): each report is
+committed with the trial's ``RUNNING`` record and given to the pruner, which may stop the
+trial there (:class:`TrialPruned` is raised in the objective); it is then recorded as
+``PRUNED`` with its last reported loss, and the suggester sees it as a failed trial (for TPE,
+one of the bad group).
+
 Stop conditions cancel the task group. On the way out, in a shielded scope, trials still in
 flight are recorded as ``INTERRUPTED`` so that a later run evaluates them again.
 
@@ -27,6 +33,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
+import threading
 import time
 import traceback
 from collections import deque
@@ -35,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 
-from asynchpo._exceptions import ExecutorError, TrialCrashed
+from asynchpo._exceptions import ExecutorError, TrialCrashed, TrialPruned
 from asynchpo._executors._base import (
     _CURRENT_TRIAL,
     Executor,
@@ -49,6 +58,7 @@ from asynchpo._executors._base import (
     current_trial,
 )
 from asynchpo._progress import Progress
+from asynchpo._pruners import Pruner
 from asynchpo._results import Outcome, interpret
 from asynchpo._space import Space
 from asynchpo._storage import Storage
@@ -127,6 +137,49 @@ class _GroupWriter:
             raise batch.error
 
 
+def _checked_report(trial_id: int, step: object, loss: object) -> tuple[int, float]:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(
+            f"trial {trial_id} reported step {step!r}: a step is a whole number >= 0 (an epoch, "
+            "a number of batches)"
+        )
+    if isinstance(loss, bool) or not isinstance(loss, numbers.Real) or not math.isfinite(loss):
+        raise ValueError(
+            f"trial {trial_id} reported loss {loss!r} at step {step}: a loss is a finite "
+            "number; for a diverged run, raise an exception or return STATUS_FAIL"
+        )
+    return int(step), float(loss)
+
+
+class _Reporter:
+    """The scheduler's end of one trial's :meth:`TrialContext.report`."""
+
+    __slots__ = ("_loop_thread", "_run", "_token", "_trial_id")
+
+    def __init__(self, run: Run, trial_id: int) -> None:
+        self._run = run
+        self._trial_id = trial_id
+        self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
+
+    async def report(self, step: int, loss: float) -> None:
+        checked_step, checked_loss = _checked_report(self._trial_id, step, loss)
+        await self._run._report(self._trial_id, checked_step, checked_loss)
+
+    def report_sync(self, step: int, loss: float) -> None:
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "report_sync() was called on the event loop: in a coroutine, use "
+                "`await trial.report(step, loss)`"
+            )
+        try:
+            anyio.from_thread.run(self.report, step, loss, token=self._token)
+        except (TrialPruned, ValueError):
+            raise
+        except RuntimeError as exc:  # the event loop is gone: so is the search
+            raise TrialPruned(f"trial {self._trial_id}: the search has ended") from exc
+
+
 @dataclasses.dataclass
 class Run:
     """One call of ``fmin`` driving one study. Create it, then ``await run.run(timeout)``.
@@ -155,6 +208,7 @@ class Run:
     slot_env: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     log_dir: Path | None = None
     retries: int = 0
+    pruner: Pruner | None = None
 
     def __post_init__(self) -> None:
         self._wants_values = isinstance(self.objective, TrialObjective)
@@ -173,6 +227,9 @@ class Run:
         self._rngs = TrialRngs(self.seed)
         self._finished = 0
         self._failed = 0
+        self._pruned = 0
+        # Trials the pruner stopped, until their evaluation ends.
+        self._prune_decided: set[int] = set()
         self._best: float | None = None
         self._next_id = len(self.records)
         self._suggestion_cost = 0.0
@@ -183,6 +240,11 @@ class Run:
         for trial in self.records:
             if trial.state.is_finished:
                 self._count(trial)
+                if self.pruner is not None:
+                    # The pruner's knowledge, rebuilt from the stored reports.
+                    for step, loss in trial.reports:
+                        self.pruner.observe(trial.id, step, loss)
+                    self.pruner.finish(trial.id, trial.state)
             elif trial.state is TrialState.QUEUED:
                 queued.append(trial)
             else:
@@ -204,7 +266,9 @@ class Run:
             row = self.space.to_row(trial.params)
         ok = trial.state is TrialState.OK and trial.loss is not None
         self._history.append(trial.id, row, trial.loss if ok else None)
-        if not ok:
+        if trial.state is TrialState.PRUNED:
+            self._pruned += 1
+        elif not ok:
             self._failed += 1
         elif self._best is None or trial.loss < self._best:  # type: ignore[operator]
             self._best = trial.loss
@@ -237,7 +301,12 @@ class Run:
     def _draw(self, *, force: bool = False) -> None:
         if self.progress is not None:
             self.progress.update(
-                self._finished, len(self._in_flight), self._failed, self._best, force=force
+                self._finished,
+                len(self._in_flight),
+                self._failed,
+                self._best,
+                pruned=self._pruned,
+                force=force,
             )
 
     # The run -----------------------------------------------------------------------------
@@ -380,7 +449,33 @@ class Run:
             env={name: values[slot] for name, values in self.slot_env.items()},
             log_dir=self.log_dir,
             study=self.study_name,
+            reporter=_Reporter(self, trial.id),
         )
+
+    async def _report(self, trial_id: int, step: int, loss: float) -> None:
+        """Commit a report of a trial in flight; raise TrialPruned if it is to stop."""
+        trial = self._in_flight.get(trial_id)
+        if trial is None or trial_id in self._prune_decided:
+            # Abandoned (a cancelled thread reporting) or already told to stop.
+            raise TrialPruned(f"trial {trial_id} is no longer running")
+        if trial.reports and step <= trial.reports[-1][0]:
+            raise ValueError(
+                f"trial {trial_id} reported step {step} after step {trial.reports[-1][0]}: "
+                "the steps of a trial must increase"
+            )
+        record = trial.replace(reports=(*trial.reports, (step, loss)))
+        with anyio.CancelScope(shield=True):
+            await self._writer.write([record])
+            self._in_flight[trial_id] = record
+            self.on_record(record)
+        pruner = self.pruner
+        if pruner is None:
+            return
+        pruner.observe(trial_id, step, loss)
+        if pruner.should_prune(trial_id, step, loss):
+            self._prune_decided.add(trial_id)
+            logger.debug("trial %d pruned at step %d (loss %s)", trial_id, step, loss)
+            raise TrialPruned(f"trial {trial_id} was pruned at step {step} by {pruner!r}")
 
     async def _evaluate(self, trial: Trial, slot: int) -> tuple[Trial, Exception | None]:
         """Run the objective; the finished record and the exception it raised, if any.
@@ -393,12 +488,16 @@ class Run:
         token = _CURRENT_TRIAL.set(context)
         exception: Exception | None = None
         crashes: list[str] = []
+        pruned: TrialPruned | None = None
         try:
             while True:
                 try:
                     value: Any = await self.executor.evaluate(self.objective, params, context)
                 except ExecutorError:
                     raise  # not the trial's fault: the run stops (see _worker)
+                except TrialPruned as exc:
+                    pruned = exc
+                    outcome = Outcome(None, {"status": "pruned"}, str(exc))
                 except TrialCrashed as exc:
                     crashes.append(str(exc))
                     if len(crashes) <= self.retries:
@@ -409,6 +508,7 @@ class Run:
                             self.retries + 1,
                             exc,
                         )
+                        self._restart(trial.id)
                         continue
                     outcome = Outcome(None, {"status": "fail"}, str(exc))
                 except Exception as exc:
@@ -420,31 +520,60 @@ class Run:
                 break
         finally:
             _CURRENT_TRIAL.reset(token)
+        reports = self._in_flight[trial.id].reports
+        if pruned is not None or trial.id in self._prune_decided:
+            # Stopped by the pruner (even if the objective then returned), or by itself.
+            self._prune_decided.discard(trial.id)
+            last = reports[-1] if reports else None
+            state = TrialState.PRUNED
+            loss = None if last is None else last[1]
+            result: dict[str, Any] = {"status": "pruned", "loss": loss}
+            if last is not None:
+                result["step"] = last[0]
+            error: str | None = (
+                str(pruned) if pruned is not None else f"trial {trial.id} was pruned"
+            )
+            exception = None
+        else:
+            state = TrialState.OK if outcome.ok else TrialState.FAIL
+            loss, result, error = outcome.loss, outcome.result, outcome.error
         if crashes:
-            outcome.result["attempts"] = crashes
-        state = TrialState.OK if outcome.ok else TrialState.FAIL
+            result["attempts"] = crashes
         record = Trial(
             trial.id,
             state,
             trial.params,
-            outcome.loss,
-            outcome.result,
-            outcome.error,
+            loss,
+            result,
+            error,
             trial.created,
             trial.started,
             time.time(),
             trial.slot,
+            reports,
         )
         return record, exception
 
+    def _restart(self, trial_id: int) -> None:
+        """A trial runs again from its start: its reports so far no longer count."""
+        trial = self._in_flight[trial_id]
+        if trial.reports:
+            self._in_flight[trial_id] = trial.replace(reports=())
+        if self.pruner is not None:
+            self.pruner.forget(trial_id)
+
     def _acknowledge(self, record: Trial, slot: int) -> None:
-        """Count a committed result: history, best loss, views, logs."""
+        """Count a committed result: history, best loss, pruner, views, logs."""
         del self._in_flight[record.id]
         self._slot_busy[slot] = False
         self._count(record, self._slot_rows[slot])
+        if self.pruner is not None:
+            self.pruner.finish(record.id, record.state)
         self.on_record(record)
         if record.state is TrialState.FAIL:
             logger.warning("trial %d failed: %s", record.id, record.error)
+        elif record.state is TrialState.PRUNED:
+            logger.debug("trial %d pruned: last loss %s", record.id, record.loss)
         else:
             logger.debug("trial %d finished: loss %s", record.id, record.loss)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import anyio
+
+from asynchpo._exceptions import ConfigError
 
 if TYPE_CHECKING:
     from asynchpo._space import Space
@@ -41,14 +44,33 @@ __all__ = [
     "TrialContext",
     "TrialObjective",
     "current_trial",
+    "takes_trial",
 ]
 
 Objective = Callable[..., Any]
 
 
+class Reporter(Protocol):
+    """Where a trial's reports go (the scheduler's side of :meth:`TrialContext.report`)."""
+
+    async def report(self, step: int, loss: float) -> None: ...
+
+    def report_sync(self, step: int, loss: float) -> None: ...
+
+
+_NO_REPORTER = (
+    "this trial cannot report: reports reach the search only from an objective that fmin "
+    "runs in this process (the default executor, or a Command under ProcessExecutor); "
+    "ProcessExecutor workers and DaskExecutor do not carry them"
+)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class TrialContext:
-    """What an evaluation may know about its trial.
+    """What an evaluation may know about its trial, and how it reports its progress.
+
+    An objective defined with two parameters, ``async def objective(params, trial)``, gets
+    its trial's context as ``trial``; any objective can also call :func:`current_trial`.
 
     :param trial_id: the trial's id within its study.
     :param slot: the slot the trial holds, ``0 <= slot < concurrency``; no two trials in
@@ -58,6 +80,8 @@ class TrialContext:
     :param env: extra environment variables for this trial (from ``slot_env``).
     :param log_dir: the folder for per-trial logs, or ``None``.
     :param study: the study's name.
+    :param reporter: where :meth:`report` sends reports; set by ``fmin``, and dropped when
+        the context is pickled to another process.
     """
 
     trial_id: int
@@ -66,6 +90,39 @@ class TrialContext:
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     log_dir: Path | None = None
     study: str = "default"
+    reporter: Reporter | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The reporter belongs to the search's event loop: it stays behind.
+        fields = (self.trial_id, self.slot, dict(self.values), dict(self.env))
+        return (TrialContext, (*fields, self.log_dir, self.study))
+
+    @property
+    def can_report(self) -> bool:
+        """Whether :meth:`report` reaches the search from here."""
+        return self.reporter is not None
+
+    async def report(self, step: int, loss: float) -> None:
+        """Report the loss after ``step`` (an epoch, a number of batches), from a coroutine.
+
+        The report is checkpointed with the trial and given to the pruner (``fmin(...,
+        pruner=...)``), which may stop the trial here.
+
+        :param step: a whole number >= 0, larger than the trial's previous step.
+        :param loss: a finite number; lower is better.
+        :raises TrialPruned: the pruner stopped the trial (or the search no longer runs it):
+            clean up and let it propagate, or return.
+        :raises ValueError: for a step or loss that cannot be a report.
+        """
+        if self.reporter is None:
+            raise RuntimeError(_NO_REPORTER)
+        await self.reporter.report(step, loss)
+
+    def report_sync(self, step: int, loss: float) -> None:
+        """:meth:`report` for a plain function running in its worker thread."""
+        if self.reporter is None:
+            raise RuntimeError(_NO_REPORTER)
+        self.reporter.report_sync(step, loss)
 
 
 _CURRENT_TRIAL: ContextVar[TrialContext] = ContextVar("asynchpo_current_trial")
@@ -119,6 +176,20 @@ class Executor(ABC):
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         """Evaluate ``objective(params)`` and return its value, or raise its exception."""
 
+    def takes_trial(self, objective: Objective) -> bool:
+        """Whether ``objective`` is called as ``objective(params, trial)`` (see
+        :func:`takes_trial`), remembered for the last one asked about."""
+        last: tuple[Objective, bool] | None = getattr(self, "_takes_trial_last", None)
+        if last is not None and last[0] is objective:
+            return last[1]
+        answer = takes_trial(objective)
+        self._takes_trial_last = (objective, answer)
+        return answer
+
+    def can_report(self, objective: Objective) -> bool:
+        """Whether reports of ``objective``'s trials reach the search under this executor."""
+        return self.wants_context(objective) or self.takes_trial(objective)
+
     def wants_context(self, objective: Objective) -> TypeGuard[TrialObjective]:
         """Whether ``objective`` is a :class:`TrialObjective`, remembered for the last one
         asked about (a protocol ``isinstance`` costs ~10 us, too much to pay per trial)."""
@@ -128,6 +199,41 @@ class Executor(ABC):
         answer = isinstance(objective, TrialObjective)
         self._wants_context_last = (objective, answer)
         return answer
+
+
+def takes_trial(objective: Objective) -> bool:
+    """Whether ``objective`` takes its trial as a second argument: ``fn(params, trial)``.
+
+    True when its second positional parameter is required, or is named ``trial``; so a
+    hyperopt objective ``fn(params)``, or ``fn(params, scale=2.0)``, is called as before.
+
+    :raises ConfigError: when it needs more than two arguments, so that neither call works.
+    """
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # a builtin without a signature: called the hyperopt way
+        return False
+    positional = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p for p in signature.parameters.values() if _required(p)]
+    if len(required) > 2:
+        names = ", ".join(p.name for p in required)
+        raise ConfigError(
+            f"the objective {objective!r:.100} requires {len(required)} arguments ({names}); "
+            "fmin calls it as fn(params) or fn(params, trial): give the others defaults, or "
+            "bind them with functools.partial"
+        )
+    return len(positional) >= 2 and (_required(positional[1]) or positional[1].name == "trial")
+
+
+def _required(parameter: inspect.Parameter) -> bool:
+    return parameter.default is parameter.empty and parameter.kind not in (
+        parameter.VAR_POSITIONAL,
+        parameter.VAR_KEYWORD,
+    )
 
 
 class LimitedExecutor(Executor):

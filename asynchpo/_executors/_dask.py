@@ -134,6 +134,13 @@ class DaskExecutor(Executor):
     def check(self, objective: Objective) -> None:
         from distributed.protocol import pickle
 
+        if self.takes_trial(objective):
+            raise ConfigError(
+                f"{objective!r:.100} takes a trial to report progress, and reports cannot "
+                "come back from Dask workers yet: define it as objective(params) to run it on "
+                "Dask, or run it locally to prune"
+            )
+
         try:
             pickle.dumps(objective)
         except Exception as exc:
@@ -206,6 +213,9 @@ class DaskExecutor(Executor):
                 self._resources,
                 ",".join(f"{name}={amount:g}" for name, amount in self._resources.items()),
             )
+
+    def can_report(self, objective: Objective) -> bool:
+        return False
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         client = self._client

@@ -28,16 +28,21 @@ class LocalExecutor(LimitedExecutor):
     An ``async def`` objective is awaited on the event loop, so thousands of them can wait on
     remote services at once. A plain function runs in a worker thread; at most ``concurrency``
     threads run at once. A cancelled thread cannot be stopped in Python: it is abandoned, runs
-    to its end in the background, and its value is discarded.
+    to its end in the background, and its value is discarded (unless it reports: its next
+    ``trial.report_sync`` raises :class:`TrialPruned`, which stops it).
+
+    An objective with a second parameter, ``objective(params, trial)``, gets its trial's
+    :class:`TrialContext` there, to report its progress.
     """
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         if self.wants_context(objective):
             return await objective.evaluate_trial(params, context)
+        args = (params, context) if self.takes_trial(objective) else (params,)
         if is_async_objective(objective):
-            return await objective(params)
+            return await objective(*args)
         value = await anyio.to_thread.run_sync(
-            objective, params, limiter=self._limiter, abandon_on_cancel=True
+            objective, *args, limiter=self._limiter, abandon_on_cancel=True
         )
         if inspect.isawaitable(value):
             # A plain function that returned a coroutine (e.g. a functools.partial of an

@@ -38,6 +38,12 @@ class ProcessExecutor(LimitedExecutor):
     def check(self, objective: Objective) -> None:
         if id(objective) in self._checked or self.wants_context(objective):
             return
+        if self.takes_trial(objective):
+            raise ConfigError(
+                f"{objective!r:.100} takes a trial to report progress, and reports cannot "
+                "come back from ProcessExecutor's workers: run it with the default executor "
+                "(in threads or as a coroutine), or as a Command that prints its reports"
+            )
         try:
             pickle.dumps(objective)
         except Exception as exc:
