@@ -301,6 +301,8 @@ async def fmin(
         raise TypeError(
             f"executor must be an asynchpo Executor such as ProcessExecutor(), got {executor!r}"
         )
+    if not executor.wants_context(fn):
+        executor.takes_trial(fn)  # refuses a signature that fits neither call, before any work
     executor.check(fn)
     _check_pruner(pruner, executor, fn)
     logs = _log_folder(log_dir, storage, study_name)

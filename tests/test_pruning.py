@@ -140,7 +140,7 @@ def test_median_pruner_waits_for_its_startup_trials() -> None:
     [
         (lambda: SuccessiveHalvingPruner(reduction_factor=1), "reduction_factor"),
         (lambda: SuccessiveHalvingPruner(min_resource=0), "min_resource"),
-        (lambda: SuccessiveHalvingPruner(brackets=1.5), "brackets"),
+        (lambda: SuccessiveHalvingPruner(brackets=1.5), "brackets"),  # type: ignore[arg-type]
         (lambda: MedianPruner(percentile=120), "percentile"),
         (lambda: MedianPruner(interval_steps=0), "interval_steps"),
         (lambda: MedianPruner(n_startup_trials=True), "n_startup_trials"),
@@ -305,7 +305,7 @@ async def test_report_sync_on_the_event_loop_says_to_await() -> None:
         trial.report_sync(1, 0.5)
         return 0.0
 
-    with pytest.raises(RuntimeError, match="await trial.report"):
+    with pytest.raises(RuntimeError, match=r"await trial\.report"):
         await fmin(objective, SPACE, max_evals=1)
 
 
@@ -404,6 +404,10 @@ async def test_resume_rebuilds_the_pruners_knowledge_from_the_stored_reports(
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _pids(folder: Path) -> list[int]:
+    return [int(path.read_text()) for path in folder.glob("*.pid")]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -433,7 +437,7 @@ async def test_a_pruned_command_is_stopped_and_leaves_no_process(tmp_path: Path)
             assert len(trial.reports) == EPOCHS  # the report lines are not the result
         else:
             assert "was pruned" in (trial.error or "")
-    pids = [int(path.read_text()) for path in tmp_path.glob("*.pid")]
+    pids = _pids(tmp_path)
     assert len(pids) == len(points)
     assert not [pid for pid in pids if _alive(pid)]
 
@@ -464,12 +468,14 @@ async def test_reporting_objectives_are_refused_where_reports_cannot_return() ->
         )  # fmt: skip
 
 
-def test_objectives_with_too_many_required_arguments_are_refused() -> None:
+def test_objectives_with_too_many_required_arguments_are_refused(tmp_path: Path) -> None:
     def objective(params: Any, trial: Any, extra: Any) -> float:
         return 0.0
 
+    db = tmp_path / "runs.sqlite"
     with pytest.raises(ConfigError, match="requires 3 arguments"):
-        anyio.run(functools.partial(fmin, objective, SPACE, max_evals=1))
+        anyio.run(functools.partial(fmin, objective, SPACE, max_evals=1, storage=db))
+    assert not db.exists()  # refused before any work
 
 
 def test_the_context_pickles_without_its_reporter() -> None:
