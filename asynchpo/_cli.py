@@ -8,6 +8,7 @@
     asynchpo show runs.sqlite exp1
     asynchpo trials runs.sqlite exp1 --format csv
     asynchpo plot runs.sqlite exp1 -o report.html
+    asynchpo plot runs.sqlite exp1 --curves -o curves.png
 
 ``run`` evaluates the command after ``--`` once per trial (see :class:`asynchpo.Command`:
 ``{label}`` placeholders, ``ASYNCHPO_PARAMS`` in the environment, the loss read from the last
@@ -45,7 +46,10 @@ import io
 import json
 import math
 import os
+import re
+import statistics
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -257,8 +261,40 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+# Finished states first, then the trials still to run.
+_COUNT_ORDER = (
+    TrialState.OK,
+    TrialState.PRUNED,
+    TrialState.FAIL,
+    TrialState.RUNNING,
+    TrialState.INTERRUPTED,
+    TrialState.QUEUED,
+)
+
+
 def _counts(summary: StudySummary) -> str:
-    return ", ".join(f"{count} {state}" for state, count in summary.counts.items() if count)
+    counts = summary.counts
+    return ", ".join(
+        f"{counts[state.value]} {state.value}" for state in _COUNT_ORDER if counts[state.value]
+    )
+
+
+def _steps_text(steps: Sequence[int]) -> str:
+    """Where trials stopped: ``step 1 (18 trials), step 3 (6)``, or a range when varied."""
+    counter = Counter(steps)
+    if len(counter) > 4:
+        median = statistics.median_low(steps)
+        return (
+            f"steps {min(steps)} to {max(steps)}, median {median} ({_plural(len(steps), 'trial')})"
+        )
+    parts = [f"step {step} ({count})" for step, count in sorted(counter.items())]
+    first = min(counter)
+    parts[0] = f"step {first} ({_plural(counter[first], 'trial')})"
+    return ", ".join(parts)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 # --- subcommands ------------------------------------------------------------------------------
@@ -371,6 +407,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"created:       {_when(record.created)}")
     print(f"last activity: {_when(summary.last_activity)}")
     print(f"trials:        {summary.total}" + (f" ({_counts(summary)})" if summary.total else ""))
+    _print_steps(trials)
     print(f"parameters:    {', '.join(labels_of(record))}")
     if summary.best_trial is None:
         print("best:          none (no trial succeeded yet)")
@@ -392,20 +429,44 @@ def _cmd_show(args: argparse.Namespace) -> int:
     running = [t for t in trials if t.state is TrialState.RUNNING]
     if running:
         print(f"running now:   {len(running)}")
+        # The step a running trial reached, when the objective reports its progress.
+        steps = any(t.reports for t in running)
         rows = [
-            [str(t.id), _when(t.started), _params_text(display_params(record, t.params))]
+            [
+                str(t.id),
+                _when(t.started),
+                *([str(t.reports[-1][0]) if t.reports else ""] if steps else []),
+                _params_text(display_params(record, t.params)),
+            ]
             for t in running
         ]
-        print(_table(["id", "started", "parameters"], rows))
+        print(_table(["id", "started", *(["step"] if steps else []), "parameters"], rows))
     else:
         print("running now:   none")
     return 0
 
 
-_FIXED_COLUMNS = ("id", "state", "loss", "duration")
+def _print_steps(trials: Sequence[Trial]) -> None:
+    """The steps that pruned trials stopped at and that completed ones reached, for a study
+    whose objective reports (nothing otherwise)."""
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    pruned_steps = [t.reports[-1][0] for t in pruned if t.reports]
+    ok_steps = [t.reports[-1][0] for t in trials if t.state is TrialState.OK and t.reports]
+    if pruned:
+        parts = [_steps_text(pruned_steps)] if pruned_steps else []
+        if len(pruned) > len(pruned_steps):
+            parts.append(f"{len(pruned) - len(pruned_steps)} before any report")
+        print(f"pruned at:     {', '.join(parts)}")
+    if ok_steps:
+        print(f"ok ran to:     {_steps_text(ok_steps)}")
+
+
+_FIXED_COLUMNS = ("id", "state", "loss", "duration", "reports", "last_step")
 
 
 def _trial_rows(record: Any, trials: Sequence[Trial]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The column names and one row per trial; ``reports`` holds the ``[step, loss]`` pairs
+    (the JSON output keeps them, the table and CSV show how many)."""
     labels = labels_of(record)
     columns = [
         f"param.{label}" if label in (*_FIXED_COLUMNS, "error") else label for label in labels
@@ -418,6 +479,8 @@ def _trial_rows(record: Any, trials: Sequence[Trial]) -> tuple[list[str], list[d
             "state": trial.state.value,
             "loss": trial.loss,
             "duration": trial.duration,
+            "reports": [[step, loss] for step, loss in trial.reports],
+            "last_step": trial.reports[-1][0] if trial.reports else None,
         }
         for label, column in zip(labels, columns, strict=True):
             row[column] = shown.get(label)
@@ -426,12 +489,28 @@ def _trial_rows(record: Any, trials: Sequence[Trial]) -> tuple[list[str], list[d
     return [*_FIXED_COLUMNS, *columns, "error"], rows
 
 
+# A pruner's arguments, at the end of a pruned trial's error: too long for a table cell.
+_PRUNER_ARGUMENTS = re.compile(r"(by \w+)\(.*\)$")
+
+
+def _table_cell(row: Mapping[str, Any], key: str) -> str:
+    value = row[key]
+    if key == "duration" and value is not None:
+        return f"{value:.2f}s"
+    if key == "error" and value is not None and row["state"] == TrialState.PRUNED.value:
+        return _PRUNER_ARGUMENTS.sub(r"\1", value)
+    return _value(value)
+
+
 def _cmd_trials(args: argparse.Namespace) -> int:
     record, trials = anyio.run(load_study, args.storage, args.study)
     header, rows = _trial_rows(record, trials)
     if args.format == "json":
         print(json.dumps(json_safe(rows), indent=1))
-    elif args.format == "csv":
+        return 0
+    for row in rows:
+        row["reports"] = len(row["reports"])
+    if args.format == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
         writer.writeheader()
@@ -439,14 +518,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
             writer.writerow({key: "" if value is None else value for key, value in row.items()})
         sys.stdout.write(out.getvalue())
     else:
-        cells = [
-            [
-                _value(row[key]) if key != "duration" or row[key] is None else f"{row[key]:.2f}s"
-                for key in header
-            ]
-            for row in rows
-        ]
-        print(_table(header, cells))
+        print(_table(header, [[_table_cell(row, key) for key in header] for row in rows]))
     return 0
 
 
@@ -455,9 +527,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if output.suffix.lower() not in (".png", ".html", ".htm"):
         raise UsageError(f"-o must name a .png or .html file, got {args.output!r}")
     trials = anyio.run(load_trials, args.storage, args.study)
+    if args.curves and not any(trial.reports for trial in trials.records):
+        return _fail(
+            f"study {args.study!r} has no learning curves: none of its {len(trials)} trials "
+            "reported a loss at a step (an objective reports with trial.report(step, loss))",
+            2,
+        )
     try:
-        trials.plot(output, title=f"{args.study} ({args.storage})")
+        trials.plot(output, title=f"{args.study} ({args.storage})", curves=args.curves)
     except ImportError as exc:
+        if args.curves:
+            # Without matplotlib, show still tells where the curves stopped.
+            hint = f"{PROG} show {args.storage} {args.study} summarizes the learning curves as text"
+            return _fail(f"{exc} ({hint})", 2)
         return _fail(str(exc), 2)
     print(f"wrote {output}")
     return 0
@@ -550,7 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
     studies = commands.add_parser("studies", help="list the studies in a storage file")
     studies.add_argument("storage", help="the SQLite file")
 
-    show = commands.add_parser("show", help="summarize one study")
+    show = commands.add_parser(
+        "show",
+        help="summarize one study: its trials by state, where pruned trials stopped, the best "
+        "trial, the trials running now",
+    )
     show.add_argument("storage", help="the SQLite file")
     show.add_argument("study", help="the study's name")
 
@@ -558,15 +644,30 @@ def build_parser() -> argparse.ArgumentParser:
     trials.add_argument("storage", help="the SQLite file")
     trials.add_argument("study", help="the study's name")
     trials.add_argument(
-        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="default: table; the reports column counts a trial's intermediate losses, and in "
+        "json lists them as [step, loss] pairs",
     )
     plot = commands.add_parser(
-        "plot", help="draw a study's report: loss per trial and per parameter, trials by slot"
+        "plot",
+        help="draw a study's report: loss per trial and per parameter, trials by slot, "
+        "learning curves",
+        description="Draw a study's report: the loss per trial (pruned trials apart) and "
+        "against each parameter, the trials over time by slot and, when trials reported "
+        "intermediate losses, their learning curves. With --curves, only the learning curves.",
     )
     plot.add_argument("storage", help="the SQLite file")
     plot.add_argument("study", help="the study's name")
     plot.add_argument(
         "-o", "--output", required=True, help="report.png, or report.html for one file"
+    )
+    plot.add_argument(
+        "--curves",
+        action="store_true",
+        help="draw only the learning curves: loss against step for each trial that reported "
+        "(pruned ones muted, the best in red)",
     )
     return parser
 

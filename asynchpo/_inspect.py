@@ -36,9 +36,11 @@ class StudySummary:
     """What a stored study holds, at a glance.
 
     :param name: the study's name.
-    :param counts: the number of trials in each state, by the state's value (``"ok"``,
-        ``"fail"``, ``"running"``, ``"queued"``, ``"interrupted"``), every state present.
-    :param best_loss: the lowest loss of an ``ok`` trial, or ``None``.
+    :param counts: the number of trials in each state, by the state's value (``"queued"``,
+        ``"running"``, ``"ok"``, ``"fail"``, ``"interrupted"``, ``"pruned"``), every state
+        present.
+    :param best_loss: the lowest loss of an ``ok`` trial, or ``None`` (a pruned trial's loss
+        is a partial one and never the best).
     :param best_trial: the id of that trial, or ``None``.
     :param last_activity: the latest created/started/finished time of any trial (seconds
         since the epoch), or the study's creation time when it has no trial.
@@ -58,6 +60,11 @@ class StudySummary:
     def total(self) -> int:
         """The number of trials in the study."""
         return sum(self.counts.values())
+
+    @property
+    def pruned(self) -> int:
+        """The number of trials a pruner stopped early (state ``pruned``)."""
+        return self.counts.get(TrialState.PRUNED.value, 0)
 
 
 def summarize(record: StudyRecord, trials: Sequence[Trial]) -> StudySummary:

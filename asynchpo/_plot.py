@@ -1,8 +1,13 @@
-"""Pictures of a study: loss per trial, loss against each parameter, trials over time.
+"""Pictures of a study: loss per trial, loss against each parameter, trials over time, and the
+learning curves (loss against step) of trials that reported intermediate losses.
 
 Plotting is optional: it needs matplotlib (``pip install 'asynchpo[plot]'``), imported only
 when a report is drawn. :func:`plot_trials` writes a PNG, or with an ``.html`` path a single
 self-contained page: the same figure inlined as an image, and the data as a table and as JSON.
+:func:`plot_curves` does the same for the learning curves alone, drawn larger.
+
+Pruned trials are drawn apart (purple, muted): their loss is the last one they reported, a
+partial result, so they are never the best and the best-so-far line ignores them.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from typing import Any
 
 from asynchpo._trial import Trial, TrialState
 
-__all__ = ["lanes", "plot_trials"]
+__all__ = ["lanes", "plot_curves", "plot_trials"]
 
 _INSTALL_HINT = "plotting needs matplotlib: pip install 'asynchpo[plot]'"
+
+_PRUNED_COLOUR = "tab:purple"
+_NO_REPORTS = (
+    "no trial of this study reported a loss at a step, so there are no learning curves; an "
+    "objective reports them with trial.report(step, loss)"
+)
 
 
 def lanes(trials: Sequence[Trial]) -> dict[int, int]:
@@ -50,7 +61,9 @@ def lanes(trials: Sequence[Trial]) -> dict[int, int]:
     return out
 
 
-def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]) -> Any:
+def _matplotlib() -> tuple[Any, Any]:
+    """matplotlib's ``Figure`` and ``MaxNLocator``, or an ImportError that says how to
+    install it."""
     try:
         # A Figure of its own, not pyplot: no global backend or figure state is touched, so
         # drawing a report inside a notebook leaves its plotting as it was.
@@ -58,13 +71,21 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
         from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
+    return Figure, MaxNLocator
+
+
+def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]) -> Any:
+    figure_class, integer_locator = _matplotlib()
+    from matplotlib.patches import Patch
 
     ok = [t for t in trials if t.state is TrialState.OK and t.loss is not None]
+    pruned = [t for t in trials if t.state is TrialState.PRUNED and t.loss is not None]
     numeric = [label for label in labels if any(label in t.params for t in ok)]
-    panels = 2 + len(numeric)
+    curves = any(t.reports for t in trials)
+    panels = 2 + len(numeric) + curves
     columns = min(3, panels)
     rows = math.ceil(panels / columns)
-    figure = Figure(figsize=(5 * columns, 3.6 * rows))
+    figure = figure_class(figsize=(5 * columns, 3.6 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
     flat = list(axes.flat)
 
@@ -72,13 +93,24 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
     ids = [t.id for t in ok]
     losses = [float(t.loss) for t in ok if t.loss is not None]
     ax.scatter(ids, losses, s=10, alpha=0.6, label="trial")
+    if pruned:
+        ax.scatter(
+            [t.id for t in pruned],
+            [t.loss for t in pruned],
+            s=10,
+            marker="v",
+            alpha=0.35,
+            color=_PRUNED_COLOUR,
+            label="pruned (last loss)",
+        )
     best: list[float] = []
     for loss in losses:
         best.append(loss if not best else min(best[-1], loss))
     ax.step(ids, best, where="post", color="tab:red", label="best so far")
     failed = [t.id for t in trials if t.state is TrialState.FAIL]
-    if failed and losses:
-        ax.scatter(failed, [max(losses)] * len(failed), marker="x", color="grey", label="failed")
+    drawn = losses + [float(t.loss) for t in pruned if t.loss is not None]
+    if failed and drawn:
+        ax.scatter(failed, [max(drawn)] * len(failed), marker="x", color="grey", label="failed")
     ax.set_xlabel("trial")
     ax.set_ylabel("loss")
     ax.set_title("loss per trial")
@@ -87,10 +119,20 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
     for ax, label in zip(flat[1:], numeric, strict=False):
         points = [(float(t.params[label]), float(t.loss)) for t in ok if label in t.params]  # type: ignore[arg-type]
         ax.scatter([x for x, _ in points], [y for _, y in points], s=10, alpha=0.6)
+        cut = [(float(t.params[label]), float(t.loss)) for t in pruned if label in t.params]  # type: ignore[arg-type]
+        if cut:
+            ax.scatter(
+                [x for x, _ in cut],
+                [y for _, y in cut],
+                s=10,
+                marker="v",
+                alpha=0.35,
+                color=_PRUNED_COLOUR,
+            )
         if label in log_labels:
             ax.set_xscale("log")
         elif all(isinstance(t.params[label], int) for t in ok if label in t.params):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # options, randint values
+            ax.xaxis.set_major_locator(integer_locator(integer=True))  # options, randint values
         ax.set_xlabel(label)
         ax.set_ylabel("loss")
         ax.set_title(f"loss against {label}")
@@ -101,9 +143,15 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
     lane_of.update({t.id: t.slot for t in trials if t.slot is not None})
     starts = [t.started for t in trials if t.started is not None]
     origin = min(starts) if starts else 0.0
-    colours = {TrialState.OK: "tab:blue", TrialState.FAIL: "tab:grey"}
+    colours = {
+        TrialState.OK: "tab:blue",
+        TrialState.FAIL: "tab:grey",
+        TrialState.PRUNED: _PRUNED_COLOUR,
+    }
+    shown: set[TrialState] = set()
     for trial in trials:
         if trial.id in lane_of and trial.started is not None and trial.finished is not None:
+            shown.add(trial.state)
             ax.barh(
                 lane_of[trial.id],
                 trial.finished - trial.started,
@@ -114,22 +162,147 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
             )
     ax.set_xlabel("seconds since the first trial started")
     ax.set_ylabel("slot")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("trials over time (orange: interrupted)")
-    for ax in flat[2 + len(numeric) :]:
+    ax.yaxis.set_major_locator(integer_locator(integer=True))
+    ax.set_title("trials over time")
+    if shown - {TrialState.OK}:  # which colour is which state
+        ax.legend(
+            handles=[
+                Patch(color=colours.get(state, "tab:orange"), label=state.value)
+                for state in TrialState
+                if state in shown
+            ],
+            fontsize="small",
+        )
+    if curves:
+        _draw_curves(flat[2 + len(numeric)], trials)
+    for ax in flat[2 + len(numeric) + curves :]:
         ax.set_visible(False)
     figure.tight_layout()
     return figure
 
 
+def _draw_curves(ax: Any, trials: Sequence[Trial]) -> None:
+    """Loss against step for every trial that reported: pruned ones muted, completed ones in
+    blue, the best completed one in red on top."""
+    from matplotlib.collections import LineCollection
+
+    reported = [t for t in trials if t.reports]
+    ok = [t for t in reported if t.state is TrialState.OK and t.loss is not None]
+    best = min(ok, key=lambda t: math.inf if t.loss is None else t.loss, default=None)
+    groups = [
+        ("pruned", TrialState.PRUNED, _PRUNED_COLOUR, 0.4, 0.9),
+        ("failed", TrialState.FAIL, "tab:grey", 0.5, 0.8),
+        ("interrupted", TrialState.INTERRUPTED, "tab:grey", 0.5, 0.8),
+        ("running", TrialState.RUNNING, "tab:orange", 0.8, 1.2),
+        ("ok", TrialState.OK, "tab:blue", 0.7, 1.2),
+    ]
+    for name, state, colour, alpha, width in groups:
+        group = [t for t in reported if t.state is state and t is not best]
+        if not group:
+            continue
+        ax.add_collection(
+            LineCollection(
+                [list(t.reports) for t in group],
+                colors=colour,
+                alpha=alpha,
+                linewidths=width,
+                label=f"{name} ({len(group) + (state is TrialState.OK and best is not None)})",
+            ),
+            autolim=True,
+        )
+        if state is TrialState.PRUNED:
+            # Where each pruned trial stopped (a trial pruned at its first report is a dot).
+            ax.scatter(
+                [t.reports[-1][0] for t in group],
+                [t.reports[-1][1] for t in group],
+                s=8,
+                marker="x",
+                alpha=0.5,
+                color=colour,
+            )
+    if best is not None:
+        ax.plot(
+            [step for step, _ in best.reports],
+            [loss for _, loss in best.reports],
+            color="tab:red",
+            linewidth=2.5,
+            label=f"best: trial {best.id}",
+        )
+    ax.autoscale_view()
+    losses = [loss for t in reported for _, loss in t.reports]
+    if min(losses) > 0 and max(losses) > 100 * min(losses):
+        ax.set_yscale("log")  # losses over several decades
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("learning curves")
+    ax.legend(fontsize="small")
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _loss(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
 def _table(trials: Sequence[Trial], labels: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["tid", "state", "loss", *labels])
-    rows = []
-    for t in trials:
-        cells = [str(t.id), t.state.value, "" if t.loss is None else f"{t.loss:.6g}"]
-        cells += [str(t.params.get(label, "")) for label in labels]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    rows = [
+        [str(t.id), t.state.value, _loss(t.loss), *(str(t.params.get(x, "")) for x in labels)]
+        for t in trials
+    ]
+    return _html_table(["tid", "state", "loss", *labels], rows)
+
+
+def _curves_table(trials: Sequence[Trial]) -> str:
+    rows = [
+        [
+            str(t.id),
+            t.state.value,
+            str(len(t.reports)),
+            str(t.reports[-1][0]),
+            _loss(t.reports[0][1]),
+            _loss(t.reports[-1][1]),
+            _loss(min(loss for _, loss in t.reports)),
+        ]
+        for t in trials
+        if t.reports
+    ]
+    header = ["tid", "state", "reports", "last step", "first loss", "last loss", "lowest loss"]
+    return _html_table(header, rows)
+
+
+def _save(figure: Any, target: Path, title: str, table: str, data: list[dict[str, Any]]) -> Path:
+    """Write ``figure`` as a PNG, or for an ``.html`` path as one page with the figure inlined,
+    ``table`` under it and ``data`` as JSON (in the script element ``#trials``)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    png = buffer.getvalue()
+    if target.suffix.lower() in (".html", ".htm"):
+        # Escape "</" so that no value can end the script element early; JSON reads it back.
+        script_json = json.dumps(data).replace("</", "<\\/")
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
+            f"</head><body><h1>{html.escape(title)}</h1>"
+            f"<img alt='report' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            f"<h2>Trials</h2>{table}"
+            "<script type='application/json' id='trials'>"
+            f"{script_json}</script></body></html>"
+        )
+        target.write_text(page, encoding="utf-8")
+    else:
+        target.write_bytes(png)
+    return target
+
+
+def _reports(trial: Trial) -> list[list[float]]:
+    return [[step, loss] for step, loss in trial.reports]
 
 
 def plot_trials(
@@ -142,34 +315,50 @@ def plot_trials(
 ) -> Path:
     """Draw the report of a study's trials to ``path`` (``.png``, or ``.html`` for one file).
 
+    The report shows the loss per trial with the best-so-far line, the loss against each
+    parameter, the trials over time by slot and, when trials reported intermediate losses,
+    their learning curves. Pruned trials are drawn in a muted colour of their own.
+
     :param trials: the study's trial records.
     :param labels: the space's labels, in order.
     :param log_labels: labels drawn on a log axis (the log-scaled parameters).
     :raises ImportError: when matplotlib is not installed, with the command that installs it.
     """
-    target = Path(path)
     figure = _figure(trials, labels, set(log_labels))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    png = buffer.getvalue()
-    if target.suffix.lower() in (".html", ".htm"):
-        data = [
-            {"tid": t.id, "state": t.state.value, "loss": t.loss, "params": dict(t.params)}
-            for t in trials
-        ]
-        # Escape "</" so that no value can end the script element early; JSON reads it back.
-        script_json = json.dumps(data).replace("</", "<\\/")
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1>"
-            f"<img alt='report' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            f"<h2>Trials</h2>{_table(trials, labels)}"
-            "<script type='application/json' id='trials'>"
-            f"{script_json}</script></body></html>"
-        )
-        target.write_text(page, encoding="utf-8")
-    else:
-        target.write_bytes(png)
-    return target
+    data = [
+        {
+            "tid": t.id,
+            "state": t.state.value,
+            "loss": t.loss,
+            "params": dict(t.params),
+            "reports": _reports(t),
+        }
+        for t in trials
+    ]
+    return _save(figure, Path(path), title, _table(trials, labels), data)
+
+
+def plot_curves(
+    trials: Sequence[Trial], path: str | Path, *, title: str = "asynchpo study"
+) -> Path:
+    """Draw the learning curves of a study to ``path`` (``.png``, or ``.html`` for one file):
+    the loss against the step for each trial that reported, pruned trials muted, completed
+    ones in blue and the best one in red. The HTML page adds a table of the curves (reports,
+    last step, first, last and lowest loss) and the reports as JSON.
+
+    :param trials: the study's trial records.
+    :raises ValueError: when no trial reported a loss at a step.
+    :raises ImportError: when matplotlib is not installed, with the command that installs it.
+    """
+    if not any(t.reports for t in trials):
+        raise ValueError(_NO_REPORTS)
+    figure_class, _ = _matplotlib()
+    figure = figure_class(figsize=(8, 5))
+    _draw_curves(figure.subplots(), trials)
+    figure.tight_layout()
+    data = [
+        {"tid": t.id, "state": t.state.value, "loss": t.loss, "reports": _reports(t)}
+        for t in trials
+        if t.reports
+    ]
+    return _save(figure, Path(path), title, _curves_table(trials), data)

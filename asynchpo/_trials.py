@@ -3,6 +3,11 @@
 The records themselves are typed :class:`~asynchpo.Trial` objects (``Trials.records``); the
 dict shapes hyperopt code expects (``trials.trials``, ``results``, ``misc.vals``) are built
 from them on demand and cached until the next change.
+
+A pruned trial is a finished job (``JOB_STATE_DONE``) whose result is
+``{"status": "pruned", "loss": <last reported loss>, "step": <its step>}``: hyperopt code that
+picks ``"ok"`` results never takes it for the best, and ``losses()`` still shows where it
+stopped.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ _JOB_STATES = {
     TrialState.RUNNING: JOB_STATE_RUNNING,
     TrialState.OK: JOB_STATE_DONE,
     TrialState.FAIL: JOB_STATE_DONE,
+    TrialState.PRUNED: JOB_STATE_DONE,
     TrialState.INTERRUPTED: JOB_STATE_CANCEL,
 }
 _PENDING_STATUS = {
@@ -193,16 +199,19 @@ class Trials:
         return {label: [t.id for t in self._records if label in t.params] for label in self._labels}
 
     def losses(self, bandit: object = None) -> list[float | None]:
-        """Each trial's loss, ``None`` where it has none."""
+        """Each trial's loss, ``None`` where it has none (a pruned trial's is the last loss it
+        reported)."""
         return [doc["result"].get("loss") for doc in self.trials]
 
     def statuses(self, bandit: object = None) -> list[str]:
-        """Each trial's status string (``'ok'``, ``'fail'``, ``'new'``, ``'running'``)."""
+        """Each trial's status string (``'ok'``, ``'fail'``, ``'pruned'``, ``'new'``,
+        ``'running'``)."""
         return [doc["result"].get("status") for doc in self.trials]
 
     @property
     def best_trial(self) -> dict[str, Any]:
-        """The document of the successful trial with the lowest loss.
+        """The document of the successful trial with the lowest loss (never a pruned one: its
+        loss is a partial result).
 
         :raises AllTrialsFailed: when no trial succeeded.
         """
@@ -224,9 +233,12 @@ class Trials:
 
     def to_dataframe(self) -> Any:
         """One row per trial: ``tid``, ``state``, ``loss``, ``status``, ``duration`` (seconds),
-        ``started`` and ``finished`` (UTC timestamps), ``error``, ``slot``, then one column per
-        label
-        (``NaN`` where the label was inactive; option indices for choices, as in ``argmin``).
+        ``started`` and ``finished`` (UTC timestamps), ``error``, ``slot``; when any trial
+        reported intermediate losses, ``reports`` (how many it reported) and ``last_step``
+        (the step of its last report, ``NaN`` if none); then one column per label (``NaN``
+        where the label was inactive; option indices for choices, as in ``argmin``). A pruned
+        trial has state ``"pruned"`` and its last reported loss; its reports are in
+        :attr:`records` (``Trial.reports``).
 
         Needs pandas (``pip install 'asynchpo[pandas]'``); without it, :attr:`records` gives
         the same data as typed records.
@@ -238,6 +250,8 @@ class Trials:
                 "Trials.to_dataframe needs pandas: pip install 'asynchpo[pandas]' "
                 "(or use Trials.records, the typed records, without pandas)"
             ) from exc
+        reported = any(trial.reports for trial in self._records)
+        extra = ["reports", "last_step"] if reported else []
         rows = []
         for trial in self._records:
             row: dict[str, Any] = {
@@ -251,6 +265,9 @@ class Trials:
                 "error": trial.error,
                 "slot": trial.slot,
             }
+            if reported:
+                row["reports"] = len(trial.reports)
+                row["last_step"] = trial.reports[-1][0] if trial.reports else None
             for label in self._labels:
                 row[label] = trial.params.get(label, math.nan)
             rows.append(row)
@@ -264,23 +281,35 @@ class Trials:
             "finished",
             "error",
             "slot",
+            *extra,
             *self._labels,
         ]
         frame = pd.DataFrame(rows, columns=columns)
+        if reported:
+            frame["last_step"] = frame["last_step"].astype("Int64")
         for column in ("started", "finished"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
         return frame
 
-    def plot(self, path: str | Path, *, title: str = "asynchpo study") -> Path:
+    def plot(
+        self, path: str | Path, *, title: str = "asynchpo study", curves: bool = False
+    ) -> Path:
         """Draw the study's report to ``path``: a ``.png``, or an ``.html`` page holding the
         figure and the data in one file.
 
         The figure shows the loss per trial with the best-so-far line, the loss against each
-        parameter (log axes for log-scaled ones) and the trials over time by slot. Needs
-        matplotlib: ``pip install 'asynchpo[plot]'``.
-        """
-        from asynchpo._plot import plot_trials
+        parameter (log axes for log-scaled ones), the trials over time by slot and, when
+        trials reported intermediate losses, their learning curves; pruned trials are drawn
+        apart, in a muted colour. With ``curves=True`` it draws the learning curves alone
+        (loss against step per trial, the best in red), larger. Needs matplotlib:
+        ``pip install 'asynchpo[plot]'``.
 
+        :raises ValueError: with ``curves=True``, when no trial reported a loss at a step.
+        """
+        from asynchpo._plot import plot_curves, plot_trials
+
+        if curves:
+            return plot_curves(self._records, path, title=title)
         return plot_trials(
             self._records, self._labels, path, log_labels=self._log_labels, title=title
         )

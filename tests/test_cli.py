@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+
+from asynchpo import TrialContext, fmin, hp, pruners, rand
 
 FILES = Path(__file__).with_name("cli_files")
 TRAIN = str(FILES / "train.py")
@@ -147,6 +152,8 @@ def test_trials_formats_agree(store: Path) -> None:
         "state",
         "loss",
         "duration",
+        "reports",
+        "last_step",
         "lr",
         "layers",
         "opt",
@@ -156,6 +163,7 @@ def test_trials_formats_agree(store: Path) -> None:
     for row in rows:
         assert row["layers"] in (1, 2, 3)
         assert row["duration"] > 0
+        assert (row["reports"], row["last_step"]) == ([], None)  # train.py reports nothing
         assert (row["momentum"] is None) == (row["opt"] == 1)  # inactive: empty
 
     done = cli("trials", str(store), "json", "--format", "csv")
@@ -168,6 +176,7 @@ def test_trials_formats_agree(store: Path) -> None:
         assert float(line["lr"]) == row["lr"]
         assert line["momentum"] == ("" if row["momentum"] is None else repr(row["momentum"]))
         assert line["error"] == ""
+        assert (line["reports"], line["last_step"]) == ("0", "")
 
     table = cli("trials", str(store), "json")
     assert table.returncode == 0, table.stderr
@@ -260,3 +269,77 @@ def test_plot_writes_a_png_and_a_self_contained_html(store: Path, tmp_path: Path
     assert [row["tid"] for row in data] == list(range(8))
     bad = cli("plot", str(store), "json", "-o", str(tmp_path / "report.jpg"))
     assert_one_line_error(bad, 2, ".png or .html")
+
+
+# --- pruned trials and learning curves ------------------------------------------------------
+
+
+async def curve(params: dict[str, Any], trial: TrialContext) -> float:
+    """27 epochs of a learning curve whose level depends on lr: bad values are bad early."""
+    loss = math.inf
+    for epoch in range(1, 28):
+        loss = abs(math.log10(params["lr"]) + 2) + 1.0 / epoch
+        await trial.report(epoch, loss)
+    return loss
+
+
+@pytest.fixture(scope="module")
+def pruned_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study 'asha' of 30 trials that a successive-halving pruner cut short, mostly."""
+    path = tmp_path_factory.mktemp("pruned") / "runs.sqlite"
+    space = {"lr": hp.loguniform("lr", -12, 0)}
+    pruner = pruners.SuccessiveHalvingPruner(max_resource=27)
+
+    async def search() -> None:
+        await fmin(
+            curve,
+            space,
+            algo=rand.suggest,
+            max_evals=30,
+            concurrency=3,
+            storage=path,
+            study="asha",
+            pruner=pruner,
+            seed=1,
+        )
+
+    anyio.run(search)
+    return path
+
+
+def test_show_trials_and_plot_of_a_pruned_study(pruned_store: Path, tmp_path: Path) -> None:
+    rows = trials_json(pruned_store, "asha")
+    states = [row["state"] for row in rows]
+    pruned, ok = states.count("pruned"), states.count("ok")
+    assert pruned > 0
+    assert ok > 0
+    assert pruned + ok == 30
+    for row in rows:
+        assert row["reports"], row  # every trial reported at least once
+        assert [step for step, _ in row["reports"]] == list(range(1, row["last_step"] + 1))
+        assert row["loss"] == row["reports"][-1][1]  # a pruned trial's loss is its last one
+        if row["state"] == "ok":
+            assert row["last_step"] == 27
+        else:
+            assert row["last_step"] < 27
+            assert f"pruned at step {row['last_step']} by SuccessiveHalvingPruner" in row["error"]
+
+    shown = cli("show", str(pruned_store), "asha")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert f"trials:        30 ({ok} ok, {pruned} pruned)" in lines
+    assert f"ok ran to:     step 27 ({ok} trials)" in lines
+    # "pruned at:     step 1 (17 trials), step 3 (7), step 9 (1)": the rungs of the pruner.
+    stopped = next(line for line in lines if line.startswith("pruned at:     step "))
+    at = {int(step): int(count) for step, count in re.findall(r"step (\d+) \((\d+)", stopped)}
+    last_steps = [row["last_step"] for row in rows if row["state"] == "pruned"]
+    assert at == {step: last_steps.count(step) for step in set(last_steps)}
+    best = min((row for row in rows if row["state"] == "ok"), key=lambda row: row["loss"])
+    assert f"best:          trial {best['id']}, loss {best['loss']:.6g}" in lines
+
+    png = tmp_path / "curves.png"
+    done = cli("plot", str(pruned_store), "asha", "--curves", "-o", str(png))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {png}"
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert png.stat().st_size > 1000
