@@ -76,6 +76,7 @@ from asynchpo._inspect import (
     load_study,
     summarize,
 )
+from asynchpo._pruners import MedianPruner, Pruner, SuccessiveHalvingPruner
 from asynchpo._results import json_safe
 from asynchpo._space import compile_space
 from asynchpo._trial import Trial, TrialState
@@ -346,6 +347,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             catch_eval_exceptions=True,
             slot_env=_slot_env(args.slot_env),
             retries=args.retries,
+            pruner=_pruner(args),
             # The flag forces it; by default fmin draws it when stderr is a terminal.
             show_progressbar=True if args.progress else None,
             return_argmin=True,
@@ -372,6 +374,26 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     )
     print(json.dumps(json_safe(values), sort_keys=True))
     return 0
+
+
+def _pruner(args: argparse.Namespace) -> Pruner | None:
+    asha_options = {
+        "min_resource": args.min_resource,
+        "reduction_factor": args.reduction_factor,
+        "max_resource": args.max_resource,
+    }
+    given = [f"--{name.replace('_', '-')}" for name, value in asha_options.items() if value]
+    if args.pruner != "asha" and given:
+        raise UsageError(f"{', '.join(given)} only apply to --pruner asha")
+    if args.pruner == "asha":
+        return SuccessiveHalvingPruner(
+            **{name: value for name, value in asha_options.items() if value is not None}
+        )
+    if args.pruner == "median":
+        return MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=args.warmup_steps)
+    if args.startup_trials != 5 or args.warmup_steps:
+        raise UsageError("--startup-trials and --warmup-steps only apply to --pruner median")
+    return None
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
@@ -588,7 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run PROGRAM (after --) once per trial, with {label} placeholders "
         "replaced by the trial's values; the loss is the last number (or JSON object with "
         "'loss') it prints. The same command resumes the study. A failing trial is recorded "
-        "and the search goes on.",
+        'and the search goes on. With --pruner, lines such as {"step": 3, "loss": 0.4} '
+        "report progress, and unpromising trials are stopped early.",
         usage=f"{PROG} run --space SPACE --storage FILE --study NAME --max-evals N "
         "[options] -- PROGRAM [ARG ...]",
     )
@@ -622,6 +645,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="VAR=v0,v1,...",
         help="an environment variable set per slot, e.g. CUDA_VISIBLE_DEVICES=0,1 (repeatable)",
+    )
+    run.add_argument(
+        "--pruner",
+        choices=["asha", "median"],
+        help='stop unpromising trials early from the {"step": N, "loss": x} lines they '
+        "print: asha (asynchronous successive halving) or median",
+    )
+    run.add_argument(
+        "--min-resource", type=_whole(1), help="asha: the step of the first rung (default 1)"
+    )
+    run.add_argument(
+        "--reduction-factor", type=_whole(2), help="asha: keep 1 trial in N at a rung (default 3)"
+    )
+    run.add_argument(
+        "--max-resource", type=_whole(1), help="asha: the step at which trials end by themselves"
+    )
+    run.add_argument(
+        "--startup-trials",
+        type=_whole(0),
+        default=5,
+        help="median: prune nothing before this many trials completed (default 5)",
+    )
+    run.add_argument(
+        "--warmup-steps",
+        type=_whole(0),
+        default=0,
+        help="median: prune no trial before this step (default 0)",
     )
     run.add_argument(
         "--progress",

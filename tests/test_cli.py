@@ -343,3 +343,28 @@ def test_show_trials_and_plot_of_a_pruned_study(pruned_store: Path, tmp_path: Pa
     assert done.stdout.strip() == f"wrote {png}"
     assert png.read_bytes().startswith(b"\x89PNG")
     assert png.stat().st_size > 1000
+
+
+def test_run_prunes_a_program_that_prints_its_progress(tmp_path: Path) -> None:
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"x": ["uniform", -5, 5]}))
+    db = tmp_path / "runs.sqlite"
+    curve = str(Path(__file__).with_name("pruning_curve.py"))
+    args = ["run", "--space", str(space), "--storage", str(db), "--study", "p"]
+    done = cli(
+        *args, "--max-evals", "12", "--concurrency", "3", "--algo", "rand", "--seed", "3",
+        "--pruner", "asha", "--max-resource", "27",
+        "--", sys.executable, curve, "{x}", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = trials_json(db, "p")
+    states = [row["state"] for row in rows]
+    assert len(rows) == 12
+    assert "pruned" in states
+    assert "ok" in states
+    for row in rows:
+        expected = 27 if row["state"] == "ok" else None
+        assert row["last_step"] == expected or (expected is None and row["last_step"] < 27)
+    wrong = cli(*args, "--max-evals", "1", "--reduction-factor", "2", "--", "true")
+    assert wrong.returncode == 2
+    assert "only apply to --pruner asha" in wrong.stderr
