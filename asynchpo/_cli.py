@@ -230,6 +230,15 @@ def _first_line(text: str | None) -> str:
     return "" if not text else text.strip().splitlines()[0] if text.strip() else ""
 
 
+def _error_line(text: str | None) -> str:
+    """The line of an error that says what went wrong: for a traceback, its last line (the
+    exception), not its first ("Traceback (most recent call last):")."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1].strip() if lines[0].startswith("Traceback (") else lines[0]
+
+
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
@@ -506,7 +515,7 @@ def _trial_rows(record: Any, trials: Sequence[Trial]) -> tuple[list[str], list[d
         }
         for label, column in zip(labels, columns, strict=True):
             row[column] = shown.get(label)
-        row["error"] = _first_line(trial.error) or None
+        row["error"] = _error_line(trial.error) or None
         rows.append(row)
     return [*_FIXED_COLUMNS, *columns, "error"], rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -18,7 +19,7 @@ from typing import Any
 import anyio
 import pytest
 
-from asynchpo import TrialContext, fmin, hp, pruners, rand
+from asynchpo import AllTrialsFailed, TrialContext, fmin, hp, pruners, rand
 
 FILES = Path(__file__).with_name("cli_files")
 TRAIN = str(FILES / "train.py")
@@ -368,3 +369,20 @@ def test_run_prunes_a_program_that_prints_its_progress(tmp_path: Path) -> None:
     wrong = cli(*args, "--max-evals", "1", "--reduction-factor", "2", "--", "true")
     assert wrong.returncode == 2
     assert "only apply to --pruner asha" in wrong.stderr
+
+
+def test_trials_shows_the_exception_line_of_a_traceback(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite"
+
+    def objective(params: dict[str, float]) -> float:
+        raise ValueError(f"bad x {params['x']:.1f}")
+
+    with pytest.raises(AllTrialsFailed):
+        anyio.run(
+            functools.partial(
+                fmin, objective, {"x": hp.uniform("x", 0, 1)}, max_evals=1, storage=db,
+                study="e", catch_eval_exceptions=True,
+            )
+        )  # fmt: skip
+    row = trials_json(db, "e")[0]
+    assert row["error"].startswith("ValueError: bad x 0.")
