@@ -270,8 +270,8 @@ async def fmin(
     :param pruner: stops unpromising trials at their reports, such as
         ``pruners.SuccessiveHalvingPruner()`` (ASHA) or ``pruners.MedianPruner()``. A pruned
         trial is recorded as ``PRUNED`` with its last reported loss, counts toward
-        ``max_evals``, is never the best trial, and the algorithm sees it as failed (TPE puts
-        it in its bad group). On resume the pruner is rebuilt from the stored reports.
+        ``max_evals``, is never the best trial, and the algorithm sees it as a bad result
+        (TPE puts it in its bad group). On resume the pruner is rebuilt from the stored reports.
     :returns: the best point found in the whole study.
     :raises AllTrialsFailed: when no trial of the study succeeded.
     """

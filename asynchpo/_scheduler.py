@@ -13,8 +13,8 @@ not limit throughput when many trials end at once.
 A running trial may report intermediate losses (``trial.report(step, loss)``): each report is
 committed with the trial's ``RUNNING`` record and given to the pruner, which may stop the
 trial there (:class:`TrialPruned` is raised in the objective); it is then recorded as
-``PRUNED`` with its last reported loss, and the suggester sees it as a failed trial (for TPE,
-one of the bad group).
+``PRUNED`` with its last reported loss, and the suggester sees it as a bad result (flagged in
+``History.pruned``; for TPE, one of the bad group).
 
 Stop conditions cancel the task group. On the way out, in a shielded scope, trials still in
 flight are recorded as ``INTERRUPTED`` so that a later run evaluates them again.
@@ -265,7 +265,9 @@ class Run:
         if row is None:
             row = self.space.to_row(trial.params)
         ok = trial.state is TrialState.OK and trial.loss is not None
-        self._history.append(trial.id, row, trial.loss if ok else None)
+        self._history.append(
+            trial.id, row, trial.loss if ok else None, pruned=trial.state is TrialState.PRUNED
+        )
         if trial.state is TrialState.PRUNED:
             self._pruned += 1
         elif not ok:

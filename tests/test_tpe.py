@@ -258,3 +258,31 @@ def test_cached_models_never_leak_between_histories() -> None:
             np.testing.assert_array_equal(
                 warm(space, history, empty, rng_warm), cold(space, history, empty, rng_cold)
             )
+
+
+def test_pruned_trials_end_the_startup_and_are_bad() -> None:
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    rng = np.random.default_rng(3)
+    rows = space.sample(rng, 10)
+    rows[0, 0] = 0.5  # the one completed trial
+    rows[1:, 0] = np.linspace(0.0, 0.3, 9)  # nine pruned ones, all below 0.3
+
+    def history(pruned: bool) -> History:
+        buffer = HistoryBuffer(1)
+        buffer.append(0, rows[0], 1.0)
+        for i in range(1, 10):
+            buffer.append(i, rows[i], None, pruned=pruned)
+        return buffer.snapshot()
+
+    algo = tpe.TPE(n_startup_jobs=10, failed="ignore")
+    prior = [space.sample(trial_rng(1, i), 1)[0] for i in range(30)]
+    failed = [algo(space, history(False), np.empty((0, 1)), trial_rng(1, i)) for i in range(30)]
+    pruned = [algo(space, history(True), np.empty((0, 1)), trial_rng(1, i)) for i in range(30)]
+    # Nine failures and one success: still the startup, points come from the prior.
+    np.testing.assert_array_equal(np.array(failed), np.array(prior))
+    # Nine pruned trials count: the model is on, and it keeps away from where they were
+    # pruned (failed="ignore" applies to failures, not to pruned trials).
+    xs = np.array(pruned)[:, 0]
+    assert not np.array_equal(xs, np.array(prior)[:, 0])
+    assert np.mean(np.array(prior)[:, 0] < 0.3) > 0.1
+    assert np.all(xs > 0.3)

@@ -43,13 +43,17 @@ class History:
     """The finished trials a suggester learns from, as columns. Read-only.
 
     :param rows: ``(n, d)`` points, NaN where a label was inactive.
-    :param losses: ``(n,)`` losses; NaN for failed trials.
+    :param losses: ``(n,)`` losses; NaN for failed and pruned trials.
     :param ids: ``(n,)`` trial ids, in the order the trials finished.
+    :param pruned: ``(n,)`` which trials a pruner stopped early. Their loss is NaN: it was
+        measured at an earlier step than the others' and cannot be ranked with them. Unlike
+        other failures, they are evaluations the search chose to cut short.
     """
 
     rows: FloatArray
     losses: FloatArray
     ids: IntArray
+    pruned: npt.NDArray[np.bool_]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -73,29 +77,35 @@ class HistoryBuffer:
         self._rows = np.empty((capacity, n_params))
         self._losses = np.empty(capacity)
         self._ids = np.empty(capacity, dtype=np.int64)
+        self._pruned = np.zeros(capacity, dtype=np.bool_)
 
     def __len__(self) -> int:
         return self._n
 
-    def append(self, trial_id: int, row: FloatArray, loss: float | None) -> None:
-        """Add one finished trial; ``loss`` is ``None`` for a failed one."""
+    def append(
+        self, trial_id: int, row: FloatArray, loss: float | None, *, pruned: bool = False
+    ) -> None:
+        """Add one finished trial; ``loss`` is ``None`` for a failed or pruned one."""
         if self._n == len(self._ids):
             grown = 2 * len(self._ids)
             self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])[:grown]
             self._losses = np.concatenate([self._losses, np.empty_like(self._losses)])
             self._ids = np.concatenate([self._ids, np.empty_like(self._ids)])
+            self._pruned = np.concatenate([self._pruned, np.zeros_like(self._pruned)])
         self._rows[self._n] = row
         self._losses[self._n] = np.nan if loss is None else loss
         self._ids[self._n] = trial_id
+        self._pruned[self._n] = pruned
         self._n += 1
 
     def snapshot(self) -> History:
         """The trials appended so far, as an immutable view."""
         n = self._n
         rows, losses, ids = self._rows[:n], self._losses[:n], self._ids[:n]
-        for array in (rows, losses, ids):
+        pruned = self._pruned[:n]
+        for array in (rows, losses, ids, pruned):
             array.flags.writeable = False
-        return History(rows=rows, losses=losses, ids=ids)
+        return History(rows=rows, losses=losses, ids=ids, pruned=pruned)
 
 
 class Suggester(Protocol):

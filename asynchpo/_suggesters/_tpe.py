@@ -2,7 +2,8 @@
 
 How it proposes a point, given the finished trials and the pending (running) points:
 
-1. **Startup.** Until ``n_startup_jobs`` trials have succeeded, points come from the prior.
+1. **Startup.** Until ``n_startup_jobs`` trials have succeeded or been pruned (and at least one
+   succeeded), points come from the prior.
 2. **Coordinates.** Every numeric parameter is mapped to [0, 1]: uniform kinds linearly (after
    ``log`` for log kinds), normal kinds through their prior's CDF, so every numeric dimension
    has a uniform prior on the unit interval. Categorical parameters are option indices.
@@ -15,10 +16,11 @@ How it proposes a point, given the finished trials and the pending (running) poi
    modelled from its own best trials instead of collapsing to the prior. ``split="global"``
    ranks all trials together instead (hyperopt's and Optuna's way).
 5. **Densities.** l(x) is a Parzen estimator of the good trials (weighted by how much they beat
-   the threshold, ``weights="ei"``, or uniformly), g(x) of the bad ones, the failed trials
-   (``failed="bad"``) and, with ``constant_liar=True``, the pending points. Each has a prior
-   kernel. Pending points are never counted as finished: they neither end the startup phase nor
-   move the split. With ``multivariate=True`` a group's dimensions share one kernel index.
+   the threshold, ``weights="ei"``, or uniformly), g(x) of the bad ones, the pruned trials,
+   the failed trials (``failed="bad"``) and, with ``constant_liar=True``, the pending points.
+   Each has a prior kernel. Pending points are never counted as finished: they neither end
+   the startup phase nor move the split. With ``multivariate=True`` a group's dimensions
+   share one kernel index.
 6. **Acquisition.** ``n_EI_candidates`` candidates are drawn from l and the one with the largest
    log l(x) - log g(x) is kept.
 7. **No repeats.** In a space where every parameter takes finitely many values, a point equal
@@ -146,7 +148,8 @@ class TPE:
     Use an instance as ``algo``, or bind options to :func:`suggest` with
     :func:`functools.partial` as in hyperopt. See the module docstring for the algorithm.
 
-    :param n_startup_jobs: successful trials drawn from the prior before modelling starts.
+    :param n_startup_jobs: trials (successful or pruned) drawn from the prior before modelling
+        starts.
     :param gamma: the fraction of a group's successful trials that are "good"
         (``ceil(gamma * n)``, at most 25). Unlike hyperopt's ``gamma`` (a factor of ``sqrt(n)``)
         it is a plain fraction, as in Optuna and Watanabe (2023).
@@ -164,7 +167,7 @@ class TPE:
     :param split: ``"group"`` ranks each group's trials among themselves; ``"global"`` ranks all
         trials together and keeps a group's share of the good ones.
     :param failed: ``"bad"`` puts failed trials into g (the search avoids where they failed);
-        ``"ignore"`` leaves them out.
+        ``"ignore"`` leaves them out. Pruned trials always go into g.
     :param bandwidth_floor: the smallest kernel bandwidth, as a fraction of a parameter's range.
     :param branch_exploration: how often a ``choice`` that selects between sub-spaces takes its
         branch from the prior instead of the model. A branch whose first trials were poor
@@ -260,7 +263,11 @@ class TPE:
         coords, groups = self._layout(space)
         ok = history.ok
         row: FloatArray
-        if int(np.count_nonzero(ok)) < max(self.n_startup_jobs, 1):
+        # Pruned trials end the startup too (as in Optuna): with a pruner most trials are
+        # pruned, and waiting for n_startup_jobs completed ones would keep drawing from the
+        # prior for a long time. At least one completed trial is needed to model anything.
+        informed = int(np.count_nonzero(ok)) + int(np.count_nonzero(history.pruned))
+        if not ok.any() or informed < self.n_startup_jobs:
             row = space.sample(rng, 1)[0]
         else:
             models = self._models_for(space, coords, groups, history)
@@ -326,7 +333,7 @@ class TPE:
         # The models are a function of the space and the history's content; a digest of the
         # content (not the buffers' addresses, which a later history may reuse) is the key.
         digest = hashlib.blake2b(digest_size=16)
-        for array in (history.rows, history.losses, history.ids):
+        for array in (history.rows, history.losses, history.ids, history.pruned):
             digest.update(np.ascontiguousarray(array).data)
         key = (space.fingerprint, len(history), digest.digest())
         with self._lock:
@@ -362,7 +369,7 @@ class TPE:
         active = ~np.isnan(rows[:, group.columns[0]])
         ok = history.ok
         n_ok = int(np.count_nonzero(ok & active))
-        bad_trials = active & (ok | (self.failed == "bad"))
+        bad_trials = active & (ok | history.pruned | (self.failed == "bad"))
         if group.parents and n_ok < _MIN_GROUP_TRIALS:
             good_mask = np.zeros(len(rows), dtype=np.bool_)
         else:
