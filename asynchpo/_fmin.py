@@ -394,11 +394,14 @@ def _check_slot_env(
 
 
 def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: str) -> Path | None:
-    """Where per-trial logs go: ``log_dir``, else beside a SQLite file, else nowhere."""
+    """Where per-trial logs go: ``log_dir``, else beside a SQLite file, else nowhere.
+
+    Absolute, so that a trial running elsewhere (a Dask worker) writes where this says.
+    """
     if log_dir is not None:
-        return Path(log_dir)
+        return Path(log_dir).absolute()
     if isinstance(storage, str | os.PathLike):
-        path = Path(storage)
+        path = Path(storage).absolute()
         return path.with_name(f"{path.stem}-logs") / study
     return None
 

@@ -478,6 +478,27 @@ async def test_driver_killed_then_resumed_reruns_its_in_flight_trials(
         assert resumed[before.id].params == before.params
 
 
+async def test_killing_the_driver_stops_its_coroutines_on_the_workers(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    argv = [sys.executable, str(TESTS / "dask_driver.py"), cluster.scheduler_address]
+    async with await anyio.open_process(
+        [*argv, str(tmp_path / "runs.sqlite"), "3", str(tmp_path)],
+        stdout=None,
+        stderr=None,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])},
+    ) as driver:
+        started = [tmp_path / f"started-{trial_id}" for trial_id in range(3)]
+        try:
+            await _wait_for(lambda: all(p.exists() for p in started), "3 trials started", 60)
+        finally:
+            driver.send_signal(signal.SIGKILL)
+            await driver.wait()
+    # The scheduler forgets the dead client's tasks, and the workers stop them.
+    cancelled = [tmp_path / f"cancelled-{trial_id}" for trial_id in range(3)]
+    await _wait_for(lambda: all(p.exists() for p in cancelled), "the trials were stopped")
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 
@@ -541,3 +562,23 @@ async def test_an_asynchronous_client_is_used_and_left_open(cluster: LocalCluste
         await fmin(objectives.quadratic, SPACE, max_evals=4, executor=DaskExecutor(client))
         assert client.status == "running"
         assert await client.submit(sum, [1, 2]) == 3
+
+
+async def test_a_cluster_without_asynchpo_is_refused_with_where_it_is_missing() -> None:
+    class Scheduler:
+        async def identity(self, n_workers: int) -> dict[str, Any]:
+            return {"workers": {}}
+
+    class Cluster:
+        """What a Client reports when the scheduler and one worker lack asynchpo."""
+
+        scheduler = Scheduler()
+
+        async def get_versions(self, packages: list[str]) -> dict[str, Any]:
+            have = {"packages": {"asynchpo": "0.1.0"}}
+            lack = {"packages": {"asynchpo": None}}
+            return {"scheduler": lack, "workers": {"tcp://w1:1": have, "tcp://w2:1": lack}}
+
+    executor = DaskExecutor("tcp://h:1")
+    with pytest.raises(ConfigError, match=r"not installed on the scheduler, worker tcp://w2:1"):
+        await executor._check_cluster(Cluster())

@@ -2,20 +2,13 @@
 
 The driver (the process running ``fmin``) keeps the suggester and the checkpoint; each trial is
 one Dask task, submitted when a slot frees and awaited on the driver's event loop, so a result
-reaches the suggester the moment its task ends, as with the local executors.
-
-What runs on a worker is :func:`_run_on_worker`. Every trial sets ``current_trial()`` there.
-A coroutine objective, and a :class:`TrialObjective` such as ``Command``, runs in an event loop
-of its own in the task's thread, beside a thread that waits on a Dask ``Event`` named after the
-task: the driver sets that event when it cancels the trial, and the trial is cancelled on the
-worker (a ``Command`` terminates its process group). A plain function runs as the task itself;
-like a thread in this process, it cannot be interrupted and runs to its end.
+reaches the suggester the moment its task ends, as with the local executors. What runs on a
+worker, and how a trial is stopped there, is in :mod:`asynchpo._executors._dask_worker`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import math
 import numbers
@@ -28,13 +21,7 @@ import anyio
 import anyio.to_thread
 
 from asynchpo._exceptions import ConfigError, ExecutorError, TrialCrashed
-from asynchpo._executors._base import (
-    _CURRENT_TRIAL,
-    Executor,
-    Objective,
-    TrialContext,
-    TrialObjective,
-)
+from asynchpo._executors._base import Executor, Objective, TrialContext
 from asynchpo._executors._local import is_async_objective
 
 __all__ = ["DaskExecutor"]
@@ -80,9 +67,12 @@ class DaskExecutor(Executor):
     **Cancellation.** A stop condition, the run's timeout or Ctrl-C cancels the Dask tasks of
     the trials in flight. Coroutines and ``Command`` programs on the workers are stopped (a
     ``Command`` gets SIGTERM, then SIGKILL); a plain function cannot be interrupted and runs
-    to its end on its worker, its result discarded. If the driver is killed outright, Dask
-    forgets its tasks once it notices the client is gone, and the trials that were in flight
-    run again when the study is resumed.
+    to its end on its worker, its result discarded. If the driver is killed outright, the
+    scheduler forgets its tasks once it notices the client is gone, which stops them the same
+    way; the trials that were in flight run again when the study is resumed.
+
+    **Installation.** asynchpo must be installed where the scheduler runs too (Dask
+    unpickles each task there): the run checks this at start.
 
     :param address: the scheduler's address (``"tcp://host:8786"``), a running
         ``distributed.Client`` created with ``asynchronous=True`` on the event loop that runs
@@ -168,7 +158,7 @@ class DaskExecutor(Executor):
                 )
         self._client = client
         try:
-            await self._warn_about_workers(client)
+            await self._check_cluster(client)
             yield
         finally:
             self._client = None
@@ -192,11 +182,31 @@ class DaskExecutor(Executor):
                 f"workers with `dask worker {address}`, or fix the address"
             ) from exc
 
-    async def _warn_about_workers(self, client: Any) -> None:
+    async def _check_cluster(self, client: Any) -> None:
+        """asynchpo on the scheduler and the workers, the stop plugin on the workers; warn
+        about a cluster that cannot run the trials yet."""
+        from asynchpo._executors._dask_worker import StopOnRelease
+
         try:
+            versions = await client.get_versions(packages=["asynchpo"])
             identity = await client.scheduler.identity(n_workers=-1)
         except Exception as exc:
             raise ExecutorError(f"the Dask scheduler did not answer ({exc})") from exc
+        missing = [
+            where
+            for where, info in [
+                ("the scheduler", versions.get("scheduler", {})),
+                *[(f"worker {a}", v) for a, v in versions.get("workers", {}).items()],
+            ]
+            if info.get("packages", {}).get("asynchpo") is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"asynchpo is not installed on {', '.join(missing[:5])} of the Dask cluster: "
+                "the scheduler unpickles every trial and the workers run them, so install "
+                "asynchpo (and what the objective imports) in their environments"
+            )
+        await client.register_plugin(StopOnRelease(), name=StopOnRelease.name)
         workers = identity.get("workers", {})
         if not workers:
             logger.warning("the Dask cluster has no workers yet: trials wait until one joins")
@@ -222,15 +232,17 @@ class DaskExecutor(Executor):
         if client is None:
             raise RuntimeError("DaskExecutor.evaluate called outside `async with open(...)`")
         distributed = _distributed()
+        from asynchpo._executors._dask_worker import run_trial
+
         key = f"asynchpo-trial-{context.trial_id}-{uuid.uuid4().hex[:12]}"
         cancellable = self.wants_context(objective) or is_async_objective(objective)
-        cancel_event = f"{key}-cancel" if cancellable else None
         future = client.submit(
-            _run_on_worker,
+            run_trial,
             objective,
             params,
             context,
-            cancel_event,
+            key,
+            cancellable,
             key=key,
             pure=False,
             resources=self._resources,
@@ -246,6 +258,11 @@ class DaskExecutor(Executor):
             ) from exc
         except Exception as exc:
             if future.status == "error":
+                if isinstance(exc, RuntimeError) and "deserializ" in str(exc):
+                    raise ExecutorError(
+                        f"Dask could not unpickle trial {context.trial_id} ({exc}): install "
+                        "what the objective needs where the scheduler and the workers run"
+                    ) from exc
                 raise  # the objective's own exception, raised on the worker
             # The task did not fail: Dask could not run it or return its result.
             if (
@@ -264,17 +281,13 @@ class DaskExecutor(Executor):
             ) from exc
         finally:
             if not future.done():
-                # This trial was cancelled: stop it on its worker too.
+                # This trial was cancelled: release its task, which stops it on its worker.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
-                    await _cancel(distributed, client, future, cancel_event)
+                    await _cancel(client, future)
 
 
-async def _cancel(
-    distributed: ModuleType, client: Any, future: Any, cancel_event: str | None
-) -> None:
+async def _cancel(client: Any, future: Any) -> None:
     try:
-        if cancel_event is not None:
-            await distributed.Event(cancel_event, client=client).set()
         await client.cancel([future], reason="asynchpo stopped the trial")
     except Exception:
         # The scheduler is gone or going: there is nothing left to cancel on it.
@@ -302,67 +315,3 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float] 
             )
         checked[name] = float(amount)
     return checked
-
-
-# --- on the worker --------------------------------------------------------------------------
-
-
-def _run_on_worker(
-    objective: Objective, params: Any, context: TrialContext, cancel_event: str | None
-) -> Any:
-    """One trial, as a Dask task: the objective's value, or its exception.
-
-    Returns ``None`` when the driver cancelled the trial (nobody waits for the value then).
-    """
-    token = _CURRENT_TRIAL.set(context)
-    try:
-        if cancel_event is None:
-            value = objective(params)
-            if inspect.isawaitable(value):
-                return anyio.run(_awaited, value)
-            return value
-        return _run_cancellable(objective, params, context, cancel_event)
-    finally:
-        _CURRENT_TRIAL.reset(token)
-
-
-async def _awaited(value: Any) -> Any:
-    return await value
-
-
-def _run_cancellable(
-    objective: Objective, params: Any, context: TrialContext, cancel_event: str
-) -> Any:
-    import distributed
-
-    # The worker's client, fetched in the task's own thread (where Dask knows the worker);
-    # the event's blocking calls then work from any thread.
-    event = distributed.Event(cancel_event, client=distributed.get_client())
-
-    async def main() -> Any:
-        outcome: list[Any] = []
-        failure: list[BaseException] = []
-        async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                await anyio.to_thread.run_sync(event.wait)
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(watch)
-            try:
-                if isinstance(objective, TrialObjective):
-                    outcome.append(await objective.evaluate_trial(params, context))
-                else:
-                    outcome.append(await objective(params))
-            except Exception as exc:
-                failure.append(exc)
-            finally:
-                # Releases the watcher; then the event is deleted on the scheduler.
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(event.set)
-        await anyio.to_thread.run_sync(event.clear)
-        if failure:
-            raise failure[0]
-        return outcome[0] if outcome else None
-
-    return anyio.run(main)
