@@ -12,7 +12,8 @@ search with ``fmin``, each objective a plain top-level function:
 2. Waiting: ``--sleep-trials`` trials of ``time.sleep(0.05)`` at concurrency 64, on two
    workers of 32 threads each, in memory and on SQLite. Ideal wall time: trials x 0.05 s / 64.
    One more row runs an ``async def`` that awaits ``anyio.sleep(0.05)`` on Dask: coroutines
-   take the cancellable path on the workers (a Dask ``Event`` per trial).
+   take the cancellable path on the workers (an event loop per trial, stopped by the worker
+   plugin when its task is released).
 
 Each setting also runs with ``ProcessExecutor()`` (``concurrency`` worker processes on this
 machine), and, for reference, as a bare Dask loop without asynchpo: ``client.submit`` of the
