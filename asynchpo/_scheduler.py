@@ -11,9 +11,10 @@ are stored together by the next write, one transaction for all of them, so the c
 not limit throughput when many trials end at once.
 
 A running trial may report intermediate losses (``trial.report(step, loss)``): each report is
-committed with the trial's ``RUNNING`` record and given to the pruner, which may stop the
-trial there (:class:`TrialPruned` is raised in the objective); it is then recorded as
-``PRUNED`` with its last reported loss, and the suggester sees it as a bad result (flagged in
+given to the pruner, which may stop the trial there (:class:`TrialPruned` is raised in the
+objective), and kept with the trial (its ``RUNNING`` record is rewritten with them at most once
+a second; its finished record holds them all). A pruned trial is recorded as ``PRUNED`` with
+its last reported loss, and the suggester sees it as a bad result (flagged in
 ``History.pruned``; for TPE, one of the bad group).
 
 Stop conditions cancel the task group. On the way out, in a shielded scope, trials still in
@@ -73,6 +74,9 @@ logger = logging.getLogger("asynchpo")
 # event loop keeps committing results meanwhile; cheaper ones run inline, where a thread hop
 # would cost more than the suggestion itself.
 _INLINE_SUGGESTION_BUDGET = 0.001  # seconds
+
+# A running trial's record is rewritten with its reports at most this often.
+_REPORTS_CHECKPOINT_EVERY = 1.0  # seconds
 
 
 class StopReason:
@@ -230,6 +234,9 @@ class Run:
         self._pruned = 0
         # Trials the pruner stopped, until their evaluation ends.
         self._prune_decided: set[int] = set()
+        # The reports of the trials in flight, and when each was last written.
+        self._reports: dict[int, list[tuple[int, float]]] = {}
+        self._reports_written: dict[int, float] = {}
         self._best: float | None = None
         self._next_id = len(self.records)
         self._suggestion_cost = 0.0
@@ -455,21 +462,32 @@ class Run:
         )
 
     async def _report(self, trial_id: int, step: int, loss: float) -> None:
-        """Commit a report of a trial in flight; raise TrialPruned if it is to stop."""
+        """Take a report of a trial in flight; raise TrialPruned if it is to stop.
+
+        The reports are kept in memory, and the trial's ``RUNNING`` record is rewritten with
+        them at most every ``_REPORTS_CHECKPOINT_EVERY`` seconds (so that readers see live
+        learning curves without a write per report; the finished record holds them all).
+        """
         trial = self._in_flight.get(trial_id)
         if trial is None or trial_id in self._prune_decided:
             # Abandoned (a cancelled thread reporting) or already told to stop.
             raise TrialPruned(f"trial {trial_id} is no longer running")
-        if trial.reports and step <= trial.reports[-1][0]:
+        reports = self._reports.setdefault(trial_id, [])
+        if reports and step <= reports[-1][0]:
             raise ValueError(
-                f"trial {trial_id} reported step {step} after step {trial.reports[-1][0]}: "
+                f"trial {trial_id} reported step {step} after step {reports[-1][0]}: "
                 "the steps of a trial must increase"
             )
-        record = trial.replace(reports=(*trial.reports, (step, loss)))
-        with anyio.CancelScope(shield=True):
-            await self._writer.write([record])
-            self._in_flight[trial_id] = record
-            self.on_record(record)
+        reports.append((step, loss))
+        now = time.monotonic()
+        if now - self._reports_written.get(trial_id, -math.inf) >= _REPORTS_CHECKPOINT_EVERY:
+            self._reports_written[trial_id] = now
+            record = trial.replace(reports=tuple(reports))
+            with anyio.CancelScope(shield=True):
+                await self._writer.write([record])
+                if trial_id in self._in_flight:
+                    self._in_flight[trial_id] = record
+                    self.on_record(record)
         pruner = self.pruner
         if pruner is None:
             return
@@ -478,6 +496,11 @@ class Run:
             self._prune_decided.add(trial_id)
             logger.debug("trial %d pruned at step %d (loss %s)", trial_id, step, loss)
             raise TrialPruned(f"trial {trial_id} was pruned at step {step} by {pruner!r}")
+
+    def _take_reports(self, trial_id: int) -> tuple[tuple[int, float], ...]:
+        """The reports of a trial whose evaluation ended; forgets them."""
+        self._reports_written.pop(trial_id, None)
+        return tuple(self._reports.pop(trial_id, ()))
 
     async def _evaluate(self, trial: Trial, slot: int) -> tuple[Trial, Exception | None]:
         """Run the objective; the finished record and the exception it raised, if any.
@@ -522,7 +545,7 @@ class Run:
                 break
         finally:
             _CURRENT_TRIAL.reset(token)
-        reports = self._in_flight[trial.id].reports
+        reports = self._take_reports(trial.id)
         if pruned is not None or trial.id in self._prune_decided:
             # Stopped by the pruner (even if the objective then returned), or by itself.
             self._prune_decided.discard(trial.id)
@@ -558,9 +581,7 @@ class Run:
 
     def _restart(self, trial_id: int) -> None:
         """A trial runs again from its start: its reports so far no longer count."""
-        trial = self._in_flight[trial_id]
-        if trial.reports:
-            self._in_flight[trial_id] = trial.replace(reports=())
+        self._take_reports(trial_id)
         if self.pruner is not None:
             self.pruner.forget(trial_id)
 
@@ -587,7 +608,10 @@ class Run:
         now = time.time()
         interrupted = [
             trial.replace(
-                state=TrialState.INTERRUPTED, finished=now, error=f"interrupted: {reason}"
+                state=TrialState.INTERRUPTED,
+                finished=now,
+                error=f"interrupted: {reason}",
+                reports=tuple(self._reports.get(trial.id, trial.reports)),
             )
             for trial in self._in_flight.values()
         ]

@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from asynchpo import (
     ConfigError,
     DaskExecutor,
     History,
+    MemoryStorage,
     ProcessExecutor,
+    Storage,
+    Trial,
     TrialContext,
     TrialCrashed,
     TrialPruned,
@@ -33,6 +37,7 @@ from asynchpo import (
     rand,
 )
 from asynchpo._pruners import MedianPruner, SuccessiveHalvingPruner
+from asynchpo._storage import StudyConfig, StudyRecord
 from asynchpo._suggesters._random import suggest as random_suggest
 
 TESTS = Path(__file__).parent
@@ -274,6 +279,59 @@ async def test_reports_are_checkpointed_and_pruned_trials_count_toward_max_evals
     for trial in trials.records:
         assert [step for step, _ in trial.reports] == list(range(1, len(trial.reports) + 1))
         assert all(loss == curve(trial.params["x"], step) for step, loss in trial.reports)
+
+
+class CountingStorage(Storage):
+    """A MemoryStorage that counts the writes of RUNNING records that carry reports."""
+
+    def __init__(self) -> None:
+        self.memory = MemoryStorage()
+        self.live_writes: list[int] = []
+
+    async def create_study(self, name: str, config: StudyConfig) -> StudyRecord:
+        return await self.memory.create_study(name, config)
+
+    async def get_study(self, name: str) -> StudyRecord:
+        return await self.memory.get_study(name)
+
+    async def list_studies(self) -> list[StudyRecord]:
+        return await self.memory.list_studies()
+
+    async def trials(self, study_id: int) -> list[Trial]:
+        return await self.memory.trials(study_id)
+
+    async def write(self, study_id: int, trials: Sequence[Trial]) -> None:
+        self.live_writes += [
+            len(t.reports) for t in trials if t.state is TrialState.RUNNING and t.reports
+        ]
+        await self.memory.write(study_id, trials)
+
+    async def aclose(self) -> None:
+        await self.memory.aclose()
+
+
+async def test_running_trials_are_rewritten_with_their_reports_about_once_a_second() -> None:
+    async def fast(params: dict[str, float], trial: TrialContext) -> float:
+        for step in range(1, 501):
+            await trial.report(step, 1.0 / step)
+        return 0.0
+
+    storage = CountingStorage()
+    await fmin(fast, SPACE, max_evals=1, storage=storage)
+    assert storage.live_writes == [1]  # the first report, then none within the second
+    record = (await storage.trials((await storage.get_study("default")).id))[0]
+    assert len(record.reports) == 500  # the finished record holds them all
+
+    async def slow(params: dict[str, float], trial: TrialContext) -> float:
+        for step in range(1, 6):
+            await trial.report(step, 1.0 / step)
+            await anyio.sleep(0.3)
+        return 0.0
+
+    storage = CountingStorage()
+    await fmin(slow, SPACE, max_evals=1, storage=storage)
+    assert storage.live_writes[0] == 1
+    assert 2 <= len(storage.live_writes) <= 3  # steps 1, 5 (or 4)
 
 
 @pytest.mark.parametrize(

@@ -105,8 +105,10 @@ class TrialContext:
     async def report(self, step: int, loss: float) -> None:
         """Report the loss after ``step`` (an epoch, a number of batches), from a coroutine.
 
-        The report is checkpointed with the trial and given to the pruner (``fmin(...,
-        pruner=...)``), which may stop the trial here.
+        The report is given to the pruner (``fmin(..., pruner=...)``), which may stop the
+        trial here, and kept with the trial: its stored record is updated with its reports at
+        most once a second while it runs (for live learning curves), and holds them all once
+        it ends.
 
         :param step: a whole number >= 0, larger than the trial's previous step.
         :param loss: a finite number; lower is better.
