@@ -516,8 +516,8 @@ class Command:
     ``pruner``; a line with ``step`` is never taken as the result. When the pruner stops the
     trial, its process group gets SIGTERM (SIGKILL ``grace`` seconds later), and the trial
     is recorded as pruned with its last reported loss. A malformed report is logged and
-    ignored. Reports are read when ``fmin`` runs the command from this process (the default
-    executor, or ``ProcessExecutor``); under ``DaskExecutor`` they stay in the log.
+    ignored. Reports are read under every executor (under ``DaskExecutor`` on the worker, and
+    sent to the search from there).
 
     **How it ends.**
 

@@ -419,8 +419,7 @@ def _check_pruner(pruner: object, executor: Executor, fn: Objective) -> None:
             f"pruner={pruner!r} needs reports, and {fn!r:.100} cannot send any under "
             f"{type(executor).__name__}: define it as `async def objective(params, trial)` "
             "and call `await trial.report(step, loss)` (or `trial.report_sync` in a plain "
-            "function), or make it a Command that prints its reports; DaskExecutor does not "
-            "carry reports"
+            "function), or make it a Command that prints its reports"
         )
 
 

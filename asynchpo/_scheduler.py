@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import numbers
 import threading
 import time
 import traceback
@@ -56,6 +55,7 @@ from asynchpo._executors._base import (
     Objective,
     TrialContext,
     TrialObjective,
+    checked_report,
     current_trial,
 )
 from asynchpo._progress import Progress
@@ -141,20 +141,6 @@ class _GroupWriter:
             raise batch.error
 
 
-def _checked_report(trial_id: int, step: object, loss: object) -> tuple[int, float]:
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(
-            f"trial {trial_id} reported step {step!r}: a step is a whole number >= 0 (an epoch, "
-            "a number of batches)"
-        )
-    if isinstance(loss, bool) or not isinstance(loss, numbers.Real) or not math.isfinite(loss):
-        raise ValueError(
-            f"trial {trial_id} reported loss {loss!r} at step {step}: a loss is a finite "
-            "number; for a diverged run, raise an exception or return STATUS_FAIL"
-        )
-    return int(step), float(loss)
-
-
 class _Reporter:
     """The scheduler's end of one trial's :meth:`TrialContext.report`."""
 
@@ -167,7 +153,7 @@ class _Reporter:
         self._loop_thread = threading.get_ident()
 
     async def report(self, step: int, loss: float) -> None:
-        checked_step, checked_loss = _checked_report(self._trial_id, step, loss)
+        checked_step, checked_loss = checked_report(self._trial_id, step, loss)
         await self._run._report(self._trial_id, checked_step, checked_loss)
 
     def report_sync(self, step: int, loss: float) -> None:

@@ -6,6 +6,7 @@ objective is built with :func:`functools.partial`), since the workers are other 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from asynchpo import current_trial
+from asynchpo import TrialContext, current_trial
 
 
 def quadratic(params: dict[str, Any]) -> dict[str, Any]:
@@ -91,3 +92,28 @@ def _mark(folder: str, name: str, text: str = "") -> None:
 def slow(delay: float, params: dict[str, Any]) -> float:
     time.sleep(delay)
     return float((params["x"] - 1.0) ** 2)
+
+
+def curve_loss(x: float, epoch: int) -> float:
+    """A learning curve whose final loss is (x - 1)**2: bad points are bad from the start."""
+    return (x - 1.0) ** 2 + 1.0 / epoch
+
+
+async def curve_async(params: dict[str, Any], trial: TrialContext) -> float:
+    """27 epochs of 10 ms, reporting after each."""
+    loss = math.inf
+    for epoch in range(1, 28):
+        await anyio.sleep(0.01)
+        loss = curve_loss(params["x"], epoch)
+        await trial.report(epoch, loss)
+    return loss
+
+
+def curve_sync(params: dict[str, Any], trial: TrialContext) -> float:
+    """curve_async as a plain function."""
+    loss = math.inf
+    for epoch in range(1, 28):
+        time.sleep(0.01)
+        loss = curve_loss(params["x"], epoch)
+        trial.report_sync(epoch, loss)
+    return loss

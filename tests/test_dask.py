@@ -31,6 +31,7 @@ from asynchpo import (
     TrialState,
     fmin,
     hp,
+    pruners,
     rand,
 )
 from asynchpo._storage import SqliteStorage
@@ -183,6 +184,66 @@ async def test_a_command_runs_on_the_workers(cluster: LocalCluster, tmp_path: Pa
     assert all(t.result["ppid"] != os.getpid() for t in stored)
 
 
+# --- reports and pruning -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("objective", [objectives.curve_async, objectives.curve_sync])
+async def test_trials_on_the_workers_report_and_are_pruned(
+    cluster: LocalCluster, tmp_path: Path, objective: Any
+) -> None:
+    db = tmp_path / "runs.sqlite"
+    await fmin(
+        objective, SPACE, algo=rand.suggest, max_evals=24, concurrency=4, seed=2,
+        executor=DaskExecutor(cluster), storage=db,
+        pruner=pruners.SuccessiveHalvingPruner(max_resource=27),
+    )  # fmt: skip
+    stored = await _stored(db)
+    completed = [t for t in stored if t.state is TrialState.OK]
+    pruned = [t for t in stored if t.state is TrialState.PRUNED]
+    assert len(completed) + len(pruned) == 24
+    assert len(pruned) >= 12
+    for trial in completed:  # every report, in order, even those whose events came late
+        assert trial.reports == tuple(
+            (step, objectives.curve_loss(trial.params["x"], step)) for step in range(1, 28)
+        )
+    for trial in pruned:
+        assert 1 <= len(trial.reports) < 27
+        assert trial.loss == trial.reports[-1][1]
+    assert min(t.loss for t in completed if t.loss is not None) < min(
+        t.loss for t in pruned if t.loss is not None
+    )
+
+
+async def test_a_command_on_the_workers_is_pruned_and_stopped(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    command = Command(
+        [sys.executable, str(TESTS / "pruning_curve.py"), "{x}", str(tmp_path)], grace=0.5
+    )
+    points = [{"x": 1.0}, {"x": 1.2}, {"x": 4.5}, {"x": -4.5}]
+    db = tmp_path / "runs.sqlite"
+    await fmin(
+        command, SPACE, algo=rand.suggest, max_evals=4, concurrency=2, storage=db,
+        executor=DaskExecutor(cluster), points_to_evaluate=points,
+        pruner=pruners.SuccessiveHalvingPruner(reduction_factor=2, max_resource=27),
+    )  # fmt: skip
+    states = {t.params["x"]: t.state for t in await _stored(db)}
+    assert states[1.0] is TrialState.OK
+    assert states[4.5] is TrialState.PRUNED
+    assert states[-4.5] is TrialState.PRUNED  # it ignores SIGTERM: SIGKILL after the grace
+    pids = _pids(tmp_path)
+    assert len(pids) == 4
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    await _wait_for(lambda: not any(alive(pid) for pid in pids), "no program is left")
+
+
 # --- cancellation -----------------------------------------------------------------------------
 
 
@@ -255,7 +316,8 @@ async def test_a_cancelled_command_leaves_no_process_on_the_workers(
 
 
 def _pids(folder: Path) -> list[int]:
-    return [int(path.read_text()) for path in folder.glob("pid-*")]
+    files = [*folder.glob("pid-*"), *folder.glob("*.pid")]
+    return [int(path.read_text()) for path in files]
 
 
 # --- workers dying ----------------------------------------------------------------------------

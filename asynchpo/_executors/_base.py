@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
@@ -43,6 +45,7 @@ __all__ = [
     "Objective",
     "TrialContext",
     "TrialObjective",
+    "checked_report",
     "current_trial",
     "takes_trial",
 ]
@@ -59,9 +62,8 @@ class Reporter(Protocol):
 
 
 _NO_REPORTER = (
-    "this trial cannot report: reports reach the search only from an objective that fmin "
-    "runs in this process (the default executor, or a Command under ProcessExecutor); "
-    "ProcessExecutor workers and DaskExecutor do not carry them"
+    "this trial cannot report: reports reach the search from objectives run by the default "
+    "executor or DaskExecutor, and from Commands; ProcessExecutor's workers have no way back"
 )
 
 
@@ -201,6 +203,21 @@ class Executor(ABC):
         answer = isinstance(objective, TrialObjective)
         self._wants_context_last = (objective, answer)
         return answer
+
+
+def checked_report(trial_id: int, step: object, loss: object) -> tuple[int, float]:
+    """``(step, loss)`` as a report's types, or ValueError saying what is wrong with them."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(
+            f"trial {trial_id} reported step {step!r}: a step is a whole number >= 0 (an epoch, "
+            "a number of batches)"
+        )
+    if isinstance(loss, bool) or not isinstance(loss, numbers.Real) or not math.isfinite(loss):
+        raise ValueError(
+            f"trial {trial_id} reported loss {loss!r} at step {step}: a loss is a finite "
+            "number; for a diverged run, raise an exception or return STATUS_FAIL"
+        )
+    return int(step), float(loss)
 
 
 def takes_trial(objective: Objective) -> bool:

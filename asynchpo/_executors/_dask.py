@@ -19,8 +19,9 @@ from typing import Any, final
 
 import anyio
 import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
 
-from asynchpo._exceptions import ConfigError, ExecutorError, TrialCrashed
+from asynchpo._exceptions import ConfigError, ExecutorError, TrialCrashed, TrialPruned
 from asynchpo._executors._base import Executor, Objective, TrialContext
 from asynchpo._executors._local import is_async_objective
 
@@ -116,6 +117,9 @@ class DaskExecutor(Executor):
             )
         self._connect_timeout: float = float(connect_timeout)
         self._client: Any = None
+        self._topic: str = ""
+        # The trials in flight that report, by task key: where their report events go.
+        self._report_streams: dict[str, MemoryObjectSendStream[tuple[int, float]]] = {}
 
     def __repr__(self) -> str:
         target = self._target if isinstance(self._target, str) else "<Client>"
@@ -123,13 +127,6 @@ class DaskExecutor(Executor):
 
     def check(self, objective: Objective) -> None:
         from distributed.protocol import pickle
-
-        if self.takes_trial(objective):
-            raise ConfigError(
-                f"{objective!r:.100} takes a trial to report progress, and reports cannot "
-                "come back from Dask workers yet: define it as objective(params) to run it on "
-                "Dask, or run it locally to prune"
-            )
 
         try:
             pickle.dumps(objective)
@@ -157,14 +154,26 @@ class DaskExecutor(Executor):
                     "DaskExecutor the scheduler's address instead"
                 )
         self._client = client
+        self._topic = f"asynchpo-reports-{client.id}"
+        client.subscribe_topic(self._topic, self._on_report)
         try:
             await self._check_cluster(client)
             yield
         finally:
             self._client = None
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic(self._topic)
             if owned:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
                     await client.close()
+
+    def _on_report(self, event: tuple[float, Any]) -> None:
+        """A report event from a worker: ``(time, [task key, step, loss])``."""
+        key, step, loss = event[1]
+        stream = self._report_streams.get(key)
+        if stream is not None:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                stream.send_nowait((step, loss))
 
     async def _connect(self, distributed: ModuleType, address: str) -> Any:
         try:
@@ -224,30 +233,85 @@ class DaskExecutor(Executor):
                 ",".join(f"{name}={amount:g}" for name, amount in self._resources.items()),
             )
 
-    def can_report(self, objective: Objective) -> bool:
-        return False
-
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         client = self._client
         if client is None:
             raise RuntimeError("DaskExecutor.evaluate called outside `async with open(...)`")
-        distributed = _distributed()
         from asynchpo._executors._dask_worker import run_trial
 
         key = f"asynchpo-trial-{context.trial_id}-{uuid.uuid4().hex[:12]}"
-        cancellable = self.wants_context(objective) or is_async_objective(objective)
+        wants_context = self.wants_context(objective)
+        takes_trial = not wants_context and self.takes_trial(objective)
+        in_loop = wants_context or is_async_objective(objective)
+        reports = context.can_report and (wants_context or takes_trial)
         future = client.submit(
             run_trial,
             objective,
             params,
             context,
             key,
-            cancellable,
+            (in_loop, takes_trial, self._topic if reports else None),
             key=key,
             pure=False,
             resources=self._resources,
             retries=0,
         )
+        try:
+            if not reports:
+                return await self._result(future, context)
+            return await self._result_with_reports(future, context, key)
+        finally:
+            if not future.done():
+                # This trial was cancelled: release its task, which stops it on its worker.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
+                    await _cancel(client, future)
+
+    async def _result_with_reports(self, future: Any, context: TrialContext, key: str) -> Any:
+        """The value of a trial that reports, relaying its reports to the search as they
+        arrive; when the pruner stops it, its task is released (which stops it on its
+        worker) and :class:`TrialPruned` is raised."""
+        send, receive = anyio.create_memory_object_stream[tuple[int, float]](math.inf)
+        self._report_streams[key] = send
+        pruned: list[TrialPruned] = []
+        relayed = -1
+
+        async def relay() -> None:
+            nonlocal relayed
+            async with receive:
+                async for step, loss in receive:
+                    relayed = step
+                    try:
+                        await context.report(step, loss)
+                    except TrialPruned as exc:
+                        pruned.append(exc)
+                        await _cancel(self._client, future)
+                        return
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(relay)
+                try:
+                    outcome = await self._result(future, context)
+                except (ExecutorError, TrialPruned):
+                    if pruned:
+                        raise pruned[0] from None
+                    raise
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            del self._report_streams[key]
+            send.close()
+        if pruned:
+            raise pruned[0]
+        # The task's value carries every report: relay those whose events came too late.
+        for step, loss in outcome.reports:
+            if step > relayed:
+                await context.report(step, loss)
+        return outcome.value
+
+    async def _result(self, future: Any, context: TrialContext) -> Any:
+        """The value of a trial's task, or the objective's exception, or what went wrong."""
+        distributed = _distributed()
         try:
             return await future
         except distributed.KilledWorker as exc:
@@ -279,11 +343,6 @@ class DaskExecutor(Executor):
                 "the trials in flight are recorded as interrupted: check the scheduler, then "
                 "run fmin again with the same study to resume"
             ) from exc
-        finally:
-            if not future.done():
-                # This trial was cancelled: release its task, which stops it on its worker.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
-                    await _cancel(client, future)
 
 
 async def _cancel(client: Any, future: Any) -> None:
