@@ -12,6 +12,7 @@ Method names used by every script:
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import importlib
 import importlib.util
@@ -21,7 +22,7 @@ import sys
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -39,6 +40,7 @@ __all__ = [
     "params_key",
     "progress",
     "quartiles",
+    "run_in_pool",
     "select_methods",
     "silence_libraries",
     "write_json",
@@ -211,3 +213,36 @@ def add_run_arguments(
     parser.add_argument("--evals", type=int, help="evaluations per run (default: each budget)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--json", type=Path, help="save every run's results to this file")
+
+
+Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
+
+
+def run_in_pool(
+    jobs: Sequence[Job],
+    workers: int,
+    run: Callable[[Job], Outcome],
+    describe: Callable[[Job], str],
+    summarize: Callable[[Outcome], str],
+) -> list[Outcome]:
+    """``run(job)`` for every job on a pool of ``workers`` processes, in completion order.
+
+    Each job is reported on stderr as it finishes: ``describe(job)``, then
+    ``summarize(outcome)``, or the exception of a job that failed (it is left out).
+    ``run`` must be a top-level function (it is pickled to the pool).
+    """
+    outcomes: list[Outcome] = []
+    width = len(str(len(jobs)))
+    with concurrent.futures.ProcessPoolExecutor(workers, initializer=silence_libraries) as pool:
+        futures = {pool.submit(run, job): job for job in jobs}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            where = f"[{done:>{width}}/{len(jobs)}] {describe(futures[future])}"
+            try:
+                outcome = future.result()
+            except Exception as exc:
+                progress(f"{where}: FAILED {exc!r}")
+                continue
+            outcomes.append(outcome)
+            progress(f"{where}: {summarize(outcome)}")
+    return outcomes

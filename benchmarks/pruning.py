@@ -44,7 +44,6 @@ compute.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import contextlib
 import dataclasses
 import heapq
@@ -60,7 +59,7 @@ from typing import Any
 import anyio
 import numpy as np
 import numpy.typing as npt
-from _common import format_table, installed, number, progress, silence_libraries, write_json
+from _common import format_table, installed, number, progress, run_in_pool, write_json
 
 from asynchpo import (
     AllTrialsFailed,
@@ -467,26 +466,16 @@ def run_job(job: Job) -> Outcome:
 
 def run_all(jobs: Sequence[Job], workers: int) -> list[Outcome]:
     """Run the jobs on a process pool, reporting each one on stderr as it finishes."""
-    outcomes: list[Outcome] = []
-    width = len(str(len(jobs)))
-    with concurrent.futures.ProcessPoolExecutor(workers, initializer=silence_libraries) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            job = futures[future]
-            where = (
-                f"[{done:>{width}}/{len(jobs)}] {job.method} k={job.concurrency} seed {job.seed}"
-            )
-            try:
-                outcome = future.result()
-            except Exception as exc:
-                progress(f"{where}: FAILED {exc!r}")
-                continue
-            outcomes.append(outcome)
-            progress(
-                f"{where}: best {number(best_at(outcome.completed, job.budget))}, "
-                f"{outcome.trials} trials, {outcome.pruned} pruned ({outcome.seconds:.1f} s)"
-            )
-    return outcomes
+    return run_in_pool(
+        jobs,
+        workers,
+        run_job,
+        lambda job: f"{job.method} k={job.concurrency} seed {job.seed}",
+        lambda outcome: (
+            f"best {number(best_at(outcome.completed, outcome.budget))}, "
+            f"{outcome.trials} trials, {outcome.pruned} pruned ({outcome.seconds:.1f} s)"
+        ),
+    )
 
 
 # --- the report -------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ number of duplicate points per run: trials whose evaluated parameters equal an e
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import functools
 import heapq
@@ -48,8 +47,8 @@ from _common import (
     params_key,
     progress,
     quartiles,
+    run_in_pool,
     select_methods,
-    silence_libraries,
     write_json,
 )
 from _problems import Params, Problem, select_problems
@@ -296,27 +295,16 @@ def run_job(job: Job) -> Outcome:
 
 def run_all(jobs: Sequence[Job], workers: int) -> list[Outcome]:
     """Run the jobs on a process pool, reporting each one on stderr as it finishes."""
-    outcomes: list[Outcome] = []
-    width = len(str(len(jobs)))
-    with concurrent.futures.ProcessPoolExecutor(workers, initializer=silence_libraries) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            job = futures[future]
-            where = (
-                f"[{done:>{width}}/{len(jobs)}] {job.problem.name} {job.method} "
-                f"k={job.in_flight} seed {job.seed}"
-            )
-            try:
-                outcome = future.result()
-            except Exception as exc:
-                progress(f"{where}: FAILED {exc!r}")
-                continue
-            outcomes.append(outcome)
-            progress(
-                f"{where}: best {number(outcome.best_loss)}, {outcome.duplicates} duplicates "
-                f"({outcome.seconds:.1f} s)"
-            )
-    return outcomes
+    return run_in_pool(
+        jobs,
+        workers,
+        run_job,
+        lambda job: f"{job.problem.name} {job.method} k={job.in_flight} seed {job.seed}",
+        lambda outcome: (
+            f"best {number(outcome.best_loss)}, {outcome.duplicates} duplicates "
+            f"({outcome.seconds:.1f} s)"
+        ),
+    )
 
 
 def problem_report(

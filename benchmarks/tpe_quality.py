@@ -21,7 +21,6 @@ ended with their best trial in the best branch. ``--json`` saves every run's los
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -37,8 +36,8 @@ from _common import (
     number,
     progress,
     quartiles,
+    run_in_pool,
     select_methods,
-    silence_libraries,
     write_json,
 )
 from _problems import Params, Problem, select_problems
@@ -157,21 +156,13 @@ def run_job(job: Job) -> Outcome:
 
 def run_all(jobs: Sequence[Job], workers: int) -> list[Outcome]:
     """Run the jobs on a process pool, reporting each one on stderr as it finishes."""
-    outcomes: list[Outcome] = []
-    width = len(str(len(jobs)))
-    with concurrent.futures.ProcessPoolExecutor(workers, initializer=silence_libraries) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            job = futures[future]
-            where = f"[{done:>{width}}/{len(jobs)}] {job.problem.name} {job.method} seed {job.seed}"
-            try:
-                outcome = future.result()
-            except Exception as exc:
-                progress(f"{where}: FAILED {exc!r}")
-                continue
-            outcomes.append(outcome)
-            progress(f"{where}: best {number(outcome.best_loss)} ({outcome.seconds:.1f} s)")
-    return outcomes
+    return run_in_pool(
+        jobs,
+        workers,
+        run_job,
+        lambda job: f"{job.problem.name} {job.method} seed {job.seed}",
+        lambda outcome: f"best {number(outcome.best_loss)} ({outcome.seconds:.1f} s)",
+    )
 
 
 def problem_report(

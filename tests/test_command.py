@@ -17,6 +17,7 @@ import anyio
 import anyio.to_thread
 import numpy as np
 import pytest
+from process_tools import alive, wait_dead
 
 from asynchpo import (
     AllTrialsFailed,
@@ -49,29 +50,6 @@ def context(
     env: Mapping[str, str] | None = None,
 ) -> TrialContext:
     return TrialContext(trial_id, 0, values=values or {}, env=env or {}, log_dir=log_dir)
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie (a killed orphan may wait to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel, zombies included
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def wait_dead(pids: list[int], within: float = 5.0) -> list[int]:
-    """The pids still alive after waiting up to ``within`` seconds (a kill lands quickly)."""
-    deadline = time.monotonic() + within
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return [pid for pid in pids if alive(pid)]
 
 
 def wait_for_pids(folder: Path, count: int, within: float = 10.0) -> list[int]:

@@ -19,6 +19,7 @@ import dask_objectives as objectives
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from distributed import Client, LocalCluster
+from process_tools import wait_dead
 
 from asynchpo import (
     AllTrialsFailed,
@@ -234,14 +235,7 @@ async def test_a_command_on_the_workers_is_pruned_and_stopped(
     pids = _pids(tmp_path)
     assert len(pids) == 4
 
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    await _wait_for(lambda: not any(alive(pid) for pid in pids), "no program is left")
+    assert await anyio.to_thread.run_sync(wait_dead, pids) == [], "no program is left"
 
 
 # --- cancellation -----------------------------------------------------------------------------
@@ -305,14 +299,7 @@ async def test_a_cancelled_command_leaves_no_process_on_the_workers(
         tg.cancel_scope.cancel()
     pids = _pids(tmp_path)
 
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    await _wait_for(lambda: not any(alive(pid) for pid in pids), "the commands were killed")
+    assert await anyio.to_thread.run_sync(wait_dead, pids) == [], "the commands were killed"
 
 
 def _pids(folder: Path) -> list[int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import anyio
 import numpy as np
 import pytest
+from process_tools import wait_dead
 
 from asynchpo import (
     Command,
@@ -465,14 +465,6 @@ def _pids(folder: Path) -> list[int]:
     return [int(path.read_text()) for path in folder.glob("*.pid")]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 async def test_a_pruned_command_is_stopped_and_leaves_no_process(tmp_path: Path) -> None:
     command = Command(
         [sys.executable, str(TESTS / "pruning_curve.py"), "{x}", str(tmp_path)], grace=0.5
@@ -496,7 +488,7 @@ async def test_a_pruned_command_is_stopped_and_leaves_no_process(tmp_path: Path)
             assert "was pruned" in (trial.error or "")
     pids = _pids(tmp_path)
     assert len(pids) == len(points)
-    assert not [pid for pid in pids if _alive(pid)]
+    assert await anyio.to_thread.run_sync(wait_dead, pids) == []
 
 
 # --- what cannot report -----------------------------------------------------------------------
