@@ -7,8 +7,10 @@ decay on a synthetic binary classification task: points in 10 dimensions labelle
 two-layer "teacher" network, with label noise. The data set comes from a fixed seed, so every
 trial sees the same data; ``--seed`` sets only the initial weights.
 
-It prints a progress line per epoch and, as its last line of stdout, the validation loss as a
-JSON object: ``{"loss": 0.31, "accuracy": 0.87, ...}``. That line is all it takes for
+It prints a progress line per epoch, then the epoch's validation loss as a report line,
+``{"step": 3, "loss": 0.42}`` (which a pruner reads to stop a bad run early, see
+``examples/prune_script.py``), and, as its last line of stdout, the validation loss as a JSON
+object: ``{"loss": 0.31, "accuracy": 0.87, ...}``. That line is all it takes for
 ``asynchpo.Command`` to read the trial's result. A run that diverges reports
 ``{"loss": null, "status": "fail", "error": ...}``: a failed trial, not a crash.
 """
@@ -111,8 +113,8 @@ def main() -> None:
         print(
             f"epoch {epoch:>3}/{args.epochs}  train_loss {train_loss:.4f}  "
             f"val_loss {val_loss:.4f}  val_accuracy {accuracy:.3f}",
-            flush=True,
         )
+        print(json.dumps({"step": epoch, "loss": val_loss}), flush=True)
     seconds = round(time.perf_counter() - started, 3)
     print(json.dumps({"loss": val_loss, "accuracy": accuracy, "seconds": seconds}))
 

@@ -317,7 +317,9 @@ async def test_running_trials_are_rewritten_with_their_reports_about_once_a_seco
 
     storage = CountingStorage()
     await fmin(fast, SPACE, max_evals=1, storage=storage)
-    assert storage.live_writes == [1]  # the first report, then none within the second
+    # The first report, then at most one more a second (the 500 take milliseconds).
+    assert storage.live_writes[0] == 1
+    assert len(storage.live_writes) <= 2
     record = (await storage.trials((await storage.get_study("default")).id))[0]
     assert len(record.reports) == 500  # the finished record holds them all
 
