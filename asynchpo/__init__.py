@@ -53,6 +53,7 @@ from asynchpo._suggesters._base import Suggester as Suggester
 from asynchpo._trial import Trial as Trial
 from asynchpo._trial import TrialState as TrialState
 from asynchpo._trials import Trials as Trials
+from asynchpo.hp import scope as scope
 
 __version__ = "0.1.0"
 
@@ -99,6 +100,7 @@ __all__ = [
     "no_progress_loss",
     "pruners",
     "rand",
+    "scope",
     "space_eval",
     "tpe",
 ]

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from asynchpo._exceptions import SpaceError
-from asynchpo.hp import Choice, Node, Numeric, PChoice, _format_number
+from asynchpo.hp import Apply, Choice, Node, Numeric, PChoice, _format_number
 
 __all__ = [
     "Kind",
@@ -292,6 +292,24 @@ class _Value(_Template):
         return _number(self.label, raw)
 
 
+class _Apply(_Template):
+    """``scope.int`` / ``scope.float`` of a part of the space."""
+
+    __slots__ = ("convert", "inner", "name")
+
+    def __init__(self, name: str, inner: _Template) -> None:
+        self.name = name
+        self.inner = inner
+        self.convert: Callable[[Any], object] = int if name == "int" else float
+
+    def build(self, point: Mapping[str, object]) -> object:
+        value = self.inner.build(point)
+        try:
+            return self.convert(value)
+        except (TypeError, ValueError) as exc:
+            raise SpaceError(f"scope.{self.name} cannot convert {value!r}: {exc}") from exc
+
+
 class _Select(_Template):
     __slots__ = ("label", "options")
 
@@ -495,6 +513,8 @@ def _shape(template: _Template) -> object:
         return _sequence("list", sequence, [_shape(t) for t in template.items])
     if isinstance(template, _Tuple):
         return _sequence("tuple", template.cls, [_shape(t) for t in template.items])
+    if isinstance(template, _Apply):
+        return {"scope": template.name, "of": _shape(template.inner)}
     raise TypeError(f"unknown template {template!r}")  # pragma: no cover
 
 
@@ -513,6 +533,8 @@ def _choices(root: _Template) -> dict[str, _Select]:
             stack.extend(child for _, child in t.items)
         elif isinstance(t, (_List, _Tuple)):
             stack.extend(t.items)
+        elif isinstance(t, _Apply):
+            stack.append(t.inner)
     return found
 
 
@@ -543,6 +565,8 @@ class _Compiler:
     def walk(self, obj: object, place: tuple[str, int] | None) -> _Template:
         if isinstance(obj, Node):
             return self._node(obj, place)
+        if isinstance(obj, Apply):
+            return _Apply(obj.name, self.walk(obj.arg, place))
         if not isinstance(obj, (dict, list, tuple)):
             return _Const(obj)
         if id(obj) in self.on_path:
@@ -1001,6 +1025,8 @@ def _selects(template: _Template) -> dict[str, _Select]:
             stack.extend(item for _, item in node.items)
         elif isinstance(node, _List | _Tuple):
             stack.extend(node.items)
+        elif isinstance(node, _Apply):
+            stack.append(node.inner)
     return found
 
 

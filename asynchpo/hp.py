@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from asynchpo._exceptions import SpaceError
 
 __all__ = [
+    "Apply",
     "Choice",
     "Node",
     "Numeric",
@@ -47,6 +48,7 @@ __all__ = [
     "qnormal",
     "quniform",
     "randint",
+    "scope",
     "uniform",
     "uniformint",
 ]
@@ -447,3 +449,58 @@ def uniformint(label: str, low: float, high: float) -> Numeric:
     :raises SpaceError: if a bound is not a finite number or ``low >= high``.
     """
     return Numeric(label, "uniformint", (low, high))
+
+
+# --- hyperopt's scope.int and scope.float -------------------------------------------------------
+
+_CONVERSIONS = ("int", "float")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Apply:
+    """A conversion of part of a space, applied when a point is evaluated (see :data:`scope`).
+
+    :param name: ``"int"`` or ``"float"``.
+    :param arg: what it converts: a parameter node, or any part of a space.
+    """
+
+    name: str
+    arg: object
+
+    def __post_init__(self) -> None:
+        if self.name not in _CONVERSIONS:
+            raise SpaceError(f"scope.{self.name} is not supported; use scope.int or scope.float")
+
+    def __repr__(self) -> str:
+        return f"scope.{self.name}({self.arg!r})"
+
+
+class _Scope:
+    """hyperopt's ``scope.int`` and ``scope.float``, for spaces ported from hyperopt::
+
+        from asynchpo import hp, scope
+
+        space = {"layers": scope.int(hp.quniform("layers", 1, 8, 1))}
+
+    ``scope.int(x)`` gives ``int(x)`` (truncated toward zero, as in hyperopt) in the evaluated
+    parameters; the stored point keeps the parameter's own value. Other pyll functions
+    (arithmetic on nodes, ``scope.switch``, ...) are not supported: compute such values in
+    the objective.
+    """
+
+    __slots__ = ()
+
+    def int(self, arg: object) -> Apply:
+        """``int(arg)`` when a point is evaluated."""
+        return Apply("int", arg)
+
+    def float(self, arg: object) -> Apply:
+        """``float(arg)`` when a point is evaluated."""
+        return Apply("float", arg)
+
+    def __repr__(self) -> str:
+        return "scope"
+
+
+#: hyperopt's ``scope`` (``from hyperopt.pyll import scope``): ``scope.int`` and ``scope.float``.
+scope = _Scope()

@@ -49,6 +49,7 @@ PUBLIC = {
     "no_progress_loss",
     "pruners",
     "rand",
+    "scope",
     "space_eval",
     "tpe",
 }

@@ -195,3 +195,55 @@ def test_choice_takes_any_ordered_collection() -> None:
         hp.choice("c", {1, 2})  # type: ignore[arg-type]
     with pytest.raises(SpaceError, match=r"options must be a list or tuple, got \{'a': 1\}"):
         hp.choice("c", {"a": 1})  # type: ignore[arg-type]
+
+
+# --- scope.int and scope.float (hyperopt.pyll.scope) ------------------------------------------
+
+
+def test_scope_converts_values_when_a_point_is_evaluated() -> None:
+    from asynchpo import scope, space_eval
+
+    space = {
+        "layers": scope.int(hp.quniform("layers", 1, 8, 1)),
+        "ratio": scope.float(hp.randint("ratio", 5)),
+        "nested": scope.int(hp.choice("nested", [1.7, hp.uniform("u", 0, 3)])),
+    }
+    values = space_eval(space, {"layers": 3.0, "ratio": 2, "nested": 1, "u": 2.6})
+    assert values == {"layers": 3, "ratio": 2.0, "nested": 2}
+    assert type(values["layers"]) is int
+    assert type(values["ratio"]) is float
+    assert space_eval(space, {"layers": 8.0, "ratio": 0, "nested": 0}) == {
+        "layers": 8,
+        "ratio": 0.0,
+        "nested": 1,  # int() truncates, as in hyperopt
+    }
+    assert repr(scope.int(hp.uniform("x", 0, 1))) == "scope.int(hp.uniform('x', 0, 1))"
+
+
+async def test_fmin_gives_the_objective_converted_values() -> None:
+    from asynchpo import fmin, rand, scope
+
+    seen: list[int] = []
+
+    def objective(params: dict[str, int]) -> float:
+        seen.append(params["layers"])
+        return float(params["layers"])
+
+    best = await fmin(
+        objective,
+        {"layers": scope.int(hp.quniform("layers", 1, 8, 1))},
+        algo=rand.suggest,
+        max_evals=10,
+        seed=1,
+    )
+    assert all(type(value) is int for value in seen)
+    # The stored point keeps the parameter's own value, a float for quniform.
+    assert best == {"layers": float(min(seen))}
+    assert type(best["layers"]) is float
+
+
+def test_only_int_and_float_are_supported() -> None:
+    from asynchpo.hp import Apply
+
+    with pytest.raises(SpaceError, match=r"scope\.switch is not supported"):
+        Apply("switch", 1)
