@@ -144,26 +144,25 @@ class _GroupWriter:
 class _Reporter:
     """The scheduler's end of one trial's :meth:`TrialContext.report`."""
 
-    __slots__ = ("_loop_thread", "_run", "_token", "_trial_id")
+    __slots__ = ("_run", "_trial_id")
 
     def __init__(self, run: Run, trial_id: int) -> None:
         self._run = run
         self._trial_id = trial_id
-        self._token = anyio.lowlevel.current_token()
-        self._loop_thread = threading.get_ident()
 
     async def report(self, step: int, loss: float) -> None:
         checked_step, checked_loss = checked_report(self._trial_id, step, loss)
         await self._run._report(self._trial_id, checked_step, checked_loss)
 
     def report_sync(self, step: int, loss: float) -> None:
-        if threading.get_ident() == self._loop_thread:
+        token, loop_thread = self._run._loop
+        if threading.get_ident() == loop_thread:
             raise RuntimeError(
                 "report_sync() was called on the event loop: in a coroutine, use "
                 "`await trial.report(step, loss)`"
             )
         try:
-            anyio.from_thread.run(self.report, step, loss, token=self._token)
+            anyio.from_thread.run(self.report, step, loss, token=token)
         except (TrialPruned, ValueError):
             raise
         except RuntimeError as exc:  # the event loop is gone: so is the search
@@ -314,6 +313,8 @@ class Run:
         """
         if self._stop_condition() is not None:
             return
+        # Where report_sync reaches this run from a worker thread.
+        self._loop = (anyio.lowlevel.current_token(), threading.get_ident())
         failure: BaseException | None = None
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as deadline:

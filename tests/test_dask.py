@@ -546,6 +546,7 @@ async def test_killing_the_driver_stops_its_coroutines_on_the_workers(
     # The scheduler forgets the dead client's tasks, and the workers stop them.
     cancelled = [tmp_path / f"cancelled-{trial_id}" for trial_id in range(3)]
     await _wait_for(lambda: all(p.exists() for p in cancelled), "the trials were stopped")
+    assert all(p.exists() for p in cancelled)  # each coroutine saw its cancellation
 
 
 # --- bad input ----------------------------------------------------------------------------------
