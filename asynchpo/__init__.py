@@ -21,6 +21,7 @@ from asynchpo._exceptions import AllTrialsFailed as AllTrialsFailed
 from asynchpo._exceptions import AsynchpoError as AsynchpoError
 from asynchpo._exceptions import ConfigError as ConfigError
 from asynchpo._exceptions import ExecutorError as ExecutorError
+from asynchpo._exceptions import LeaseLost as LeaseLost
 from asynchpo._exceptions import SpaceError as SpaceError
 from asynchpo._exceptions import StorageError as StorageError
 from asynchpo._exceptions import StudyError as StudyError
@@ -38,7 +39,6 @@ from asynchpo._executors._process import ProcessExecutor as ProcessExecutor
 from asynchpo._fmin import fmin as fmin
 from asynchpo._fmin import fmin_sync as fmin_sync
 from asynchpo._fmin import load_trials as load_trials
-from asynchpo._inspect import StudySummary as StudySummary
 from asynchpo._inspect import list_studies as list_studies
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
@@ -48,6 +48,12 @@ from asynchpo._space import space_eval as space_eval
 from asynchpo._storage import MemoryStorage as MemoryStorage
 from asynchpo._storage import SqliteStorage as SqliteStorage
 from asynchpo._storage import Storage as Storage
+from asynchpo._study import RunningTrial as RunningTrial
+from asynchpo._study import Study as Study
+from asynchpo._study import StudySummary as StudySummary
+from asynchpo._study import SyncStudy as SyncStudy
+from asynchpo._study import open_study as open_study
+from asynchpo._study import open_study_sync as open_study_sync
 from asynchpo._suggesters._base import History as History
 from asynchpo._suggesters._base import Suggester as Suggester
 from asynchpo._trial import Trial as Trial
@@ -68,19 +74,23 @@ __all__ = [
     "Executor",
     "ExecutorError",
     "History",
+    "LeaseLost",
     "LocalExecutor",
     "MemoryStorage",
     "ProcessExecutor",
+    "RunningTrial",
     "Space",
     "SpaceError",
     "SqliteStorage",
     "Storage",
     "StorageError",
+    "Study",
     "StudyError",
     "StudyMismatch",
     "StudyNotFound",
     "StudySummary",
     "Suggester",
+    "SyncStudy",
     "Trial",
     "TrialContext",
     "TrialCrashed",
@@ -98,6 +108,8 @@ __all__ = [
     "list_studies",
     "load_trials",
     "no_progress_loss",
+    "open_study",
+    "open_study_sync",
     "pruners",
     "rand",
     "scope",

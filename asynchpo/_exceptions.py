@@ -7,7 +7,8 @@ One tree, rooted at :class:`AsynchpoError`::
     ├── ConfigError           an argument that cannot work (also a ValueError)
     ├── StudyError
     │   ├── StudyNotFound     load_trials on a study that was never created
-    │   └── StudyMismatch     resuming a study with a different space, algorithm or seed
+    │   ├── StudyMismatch     resuming a study with a different space, algorithm or seed
+    │   └── LeaseLost         a driver's trial was taken over after its lease lapsed
     ├── StorageError          the checkpoint could not be read or written
     ├── TrialCrashed          an evaluation crashed or timed out (retried with ``retries``)
     ├── TrialPruned           a pruner stopped the trial (raised inside the objective)
@@ -28,6 +29,7 @@ __all__ = [
     "AsynchpoError",
     "ConfigError",
     "ExecutorError",
+    "LeaseLost",
     "SpaceError",
     "StorageError",
     "StudyError",
@@ -60,6 +62,15 @@ class StudyNotFound(StudyError, LookupError):
 
 class StudyMismatch(StudyError):
     """A stored study was created with a different space, algorithm or seed."""
+
+
+class LeaseLost(StudyError):
+    """This driver's trial was taken over by another driver after this one's lease lapsed.
+
+    A driver renews its lease on a study while it runs; one that stops renewing it for longer
+    than its ``lease_seconds`` (killed, suspended, frozen) loses its running trials to the
+    other drivers, which run them again. Its late result is refused, never stored over theirs.
+    """
 
 
 class StorageError(AsynchpoError):

@@ -7,9 +7,7 @@ import logging
 import math
 import numbers
 import os
-import secrets
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,24 +15,23 @@ from typing import Any
 import anyio
 import numpy as np
 
-from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyMismatch, StudyNotFound
+from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyNotFound
 from asynchpo._executors._base import Executor, Objective, TrialObjective
 from asynchpo._executors._local import LocalExecutor
 from asynchpo._progress import Progress
 from asynchpo._pruners import Pruner
-from asynchpo._scheduler import Run
-from asynchpo._space import Space, compile_space, describe_difference
-from asynchpo._storage import MemoryStorage, Storage, StudyConfig, StudyRecord, open_storage
+from asynchpo._scheduler import RunOptions, Scheduler
+from asynchpo._space import Space, compile_space
+from asynchpo._storage import MemoryStorage, Storage
+from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, open_study
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import Suggester, algo_name
-from asynchpo._trial import ParamValue, Trial, TrialState
+from asynchpo._trial import ParamValue, TrialState
 from asynchpo._trials import Trials
 
 __all__ = ["fmin", "fmin_sync", "load_trials"]
 
 logger = logging.getLogger("asynchpo")
-
-DEFAULT_STUDY = "default"
 
 # hyperopt keywords that have no meaning here, and what to use instead.
 _REPLACED_KEYWORDS = {
@@ -110,73 +107,6 @@ def _study_seed(seed: int | None, rstate: np.random.Generator | None) -> int | N
     return None if seed is None else int(seed)
 
 
-def _storage_label(spec: object) -> str:
-    return os.fspath(spec) if isinstance(spec, str | os.PathLike) else "this storage"
-
-
-async def _open_study(
-    storage: Storage,
-    name: str,
-    space: Space,
-    algo: str,
-    seed: int | None,
-    where: str,
-) -> StudyRecord:
-    """Create the study, or load it and check that it was made with the same configuration."""
-    try:
-        record = await storage.get_study(name)
-    except StudyNotFound:
-        config = StudyConfig(
-            space=space.describe(),
-            fingerprint=space.fingerprint,
-            algo=algo,
-            seed=secrets.randbits(63) if seed is None else seed,
-        )
-        return await storage.create_study(name, config)
-    stored = record.config
-    fix = "Use a new study name for the new configuration, or restore the original to resume."
-    if stored.fingerprint != space.fingerprint:
-        lines = describe_difference(stored.space, space.describe()) or ["the spaces differ"]
-        details = "".join(f"\n  - {line}" for line in lines)
-        raise StudyMismatch(
-            f"study {name!r} in {where} was created with a different search space:{details}\n{fix}"
-        )
-    if stored.algo != algo:
-        raise StudyMismatch(
-            f"study {name!r} in {where} was created with algo {stored.algo!r}, "
-            f"and this call uses {algo!r}. {fix}"
-        )
-    if seed is not None and seed != stored.seed:
-        raise StudyMismatch(
-            f"study {name!r} in {where} was created with seed {stored.seed}, and this call "
-            f"passes seed {seed}. Pass the same seed (or none) to resume. {fix}"
-        )
-    return record
-
-
-def _queue_points(
-    space: Space, points: Sequence[Mapping[str, object]] | None, records: list[Trial]
-) -> list[Trial]:
-    """Queued trials for the points not already in the study (so a resume adds none twice)."""
-    if not points:
-        return []
-    if isinstance(points, Mapping) or not isinstance(points, Sequence):
-        raise ConfigError(
-            "points_to_evaluate must be a list of dicts (label -> value, the option index for "
-            f"choice), got {type(points).__name__}"
-        )
-    known = [dict(trial.params) for trial in records]
-    queued: list[Trial] = []
-    now = time.time()
-    for point in points:
-        params = space.to_point(space.to_row(point))
-        if params in known:
-            continue
-        known.append(params)
-        queued.append(Trial(len(records) + len(queued), TrialState.QUEUED, params, created=now))
-    return queued
-
-
 def _early_stop(fn: EarlyStopFn | None, trials: Trials) -> Callable[[], bool] | None:
     """hyperopt's protocol: ``fn(trials, *args) -> (stop, args)``, args threaded through."""
     if fn is None:
@@ -216,6 +146,7 @@ async def fmin(
     retries: int = 0,
     log_dir: str | os.PathLike[str] | None = None,
     pruner: Pruner | None = None,
+    lease_seconds: float = DEFAULT_LEASE,
     **hyperopt_only: object,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with up to ``concurrency`` evaluations in flight.
@@ -272,6 +203,10 @@ async def fmin(
         trial is recorded as ``PRUNED`` with its last reported loss, counts toward
         ``max_evals``, is never the best trial, and the algorithm sees it as a bad result
         (TPE puts it in its bad group). On resume the pruner is rebuilt from the stored reports.
+    :param lease_seconds: several processes may run ``fmin`` on one study at once (each a
+        *driver*); each renews a lease on its running trials while it runs, and a driver that
+        stops renewing it for this long (killed, suspended) loses them to the others, which
+        run them again.
     :returns: the best point found in the whole study.
     :raises AllTrialsFailed: when no trial of the study succeeded.
     """
@@ -285,7 +220,7 @@ async def fmin(
     algo = _tpe.suggest if algo is None else algo
     if not callable(algo):
         raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
-    name = algo_name(algo)
+    algo_name(algo)  # refuses options bound by position, before any work
     base_seed = _study_seed(seed, rstate)
     study_name = DEFAULT_STUDY if study is None else study
     if not isinstance(study_name, str) or not study_name:
@@ -309,53 +244,50 @@ async def fmin(
     if verbose:
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
 
-    async with open_storage(storage) as store:
-        record = await _open_study(
-            store, study_name, compiled, name, base_seed, _storage_label(storage)
-        )
-        records = await store.trials(record.id)
-        queued = _queue_points(compiled, points_to_evaluate, records)
-        if queued:
-            await store.write(record.id, queued)
-            records.extend(queued)
-        view._reset(compiled.labels, records, [p.label for p in compiled.params if p.log])
+    study_context = open_study(
+        storage,
+        study_name,
+        space=compiled,
+        algo=algo,
+        seed=base_seed,
+        max_evals=None if max_evals is None else int(max_evals),
+        pruner=pruner,
+        lease_seconds=lease_seconds,
+    )
+    async with study_context as handle:
+        if points_to_evaluate:
+            await handle.enqueue(points_to_evaluate)
+        view._reset(handle.labels, handle.trials, handle.log_labels)
+        handle.watch(view._update)
         progress = (
-            Progress(max_evals, sum(t.state.is_finished for t in records))
+            Progress(max_evals, handle.finished)
             if (sys.stderr.isatty() if show_progressbar is None else show_progressbar)
             else None
         )
-        run = Run(
-            storage=store,
-            study_id=record.id,
-            space=compiled,
-            objective=fn,
-            executor=executor,
-            algo=algo,
-            seed=record.config.seed,
+        options = RunOptions(
             concurrency=int(concurrency),
             max_evals=None if max_evals is None else int(max_evals),
             loss_threshold=None if loss_threshold is None else float(loss_threshold),
             catch_eval_exceptions=catch_eval_exceptions,
-            records=records,
-            on_record=view._update,
             early_stop=_early_stop(early_stop_fn, view),
             progress=progress,
-            study_name=study_name,
             slot_env=slots,
             log_dir=logs,
             retries=int(retries),
-            pruner=pruner,
         )
-        if records:
+        scheduler = Scheduler(handle, fn, executor, options)
+        if handle.trials:
             logger.info(
-                "resuming study %r: %d finished trials restored, %d re-queued",
+                "resuming study %r: %d finished trials restored, %d waiting to run again",
                 study_name,
-                run.finished,
-                run.restarted,
+                handle.finished,
+                handle.count(TrialState.INTERRUPTED)
+                + handle.count(TrialState.RUNNING)
+                + handle.count(TrialState.QUEUED),
             )
         try:
             async with executor.open(int(concurrency)):
-                await run.run(timeout)
+                await scheduler.run(timeout)
         finally:
             if progress is not None:
                 progress.close()
@@ -458,15 +390,5 @@ async def load_trials(
     """
     if isinstance(storage, str | os.PathLike) and not await anyio.Path(storage).exists():
         raise StudyNotFound(f"no storage file at {os.fspath(storage)!r}; check the path")
-    async with open_storage(storage) as store:
-        record = await store.get_study(study)
-        records = await store.trials(record.id)
-    view = Trials()
-    space = record.config.space
-    log_kinds = {"loguniform", "qloguniform", "lognormal", "qlognormal"}
-    view._reset(
-        [str(entry["label"]) for entry in space],
-        records,
-        [str(entry["label"]) for entry in space if entry.get("kind") in log_kinds],
-    )
-    return view
+    async with open_study(storage, study) as handle:
+        return handle.trials_view()

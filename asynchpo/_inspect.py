@@ -7,16 +7,16 @@ blocks a reader.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 
 from asynchpo._exceptions import StorageError
 from asynchpo._storage import SqliteStorage, StudyRecord
-from asynchpo._trial import Params, Trial, TrialState
+from asynchpo._study import StudySummary, summarize
+from asynchpo._trial import Params, Trial
 
 __all__ = [
     "StudySummary",
@@ -29,69 +29,6 @@ __all__ = [
 ]
 
 _SCALARS = (str, int, float, bool, type(None))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StudySummary:
-    """What a stored study holds, at a glance.
-
-    :param name: the study's name.
-    :param counts: the number of trials in each state, by the state's value (``"queued"``,
-        ``"running"``, ``"ok"``, ``"fail"``, ``"interrupted"``, ``"pruned"``), every state
-        present.
-    :param best_loss: the lowest loss of an ``ok`` trial, or ``None`` (a pruned trial's loss
-        is a partial one and never the best).
-    :param best_trial: the id of that trial, or ``None``.
-    :param last_activity: the latest created/started/finished time of any trial (seconds
-        since the epoch), or the study's creation time when it has no trial.
-    :param algo: the study's search algorithm.
-    :param created: when the study was created.
-    """
-
-    name: str
-    counts: Mapping[str, int]
-    best_loss: float | None
-    best_trial: int | None
-    last_activity: float
-    algo: str
-    created: float
-
-    @property
-    def total(self) -> int:
-        """The number of trials in the study."""
-        return sum(self.counts.values())
-
-    @property
-    def pruned(self) -> int:
-        """The number of trials a pruner stopped early (state ``pruned``)."""
-        return self.counts.get(TrialState.PRUNED.value, 0)
-
-
-def summarize(record: StudyRecord, trials: Sequence[Trial]) -> StudySummary:
-    """The summary of a study from its record and its trials."""
-    counts = {state.value: 0 for state in TrialState}
-    best: Trial | None = None
-    last = record.created
-    for trial in trials:
-        counts[trial.state.value] += 1
-        if (
-            trial.state is TrialState.OK
-            and trial.loss is not None
-            and (best is None or best.loss is None or trial.loss < best.loss)
-        ):
-            best = trial
-        for moment in (trial.created, trial.started, trial.finished):
-            if moment is not None and moment > last:
-                last = moment
-    return StudySummary(
-        name=record.name,
-        counts=counts,
-        best_loss=None if best is None else best.loss,
-        best_trial=None if best is None else best.id,
-        last_activity=last,
-        algo=record.config.algo,
-        created=record.created,
-    )
 
 
 async def open_existing(path: str | os.PathLike[str]) -> SqliteStorage:
@@ -118,7 +55,8 @@ async def list_studies(storage: str | os.PathLike[str]) -> list[StudySummary]:
     try:
         summaries = []
         for record in await store.list_studies():
-            summaries.append(summarize(record, await store.trials(record.id)))
+            trials = await store.trials(record.id)
+            summaries.append(summarize(record, trials, await store.drivers(record.id)))
         return summaries
     finally:
         await store.aclose()

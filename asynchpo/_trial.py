@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ParamValue", "Params", "Reports", "Trial", "TrialState"]
+__all__ = ["ParamValue", "Params", "Reports", "Trial", "TrialState", "best_trial"]
 
 ParamValue = float | int
 Params = Mapping[str, ParamValue]
@@ -61,6 +61,8 @@ class Trial:
     :param slot: the slot its latest evaluation held (``0 <= slot < concurrency``), or
         ``None`` if it never started.
     :param reports: the ``(step, loss)`` pairs its latest evaluation reported, in order.
+    :param driver: the id of the driver (the process driving the study) that holds the trial
+        while it runs, or that ran it last; ``None`` for a trial no driver has started.
     """
 
     id: int
@@ -74,6 +76,12 @@ class Trial:
     finished: float | None = None
     slot: int | None = None
     reports: Reports = ()
+    driver: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True for a successful trial: ``OK`` with a loss. Only these can be the best."""
+        return self.state is TrialState.OK and self.loss is not None
 
     @property
     def duration(self) -> float | None:
@@ -85,3 +93,20 @@ class Trial:
     def replace(self, **changes: Any) -> Trial:
         """A copy of this record with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
+
+
+def best_trial(trials: Iterable[Trial]) -> Trial | None:
+    """The successful trial with the lowest loss (the lowest id among equals), or ``None``.
+
+    The one definition of "best" in asynchpo: a pruned trial's loss was measured part way and
+    a failed trial has none, so neither is ever the best.
+    """
+    best: Trial | None = None
+    for trial in trials:
+        if trial.ok and (
+            best is None
+            or trial.loss < best.loss  # type: ignore[operator]
+            or (trial.loss == best.loss and trial.id < best.id)
+        ):
+            best = trial
+    return best

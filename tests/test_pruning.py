@@ -22,7 +22,6 @@ from asynchpo import (
     History,
     MemoryStorage,
     ProcessExecutor,
-    Storage,
     Trial,
     TrialContext,
     TrialCrashed,
@@ -36,7 +35,7 @@ from asynchpo import (
     rand,
 )
 from asynchpo._pruners import MedianPruner, SuccessiveHalvingPruner
-from asynchpo._storage import StudyConfig, StudyRecord
+from asynchpo._storage import StorageWrapper, Written
 from asynchpo._suggesters._random import suggest as random_suggest
 
 TESTS = Path(__file__).parent
@@ -280,33 +279,18 @@ async def test_reports_are_checkpointed_and_pruned_trials_count_toward_max_evals
         assert all(loss == curve(trial.params["x"], step) for step, loss in trial.reports)
 
 
-class CountingStorage(Storage):
+class CountingStorage(StorageWrapper):
     """A MemoryStorage that counts the writes of RUNNING records that carry reports."""
 
     def __init__(self) -> None:
-        self.memory = MemoryStorage()
+        super().__init__(MemoryStorage())
         self.live_writes: list[int] = []
 
-    async def create_study(self, name: str, config: StudyConfig) -> StudyRecord:
-        return await self.memory.create_study(name, config)
-
-    async def get_study(self, name: str) -> StudyRecord:
-        return await self.memory.get_study(name)
-
-    async def list_studies(self) -> list[StudyRecord]:
-        return await self.memory.list_studies()
-
-    async def trials(self, study_id: int) -> list[Trial]:
-        return await self.memory.trials(study_id)
-
-    async def write(self, study_id: int, trials: Sequence[Trial]) -> None:
+    async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
         self.live_writes += [
             len(t.reports) for t in trials if t.state is TrialState.RUNNING and t.reports
         ]
-        await self.memory.write(study_id, trials)
-
-    async def aclose(self) -> None:
-        await self.memory.aclose()
+        return await self.storage.write(study_id, trials)
 
 
 async def test_running_trials_are_rewritten_with_their_reports_about_once_a_second() -> None:

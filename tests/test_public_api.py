@@ -7,6 +7,12 @@ import inspect
 import asynchpo
 
 PUBLIC = {
+    "open_study_sync",
+    "open_study",
+    "SyncStudy",
+    "Study",
+    "RunningTrial",
+    "LeaseLost",
     "STATUS_FAIL",
     "STATUS_OK",
     "AllTrialsFailed",

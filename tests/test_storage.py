@@ -26,6 +26,7 @@ from asynchpo._storage import (
     StudyRecord,
     open_storage,
 )
+from asynchpo._storage._schema import encode_config, encode_trial
 from asynchpo._trial import Trial, TrialState
 
 CONFIG = StudyConfig(
@@ -422,7 +423,7 @@ async def test_file_settings(tmp_path: Path) -> None:
     async with await SqliteStorage.open(path) as storage:
         assert _raw_rows(path, "PRAGMA journal_mode") == [("wal",)]
         assert _raw_rows(path, "PRAGMA application_id") == [(0x4148504F,)]
-        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
+        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
         conn = storage._conn
         assert conn is not None
         assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
@@ -784,39 +785,83 @@ _V2_TRIGGER = """
 _V2_COLUMNS = "study_id, tid, state, params, loss, result, error, created, started, finished, slot"
 
 
-async def _old_file(path: Path, version: int) -> list[Trial]:
-    """A file laid out as schema ``version`` (1 or 2) wrote it, with two finished trials."""
-    records = [finished(0), finished(1, TrialState.FAIL)]
-    async with await SqliteStorage.open(path) as storage:
-        study = await storage.create_study("s", CONFIG)
-        await storage.write(study.id, records)
+_V3_TRIALS = """
+    CREATE TABLE trials (
+        study_id INTEGER NOT NULL REFERENCES studies (id),
+        tid INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN
+            ('queued', 'running', 'ok', 'fail', 'interrupted', 'pruned')),
+        params TEXT NOT NULL,
+        loss REAL,
+        result TEXT NOT NULL,
+        error TEXT,
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL,
+        slot INTEGER,
+        reports TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (study_id, tid)
+    ) WITHOUT ROWID
+    """
+
+_V3_TRIGGER = """
+    CREATE TRIGGER trials_finished_are_final BEFORE UPDATE ON trials
+    FOR EACH ROW WHEN OLD.state IN ('fail', 'ok', 'pruned')
+    BEGIN SELECT RAISE(ABORT, 'asynchpo: a finished trial cannot be changed'); END
+    """
+
+
+def _old_file(path: Path, version: int) -> list[Trial]:
+    """A file laid out as schema ``version`` (1, 2 or 3) wrote it: two finished trials and a
+    trial left RUNNING by a driver that died."""
+    records = [finished(0), finished(1, TrialState.FAIL), running(2, slot=1)]
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("ALTER TABLE trials RENAME TO trials_new")
-        conn.execute(_V2_TRIALS)
-        conn.execute(f"INSERT INTO trials SELECT {_V2_COLUMNS} FROM trials_new")
-        conn.execute("DROP TABLE trials_new")
-        conn.execute(_V2_TRIGGER)
+        conn.execute(f"PRAGMA application_id = {0x4148504F}")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+            " config TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        conn.execute(_V3_TRIALS if version == 3 else _V2_TRIALS)
+        conn.execute(_V3_TRIGGER if version == 3 else _V2_TRIGGER)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(version),))
+        conn.execute("INSERT INTO studies VALUES (1, 's', ?, 1.0)", (encode_config(CONFIG),))
+        columns = _V2_COLUMNS + (", reports" if version == 3 else "")
+        for trial in records:
+            row = encode_trial(trial)[: 11 if version == 3 else 10]
+            conn.execute(
+                f"INSERT INTO trials ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
+                (1, *row),
+            )
         if version == 1:
             conn.execute("ALTER TABLE trials DROP COLUMN slot")
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     if version == 1:
         return [trial.replace(slot=None) for trial in records]
     return records
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_an_old_file_is_upgraded_in_place(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.db"
-    before = await _old_file(path, version)
+    before = _old_file(path, version)
     async with await SqliteStorage.open(path) as storage:
         record = await storage.get_study("s")
         assert await storage.trials(record.id) == before
-        pruned = finished(2).replace(state=TrialState.PRUNED, reports=((1, 0.5), (3, 0.25)))
-        await storage.write(record.id, [running(3, slot=2), pruned])
+        # The counters start from the stored trials: the next id, and the budget's count.
+        driver = await storage.open_driver(record.id, "h", 1, 10.0)
+        started, _ = await storage.new_trials(record.id, driver.id, [running(-1, slot=2)], 4)
+        assert [trial.id for trial in started] == [3]
+        assert await storage.new_trials(record.id, driver.id, [running(-1)], 4) == ([], -1)
+        # The trial a driver of the old version left running has no lease: it is taken.
+        taken = await storage.take_trial(record.id, driver.id, 4, 5.0, 0)
+        assert taken is not None
+        assert (taken.id, taken.driver, taken.params) == (2, driver.id, before[2].params)
+        pruned = taken.replace(state=TrialState.PRUNED, loss=0.25, reports=((1, 0.5), (3, 0.25)))
+        await storage.write(record.id, [pruned])
         stored = await storage.trials(record.id)
         assert stored[2] == pruned
         assert stored[3].slot == 2
         # Finished trials are still final, the new state included.
         with pytest.raises(StorageError, match="already finished"):
-            await storage.write(record.id, [running(2)])
-    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
+            await storage.write(record.id, [taken])
+    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from asynchpo._storage._base import Storage, StudyConfig, StudyRecord
+from asynchpo._storage._base import Changes, Driver, Storage, StudyConfig, StudyRecord, Written
 from asynchpo._storage._factory import StorageSpec, open_storage
 from asynchpo._storage._memory import MemoryStorage
 from asynchpo._storage._sqlite import SqliteStorage
+from asynchpo._storage._wrapper import StorageWrapper
 
 __all__ = [
+    "Changes",
+    "Driver",
     "MemoryStorage",
     "SqliteStorage",
     "Storage",
     "StorageSpec",
+    "StorageWrapper",
     "StudyConfig",
     "StudyRecord",
+    "Written",
     "open_storage",
 ]

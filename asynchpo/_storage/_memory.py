@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, final
 
 from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
-from asynchpo._storage._base import Storage, StudyConfig, StudyRecord
+from asynchpo._storage._base import Changes, Driver, Storage, StudyConfig, StudyRecord, Written
 from asynchpo._storage._schema import (
     decode_config,
     decode_trial,
@@ -18,7 +19,7 @@ from asynchpo._storage._schema import (
     finished_trial_error,
     study_id_not_found,
 )
-from asynchpo._trial import Trial
+from asynchpo._trial import Trial, TrialState
 
 __all__ = ["MemoryStorage"]
 
@@ -41,6 +42,13 @@ class MemoryStorage(Storage):
         self._studies: dict[int, tuple[str, str, float]] = {}
         self._ids_by_name: dict[str, int] = {}
         self._trials: dict[int, dict[int, Trial]] = {}
+        # Per study: its version, a log of (version, trial id) for the change feed, the next
+        # trial id and the number of finished + running trials (the budget's count).
+        self._versions: dict[int, int] = {}
+        self._logs: dict[int, list[tuple[int, int]]] = {}
+        self._next_tids: dict[int, int] = {}
+        self._active_counts: dict[int, int] = {}
+        self._drivers: dict[int, Driver] = {}
         self._next_id = 1
         self._closed = False
 
@@ -66,6 +74,10 @@ class MemoryStorage(Storage):
         self._studies[study_id] = (name, config_json, time.time())
         self._ids_by_name[name] = study_id
         self._trials[study_id] = {}
+        self._versions[study_id] = 0
+        self._logs[study_id] = []
+        self._next_tids[study_id] = 0
+        self._active_counts[study_id] = 0
         return self._record(study_id)
 
     async def get_study(self, name: str) -> StudyRecord:
@@ -96,11 +108,20 @@ class MemoryStorage(Storage):
         stored = self._rows(study_id)
         return [_copy(stored[tid]) for tid in sorted(stored)]
 
-    async def write(self, study_id: int, trials: Sequence[Trial]) -> None:
+    async def changes(self, study_id: int, since: int) -> Changes:
+        """The trials written after version ``since``, ordered by id."""
+        stored = self._rows(study_id)
+        log = self._logs[study_id]
+        start = bisect.bisect_right(log, (since, math.inf))
+        changed = sorted({tid for _, tid in log[start:]})
+        return Changes(self._versions[study_id], [_copy(stored[tid]) for tid in changed])
+
+    async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
         """Insert new trial records and replace existing ones, all or nothing.
 
         :param study_id: the id of a stored study.
         :param trials: the records; a later record for the same id replaces an earlier one.
+        :returns: the version after the write and the ids refused (held by another driver).
         :raises StorageError: (storing nothing) if a record cannot be encoded or would replace
             a finished trial.
         :raises StudyNotFound: if there is no study with that id.
@@ -109,16 +130,155 @@ class MemoryStorage(Storage):
         # Stage the batch first and apply it only once every record passed.
         staged: dict[int, Trial] = {}
         offenders: list[tuple[int, str]] = []
+        refused: set[int] = set()
         for trial in trials:
             record = _stored_form(trial)
             tid = record.id
             previous = staged[tid] if tid in staged else stored.get(tid)
+            if (
+                previous is not None
+                and previous.driver is not None
+                and previous.driver != record.driver
+            ):
+                refused.add(tid)  # fenced: another driver holds it
+                continue
             if previous is not None and previous.state.is_finished:
                 offenders.append((tid, previous.state.value))
             staged[tid] = record
         if offenders:
             raise finished_trial_error(study_id, offenders, len(trials))
-        stored.update(staged)
+        if not staged:
+            return Written(-1, tuple(sorted(refused)))
+        version = self._bump(study_id)
+        for record in staged.values():
+            self._store(study_id, record, version)
+        return Written(version, tuple(sorted(refused - staged.keys())))
+
+    async def new_trials(
+        self,
+        study_id: int,
+        driver: int,
+        trials: Sequence[Trial],
+        max_evals: int | None,
+    ) -> tuple[list[Trial], int]:
+        """Store ``trials`` as new ``RUNNING`` trials of ``driver`` with the next ids."""
+        self._rows(study_id)
+        active = self._active_counts[study_id]
+        room = len(trials) if max_evals is None else max(0, max_evals - active)
+        started = [
+            _stored_form(trial.replace(state=TrialState.RUNNING, driver=driver))
+            for trial in trials[:room]
+        ]
+        if not started:
+            return [], -1
+        version = self._bump(study_id)
+        first = self._next_tids[study_id]
+        started = [trial.replace(id=first + i) for i, trial in enumerate(started)]
+        for trial in started:
+            self._store(study_id, trial, version)
+        return [_copy(trial) for trial in started], version
+
+    async def take_trial(
+        self, study_id: int, driver: int, max_evals: int | None, started: float, slot: int | None
+    ) -> Trial | None:
+        """Hand the waiting trial with the lowest id to ``driver``."""
+        stored = self._rows(study_id)
+        now = time.time()
+        within_budget = max_evals is None or self._active_counts[study_id] < max_evals
+        for tid in sorted(stored):
+            trial = stored[tid]
+            if trial.state in (TrialState.QUEUED, TrialState.INTERRUPTED):
+                if not within_budget:
+                    continue
+            elif (
+                trial.state is not TrialState.RUNNING
+                or trial.driver == driver
+                or (
+                    trial.driver is not None
+                    and (holder := self._drivers.get(trial.driver)) is not None
+                    and holder.alive(now)
+                )
+            ):
+                continue
+            taken = trial.replace(
+                state=TrialState.RUNNING,
+                loss=None,
+                result={},
+                error=None,
+                started=started,
+                finished=None,
+                slot=slot,
+                reports=(),
+                driver=driver,
+            )
+            self._store(study_id, taken, self._bump(study_id))
+            return _copy(taken)
+        return None
+
+    async def enqueue(self, study_id: int, params: Sequence[Mapping[str, Any]]) -> list[Trial]:
+        """Add ``QUEUED`` trials for the points not already stored."""
+        stored = self._rows(study_id)
+        now = time.time()
+        known = [trial.params for trial in stored.values()]
+        added: list[Trial] = []
+        for point in params:
+            record = _stored_form(Trial(-1, TrialState.QUEUED, point, created=now))
+            if record.params in known:
+                continue
+            known.append(record.params)
+            record = record.replace(id=self._next_tids[study_id])
+            self._store(study_id, record, self._bump(study_id))
+            added.append(_copy(record))
+        return added
+
+    async def open_driver(self, study_id: int, host: str, pid: int, lease: float) -> Driver:
+        """Register a driver of the study, its lease starting now."""
+        self._rows(study_id)
+        now = time.time()
+        driver = Driver(len(self._drivers) + 1, study_id, host, pid, now, now, float(lease))
+        self._drivers[driver.id] = driver
+        return driver
+
+    async def heartbeat(self, driver: int) -> Driver:
+        """Renew the lease of ``driver`` and return its record."""
+        self._check_open()
+        record = self._drivers.get(driver)
+        if record is None:
+            raise StorageError(f"there is no driver {driver} in this MemoryStorage")
+        if record.ended is None:
+            record = dataclasses.replace(record, seen=time.time())
+            self._drivers[driver] = record
+        return record
+
+    async def end_driver(self, driver: int) -> None:
+        """Mark ``driver`` ended, so that its running trials may be taken at once."""
+        self._check_open()
+        record = self._drivers.get(driver)
+        if record is not None and record.ended is None:
+            self._drivers[driver] = dataclasses.replace(record, ended=time.time())
+
+    async def drivers(self, study_id: int) -> list[Driver]:
+        """Every driver that registered with the study, oldest first."""
+        self._rows(study_id)
+        return [driver for driver in self._drivers.values() if driver.study_id == study_id]
+
+    def _bump(self, study_id: int) -> int:
+        self._versions[study_id] += 1
+        return self._versions[study_id]
+
+    def _store(self, study_id: int, record: Trial, version: int) -> None:
+        stored = self._trials[study_id]
+        previous = stored.get(record.id)
+        self._active_counts[study_id] += _active(record) - (
+            0 if previous is None else _active(previous)
+        )
+        self._next_tids[study_id] = max(self._next_tids[study_id], record.id + 1)
+        stored[record.id] = record
+        self._logs[study_id].append((version, record.id))
+        holder = self._drivers.get(record.driver) if record.driver is not None else None
+        if holder is not None and holder.ended is None:
+            # A write renews its driver's lease, as the SQLite trigger does.
+            self._drivers[holder.id] = dataclasses.replace(holder, seen=time.time())
 
     async def aclose(self) -> None:
         """Mark the storage closed. Idempotent; the data is kept but no longer reachable."""
@@ -143,6 +303,11 @@ class MemoryStorage(Storage):
 
 
 _SCALARS = (str, int, bool, type(None))
+
+
+def _active(trial: Trial) -> int:
+    """1 if ``trial`` counts toward the budget (finished or running), else 0."""
+    return int(trial.state.is_finished or trial.state is TrialState.RUNNING)
 
 
 def _plain(value: object) -> bool:

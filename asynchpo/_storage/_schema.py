@@ -23,8 +23,10 @@ __all__ = [
     "APPLICATION_ID",
     "FINISHED_STATES",
     "MIGRATIONS",
+    "NOW_SQL",
     "SCHEMA_DDL",
     "SCHEMA_VERSION",
+    "TRIAL_COLUMNS",
     "TRIGGER_MESSAGE",
     "Row",
     "decode_config",
@@ -32,12 +34,13 @@ __all__ = [
     "encode_config",
     "encode_trial",
     "finished_trial_error",
+    "new_trials_sql",
     "study_id_not_found",
     "upsert_sql",
 ]
 
 #: The version of the layout below. Bump it (and add a migration) whenever the DDL changes.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 #: Written to the SQLite header (``PRAGMA application_id``) so that an asynchpo file can be told
 #: apart from any other SQLite database without trusting its table names. ASCII ``"AHPO"``.
@@ -68,9 +71,69 @@ _TRIALS_DDL: Final = f"""
         finished REAL,
         slot INTEGER,
         reports TEXT NOT NULL DEFAULT '[]',
-        PRIMARY KEY (study_id, tid)
+        {{extra}}PRIMARY KEY (study_id, tid)
     ) WITHOUT ROWID
     """
+
+# Version 4: the driver that holds (or last held) each trial, and the study version at which
+# the row was last written (the change feed reads ``seq > version``).
+_V4_TRIAL_COLUMNS: Final = "driver INTEGER,\n        seq INTEGER NOT NULL DEFAULT 0,\n        "
+
+#: SQLite's clock as seconds since the epoch (``unixepoch('subsec')`` needs SQLite 3.42).
+NOW_SQL: Final = "((julianday('now') - 2440587.5) * 86400.0)"
+
+#: States that count toward a study's budget (``studies.active``): finished and running.
+_ACTIVE_CHECK = ", ".join(
+    f"'{s.value}'" for s in TrialState if s.is_finished or s is TrialState.RUNNING
+)
+
+# The study's counters (version, next id, finished + running) and the writing driver's lease
+# are kept by triggers, so that every statement that changes trials keeps them exact, in the
+# same transaction, without a round trip of its own.
+_COUNTER_TRIGGERS_DDL: Final = (
+    f"""
+    CREATE TRIGGER trials_inserted AFTER INSERT ON trials
+    BEGIN
+        UPDATE studies SET version = max(version, NEW.seq),
+            next_tid = max(next_tid, NEW.tid + 1),
+            active = active + (NEW.state IN ({_ACTIVE_CHECK}))
+        WHERE id = NEW.study_id;
+        UPDATE drivers SET seen = {NOW_SQL} WHERE id = NEW.driver AND ended IS NULL;
+    END
+    """,
+    f"""
+    CREATE TRIGGER trials_updated AFTER UPDATE ON trials
+    BEGIN
+        UPDATE studies SET version = max(version, NEW.seq),
+            active = active + (NEW.state IN ({_ACTIVE_CHECK})) - (OLD.state IN ({_ACTIVE_CHECK}))
+        WHERE id = NEW.study_id;
+        UPDATE drivers SET seen = {NOW_SQL} WHERE id = NEW.driver AND ended IS NULL;
+    END
+    """,
+)
+
+_DRIVERS_DDL: Final = """
+    CREATE TABLE drivers (
+        id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL REFERENCES studies (id),
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started REAL NOT NULL,
+        seen REAL NOT NULL,
+        lease REAL NOT NULL,
+        ended REAL
+    )
+    """
+
+#: The states of trials a driver may take (see ``Storage.take_trial``).
+WAITING_CHECK: Final = "state IN ('queued', 'interrupted', 'running')"
+
+_INDEX_DDL: Final = (
+    "CREATE INDEX trials_changes ON trials (study_id, seq)",
+    # Partial: only waiting and running trials, the few that take_trial looks among.
+    f"CREATE INDEX trials_waiting ON trials (study_id, tid) WHERE {WAITING_CHECK}",
+    "CREATE INDEX drivers_study ON drivers (study_id)",
+)
 
 # Immutability lives in the database rather than in Python so that it costs no extra round
 # trip: an aborted statement is undone as a whole, which also keeps batches atomic.
@@ -100,14 +163,21 @@ SCHEMA_DDL: Final[tuple[str, ...]] = (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         config TEXT NOT NULL,
-        created REAL NOT NULL
+        created REAL NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0,
+        next_tid INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 0
     )
     """,
-    _TRIALS_DDL.format(table="trials"),
+    _TRIALS_DDL.format(table="trials", extra=_V4_TRIAL_COLUMNS),
     _TRIGGER_DDL,
+    _DRIVERS_DDL,
+    *_COUNTER_TRIGGERS_DDL,
+    *_INDEX_DDL,
 )
 
-_TRIAL_COLUMNS: Final = (
+#: A trial's columns as :data:`Row` holds them, in order.
+TRIAL_COLUMNS: Final = (
     "tid",
     "state",
     "params",
@@ -119,6 +189,7 @@ _TRIAL_COLUMNS: Final = (
     "finished",
     "slot",
     "reports",
+    "driver",
 )
 
 #: Statements that bring a database of the version in the key up to the next version.
@@ -127,15 +198,28 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # A new state in the CHECK constraint and the reports column: SQLite cannot change a
     # constraint in place, so the table is rebuilt (its trigger goes with the old table).
     2: (
-        _TRIALS_DDL.format(table="trials_v3"),
+        _TRIALS_DDL.format(table="trials_v3", extra=""),
         f"INSERT INTO trials_v3 ({_V2_COLUMNS}) SELECT {_V2_COLUMNS} FROM trials",
         "DROP TABLE trials",
         "ALTER TABLE trials_v3 RENAME TO trials",
         _TRIGGER_DDL,
     ),
+    3: (
+        "ALTER TABLE studies ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE studies ADD COLUMN next_tid INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE studies ADD COLUMN active INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE trials ADD COLUMN driver INTEGER",
+        "ALTER TABLE trials ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+        "UPDATE studies SET next_tid = (SELECT coalesce(max(tid) + 1, 0) FROM trials"
+        f" WHERE study_id = studies.id), active = (SELECT count(*) FROM trials"
+        f" WHERE study_id = studies.id AND state IN ({_ACTIVE_CHECK}))",
+        _DRIVERS_DDL,
+        *_COUNTER_TRIGGERS_DDL,
+        *_INDEX_DDL,
+    ),
 }
 
-#: A trial as stored, in :data:`_TRIAL_COLUMNS` order (the study id is kept separately).
+#: A trial as stored, in :data:`TRIAL_COLUMNS` order (the study id is kept separately).
 Row = tuple[
     int,
     str,
@@ -148,24 +232,59 @@ Row = tuple[
     float | None,
     int | None,
     str,
+    int | None,
 ]
+
+
+def _placeholders(first: int, count: int) -> str:
+    return "(" + ",".join(f"?{n}" for n in range(first, first + count)) + ")"
 
 
 @lru_cache(maxsize=1024)
 def upsert_sql(rows: int) -> str:
     """One statement that inserts or replaces ``rows`` trial records of one study.
 
-    A single statement is atomic in SQLite, so a whole batch costs one round trip.
+    A single statement is atomic in SQLite, so a whole batch costs one round trip. Parameter
+    1 is the study id, then ``len(Row)`` per record. Every row gets the study's next version
+    as its ``seq``; a record is only stored over a trial held by the same driver (or by none):
+    the ids it returns are those stored, so the others were refused (fencing).
 
-    :param rows: how many records the statement takes; each takes ``1 + len(Row)`` parameters.
+    :param rows: how many records the statement takes.
     """
-    columns = ("study_id", *_TRIAL_COLUMNS)
-    placeholders = "(" + ",".join("?" * len(columns)) + ")"
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _TRIAL_COLUMNS[1:])
+    width = len(TRIAL_COLUMNS)
+    values = ",".join(_placeholders(2 + i * width, width) for i in range(rows))
+    sources = ", ".join(f"v.column{i + 1}" for i in range(width))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in (*TRIAL_COLUMNS[1:], "seq"))
     return (
-        f"INSERT INTO trials ({', '.join(columns)}) VALUES "
-        + ",".join([placeholders] * rows)
-        + f" ON CONFLICT (study_id, tid) DO UPDATE SET {updates}"
+        "WITH s AS MATERIALIZED (SELECT version + 1 AS seq FROM studies WHERE id = ?1)"
+        f" INSERT INTO trials (study_id, {', '.join(TRIAL_COLUMNS)}, seq)"
+        f" SELECT ?1, {sources}, s.seq FROM (VALUES {values}) AS v, s WHERE true"
+        f" ON CONFLICT (study_id, tid) DO UPDATE SET {updates}"
+        " WHERE trials.driver IS NULL OR trials.driver IS excluded.driver"
+        " RETURNING tid, seq"
+    )
+
+
+@lru_cache(maxsize=256)
+def new_trials_sql(rows: int) -> str:
+    """One statement that stores ``rows`` new ``RUNNING`` trials with the study's next ids.
+
+    Parameters: 1 the study id, 2 the driver, 3 ``max_evals`` (or NULL), then per trial its
+    params, created, started and slot. Trials past the budget are not inserted; those stored
+    are a prefix of the ones given, numbered from the study's next id.
+    """
+    values = ",".join(
+        f"({i}, " + ",".join(f"?{4 + i * 4 + k}" for k in range(4)) + ")" for i in range(rows)
+    )
+    return (
+        "WITH s AS MATERIALIZED (SELECT id, next_tid, active, version + 1 AS seq FROM studies"
+        " WHERE id = ?1)"
+        f" INSERT INTO trials (study_id, {', '.join(TRIAL_COLUMNS)}, seq)"
+        " SELECT s.id, s.next_tid + v.column1, 'running', v.column2, NULL, '{}', NULL,"
+        " v.column3, v.column4, NULL, v.column5, '[]', ?2, s.seq"
+        f" FROM s, (VALUES {values}) AS v"
+        " WHERE ?3 IS NULL OR s.active + v.column1 < ?3"
+        " RETURNING tid, seq"
     )
 
 
@@ -223,6 +342,7 @@ def encode_trial(trial: Trial) -> Row:
         trial.finished,
         trial.slot,
         _encode_reports(tid, trial.reports),
+        trial.driver,
     )
 
 
@@ -244,7 +364,9 @@ def decode_trial(row: Sequence[Any]) -> Trial:
     :raises StorageError: if the row cannot be read back (a damaged or foreign file).
     """
     try:
-        tid, state, params, loss, result, error, created, started, finished, slot, reports = row
+        tid, state, params, loss, result, error, created, started, finished, slot, reports = row[
+            :11
+        ]
         return Trial(
             id=tid,
             state=_STATES[state],
@@ -257,6 +379,7 @@ def decode_trial(row: Sequence[Any]) -> Trial:
             finished=finished,
             slot=slot,
             reports=tuple((step, loss) for step, loss in json.loads(reports)),
+            driver=row[11] if len(row) > 11 else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StorageError(

@@ -7,31 +7,35 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
 import aiosqlite
 
 from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
-from asynchpo._storage._base import Storage, StudyConfig, StudyRecord
+from asynchpo._storage._base import Changes, Driver, Storage, StudyConfig, StudyRecord, Written
 from asynchpo._storage._schema import (
     APPLICATION_ID,
     FINISHED_STATES,
     MIGRATIONS,
+    NOW_SQL,
     SCHEMA_DDL,
     SCHEMA_VERSION,
+    TRIAL_COLUMNS,
     TRIGGER_MESSAGE,
+    WAITING_CHECK,
     Row,
     decode_config,
     decode_trial,
     encode_config,
     encode_trial,
     finished_trial_error,
+    new_trials_sql,
     study_id_not_found,
     upsert_sql,
 )
-from asynchpo._trial import Trial
+from asynchpo._trial import Trial, TrialState
 
 __all__ = ["SqliteStorage"]
 
@@ -42,13 +46,41 @@ BUSY_TIMEOUT_S: Final = 10.0
 _MIN_SQLITE: Final = (3, 24, 0)
 _IN_MEMORY: Final = ":memory:"
 
-_SELECT_TRIALS: Final = (
+_COLUMNS: Final = ", ".join(f"t.{column}" for column in TRIAL_COLUMNS)
+
+_SELECT_CHANGES: Final = (
     # The LEFT JOIN tells "unknown study" (no row) from "no trials yet" (one row of NULLs)
-    # without a second query.
-    "SELECT t.tid, t.state, t.params, t.loss, t.result, t.error, t.created, t.started,"
-    " t.finished, t.slot, t.reports FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id"
-    " WHERE s.id = ? ORDER BY t.tid"
+    # without a second query, and reads the version and the trials from one snapshot.
+    f"SELECT s.version, {_COLUMNS} FROM studies AS s LEFT JOIN trials AS t"
+    " ON t.study_id = s.id AND t.seq > ? WHERE s.id = ? ORDER BY t.tid"
 )
+
+_TAKE_TRIAL: Final = (
+    "WITH s AS MATERIALIZED (SELECT active, version + 1 AS seq FROM studies WHERE id = ?1),"
+    " pick AS MATERIALIZED (SELECT t.tid FROM trials AS t, s"
+    " LEFT JOIN drivers AS d ON d.id = t.driver"
+    f" WHERE t.study_id = ?1 AND t.{WAITING_CHECK} AND ("
+    " (t.state != 'running' AND (?3 IS NULL OR s.active < ?3))"
+    " OR (t.state = 'running' AND t.driver IS NOT ?2 AND (d.id IS NULL OR d.ended IS NOT NULL"
+    f" OR d.seen + d.lease < {NOW_SQL})))"
+    " ORDER BY t.tid LIMIT 1)"
+    " UPDATE trials SET state = 'running', loss = NULL, result = '{}', error = NULL,"
+    " started = ?4, finished = NULL, slot = ?5, reports = '[]', driver = ?2,"
+    " seq = (SELECT seq FROM s)"
+    " WHERE study_id = ?1 AND tid = (SELECT tid FROM pick)"
+    f" RETURNING {', '.join(TRIAL_COLUMNS)}"
+)
+
+_ENQUEUE: Final = (
+    "WITH s AS MATERIALIZED (SELECT id, next_tid, version + 1 AS seq FROM studies WHERE id = ?1)"
+    f" INSERT INTO trials (study_id, {', '.join(TRIAL_COLUMNS)}, seq)"
+    " SELECT s.id, s.next_tid, 'queued', ?2, NULL, '{}', NULL, ?3, NULL, NULL, NULL, '[]',"
+    " NULL, s.seq FROM s"
+    " WHERE NOT EXISTS (SELECT 1 FROM trials WHERE study_id = ?1 AND params = ?2)"
+    f" RETURNING {', '.join(TRIAL_COLUMNS)}"
+)
+
+_DRIVER_COLUMNS: Final = "id, study_id, host, pid, started, seen, lease, ended"
 _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
 
 # What the caller can do about the usual failures, by primary SQLite result code.
@@ -200,20 +232,32 @@ class SqliteStorage(Storage):
         :param study_id: the id of a stored study.
         :raises StudyNotFound: if there is no study with that id.
         """
+        return (await self.changes(study_id, -1)).trials
+
+    async def changes(self, study_id: int, since: int) -> Changes:
+        """The trials written after version ``since``, ordered by id, in one query.
+
+        :param study_id: the id of a stored study.
+        :param since: a version a reader is up to; ``-1`` for every trial.
+        :raises StudyNotFound: if there is no study with that id.
+        """
         rows = await self._fetch(
-            _SELECT_TRIALS, (study_id,), f"read the trials of study {study_id}"
+            _SELECT_CHANGES, (since, study_id), f"read the trials of study {study_id}"
         )
         if not rows:
             raise study_id_not_found(study_id, self._path)
-        if rows[0][0] is None:
-            return []
-        return [decode_trial(row) for row in rows]
+        version = rows[0][0]
+        if rows[0][1] is None:
+            return Changes(version, [])
+        return Changes(version, [decode_trial(row[1:]) for row in rows])
 
-    async def write(self, study_id: int, trials: Sequence[Trial]) -> None:
+    async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
         """Insert new trial records and replace existing ones, all in one transaction.
 
         :param study_id: the id of a stored study.
         :param trials: the records; a later record for the same id replaces an earlier one.
+        :returns: the study's version after the write, and the ids of records refused because
+            another driver holds their trial.
         :raises StorageError: (storing nothing) if a record cannot be encoded, would replace a
             finished trial, or SQLite fails.
         :raises StudyNotFound: if there is no study with that id.
@@ -224,15 +268,136 @@ class SqliteStorage(Storage):
         conn = self._connection()
         if not trials:
             await self._require_study(study_id)
-            return
+            return Written(-1)
         rows = [encode_trial(trial) for trial in trials]
         try:
             if len(rows) <= self._rows_per_statement:
-                await conn.execute_fetchall(upsert_sql(len(rows)), _parameters(study_id, rows))
+                stored = await conn.execute_fetchall(
+                    upsert_sql(len(rows)), _parameters(study_id, rows)
+                )
             else:
-                await self._write_in_chunks(conn, study_id, rows)
+                stored = await self._write_in_chunks(conn, study_id, rows)
         except sqlite3.Error as exc:
             raise await self._write_error(study_id, rows, exc) from exc
+        accepted = {row[0] for row in stored}
+        if len(accepted) < len({row[0] for row in rows}) and not accepted:
+            await self._require_study(study_id)
+        refused = tuple(sorted({row[0] for row in rows} - accepted))
+        return Written(max((row[1] for row in stored), default=-1), refused)
+
+    async def new_trials(
+        self,
+        study_id: int,
+        driver: int,
+        trials: Sequence[Trial],
+        max_evals: int | None,
+    ) -> tuple[list[Trial], int]:
+        """Store ``trials`` as new ``RUNNING`` trials of ``driver`` with the next ids, in one
+        statement; see :meth:`Storage.new_trials`."""
+        conn = self._connection()
+        if not trials:
+            return [], -1
+        parameters: list[Any] = [study_id, driver, max_evals]
+        for trial in trials:
+            row = encode_trial(trial)
+            parameters.extend((row[2], row[6], row[7], row[9]))
+        try:
+            stored = sorted(await conn.execute_fetchall(new_trials_sql(len(trials)), parameters))
+        except sqlite3.Error as exc:
+            raise _storage_error(
+                f"start {len(trials)} trial(s) of study {study_id} in {self._path}", exc
+            ) from exc
+        if not stored:
+            await self._require_study(study_id)
+            return [], -1
+        started = [
+            trial.replace(id=tid, state=TrialState.RUNNING, driver=driver)
+            for trial, (tid, _) in zip(trials, stored, strict=False)
+        ]
+        return started, stored[0][1]
+
+    async def take_trial(
+        self, study_id: int, driver: int, max_evals: int | None, started: float, slot: int | None
+    ) -> Trial | None:
+        """Hand the waiting trial with the lowest id to ``driver``; see
+        :meth:`Storage.take_trial`."""
+        rows = await self._fetch(
+            _TAKE_TRIAL,
+            (study_id, driver, max_evals, started, slot),
+            f"take a waiting trial of study {study_id}",
+        )
+        return decode_trial(rows[0]) if rows else None
+
+    async def enqueue(self, study_id: int, params: Sequence[Mapping[str, Any]]) -> list[Trial]:
+        """Add ``QUEUED`` trials for the points not already stored, in one transaction."""
+        conn = self._connection()
+        await self._require_study(study_id)
+        now = time.time()
+        encoded = [
+            encode_trial(Trial(-1, TrialState.QUEUED, point, created=now))[2] for point in params
+        ]
+        added: list[Trial] = []
+        try:
+            await conn.execute_fetchall("BEGIN IMMEDIATE")
+            for text in encoded:
+                rows = await conn.execute_fetchall(_ENQUEUE, (study_id, text, now))
+                added.extend(decode_trial(row) for row in rows)
+            await conn.execute_fetchall("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute_fetchall("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error(
+                    f"queue {len(encoded)} point(s) in study {study_id} in {self._path}", exc
+                ) from exc
+            raise
+        return added
+
+    async def open_driver(self, study_id: int, host: str, pid: int, lease: float) -> Driver:
+        """Register a driver of the study, its lease starting now."""
+        await self._require_study(study_id)
+        rows = await self._fetch(
+            "INSERT INTO drivers (study_id, host, pid, started, seen, lease)"
+            f" VALUES (?, ?, ?, {NOW_SQL}, {NOW_SQL}, ?) RETURNING {_DRIVER_COLUMNS}",
+            (study_id, host, pid, lease),
+            f"register a driver of study {study_id}",
+        )
+        return Driver(*rows[0])
+
+    async def heartbeat(self, driver: int) -> Driver:
+        """Renew the lease of ``driver`` and return its record."""
+        rows = await self._fetch(
+            f"UPDATE drivers SET seen = {NOW_SQL} WHERE id = ? AND ended IS NULL"
+            f" RETURNING {_DRIVER_COLUMNS}",
+            (driver,),
+            f"renew the lease of driver {driver}",
+        )
+        if not rows:
+            rows = await self._fetch(
+                f"SELECT {_DRIVER_COLUMNS} FROM drivers WHERE id = ?",
+                (driver,),
+                f"read driver {driver}",
+            )
+            if not rows:
+                raise StorageError(f"there is no driver {driver} in {self._path}")
+        return Driver(*rows[0])
+
+    async def end_driver(self, driver: int) -> None:
+        """Mark ``driver`` ended, so that its running trials may be taken at once."""
+        await self._fetch(
+            f"UPDATE drivers SET ended = {NOW_SQL} WHERE id = ? AND ended IS NULL",
+            (driver,),
+            f"end driver {driver}",
+        )
+
+    async def drivers(self, study_id: int) -> list[Driver]:
+        """Every driver that registered with the study, oldest first."""
+        rows = await self._fetch(
+            f"SELECT {_DRIVER_COLUMNS} FROM drivers WHERE study_id = ? ORDER BY id",
+            (study_id,),
+            f"read the drivers of study {study_id}",
+        )
+        return [Driver(*row) for row in rows]
 
     async def aclose(self) -> None:
         """Close the connection and stop its thread. Idempotent; safe after any failure."""
@@ -268,16 +433,22 @@ class SqliteStorage(Storage):
 
     async def _write_in_chunks(
         self, conn: aiosqlite.Connection, study_id: int, rows: list[Row]
-    ) -> None:
+    ) -> list[Any]:
         # Too many records for one statement: several statements in one explicit transaction.
         step = self._rows_per_statement
         try:
             # Inside the try: a cancellation while BEGIN is queued must still roll back.
             await conn.execute_fetchall("BEGIN IMMEDIATE")
+            stored: list[Any] = []
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
-                await conn.execute_fetchall(upsert_sql(len(chunk)), _parameters(study_id, chunk))
+                stored.extend(
+                    await conn.execute_fetchall(
+                        upsert_sql(len(chunk)), _parameters(study_id, chunk)
+                    )
+                )
             await conn.execute_fetchall("COMMIT")
+            return stored
         except BaseException:
             # aiosqlite queues the ROLLBACK behind whatever is still running on its thread,
             # so it also runs if this task is being cancelled; in autocommit mode an open
@@ -486,9 +657,8 @@ def _check_location(path: str | os.PathLike[str], where: str) -> None:
 
 
 def _parameters(study_id: int, rows: Iterable[Row]) -> list[Any]:
-    parameters: list[Any] = []
+    parameters: list[Any] = [study_id]
     for row in rows:
-        parameters.append(study_id)
         parameters.extend(row)
     return parameters
 

@@ -1,0 +1,1092 @@
+"""The study: a stored search that any number of drivers ask and tell, at once.
+
+``open_study`` creates or resumes a study in a storage and yields a :class:`Study`. A driver
+(this process, while the study is open) holds a *lease* on the study that it renews while it
+runs; ``ask`` takes a trial (a waiting one, or a new point from the suggester, which sees every
+driver's finished trials and running points) and stores it ``RUNNING`` under this driver
+before returning it; ``tell`` stores its result. ``fmin`` is a loop over ``ask`` and ``tell``.
+
+Invariants:
+- a trial is stored ``RUNNING`` (with its id, taken in that transaction) before ``ask``
+  returns it, and its result is stored before ``tell`` returns;
+- what the ledger knows is what is stored: it takes in only records the storage accepted or
+  returned;
+- storage calls that change trials are shielded from cancellation, and there is no await
+  between such a call and the ledger's update;
+- a late result for a trial another driver took over is refused by the storage (fencing) and
+  raises :class:`LeaseLost`; nothing is stored over the other driver's record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import math
+import numbers
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, overload
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+import numpy as np
+
+from asynchpo._exceptions import (
+    ConfigError,
+    LeaseLost,
+    StudyError,
+    StudyMismatch,
+    StudyNotFound,
+    TrialPruned,
+)
+from asynchpo._executors._base import checked_report
+from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
+from asynchpo._pruners import Pruner
+from asynchpo._space import Space, compile_space, describe_difference
+from asynchpo._storage import Storage, StudyConfig, StudyRecord, open_storage
+from asynchpo._storage._base import Driver
+from asynchpo._storage._group_commit import GroupCommit
+from asynchpo._suggesters import _tpe
+from asynchpo._suggesters._base import FloatArray, Suggester, TrialRngs, algo_name
+from asynchpo._trial import ParamValue, Trial, TrialState, best_trial
+
+if TYPE_CHECKING:
+    from asynchpo._trials import Trials
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_STUDY",
+    "RunningTrial",
+    "Study",
+    "StudySummary",
+    "SyncStudy",
+    "open_study",
+    "open_study_sync",
+    "summarize",
+]
+
+logger = logging.getLogger("asynchpo")
+
+DEFAULT_STUDY: Final = "default"
+
+#: Seconds a driver's lease lasts after its last write or heartbeat.
+DEFAULT_LEASE: Final = 10.0
+
+# A suggestion that takes longer than this on average is computed in a worker thread, so the
+# event loop keeps committing results meanwhile; cheaper ones run inline, where a thread hop
+# would cost more than the suggestion itself.
+_INLINE_SUGGESTION_BUDGET: Final = 0.001  # seconds
+
+# A running trial's record is rewritten with its reports at most this often.
+_REPORTS_CHECKPOINT_EVERY: Final = 1.0  # seconds
+
+_HOST: Final = socket.gethostname()
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StudySummary:
+    """What a stored study holds, at a glance.
+
+    :param name: the study's name.
+    :param counts: the number of trials in each state, by the state's value (``"queued"``,
+        ``"running"``, ``"ok"``, ``"fail"``, ``"interrupted"``, ``"pruned"``), every state
+        present.
+    :param best_loss: the lowest loss of an ``ok`` trial, or ``None`` (a pruned trial's loss
+        is a partial one and never the best).
+    :param best_trial: the id of that trial, or ``None``.
+    :param last_activity: the latest created/started/finished time of any trial (seconds
+        since the epoch), or the study's creation time when it has no trial.
+    :param algo: the study's search algorithm.
+    :param created: when the study was created.
+    :param drivers: the drivers whose lease is alive, with how many trials each runs.
+    :param stale: running trials whose driver's lease lapsed: they run again when a driver
+        next asks.
+    :param stale_seen: when the drivers of the stale trials were last seen (the latest).
+    """
+
+    name: str
+    counts: Mapping[str, int]
+    best_loss: float | None
+    best_trial: int | None
+    last_activity: float
+    algo: str
+    created: float
+    drivers: tuple[tuple[Driver, int], ...] = ()
+    stale: int = 0
+    stale_seen: float | None = None
+
+    @property
+    def total(self) -> int:
+        """The number of trials in the study."""
+        return sum(self.counts.values())
+
+    @property
+    def pruned(self) -> int:
+        """The number of trials a pruner stopped early (state ``pruned``)."""
+        return self.counts.get(TrialState.PRUNED.value, 0)
+
+    @property
+    def live(self) -> int:
+        """Running trials whose driver holds its lease."""
+        return self.counts.get(TrialState.RUNNING.value, 0) - self.stale
+
+
+def summarize(
+    record: StudyRecord,
+    trials: Sequence[Trial],
+    drivers: Sequence[Driver] = (),
+    now: float | None = None,
+) -> StudySummary:
+    """The summary of a study from its record, its trials and its drivers."""
+    now = time.time() if now is None else now
+    counts = {state.value: 0 for state in TrialState}
+    last = record.created
+    by_id = {driver.id: driver for driver in drivers}
+    running: dict[int, int] = {}
+    stale = 0
+    stale_seen: float | None = None
+    for trial in trials:
+        counts[trial.state.value] += 1
+        for moment in (trial.created, trial.started, trial.finished):
+            if moment is not None and moment > last:
+                last = moment
+        if trial.state is TrialState.RUNNING:
+            holder = by_id.get(trial.driver) if trial.driver is not None else None
+            if holder is not None and _alive(holder, now):
+                running[holder.id] = running.get(holder.id, 0) + 1
+            else:
+                stale += 1
+                if holder is not None:
+                    stale_seen = max(stale_seen or holder.seen, holder.seen)
+    for driver in drivers:
+        last = max(last, driver.seen)
+    best = best_trial(trials)
+    live = tuple((driver, running.get(driver.id, 0)) for driver in drivers if _alive(driver, now))
+    return StudySummary(
+        name=record.name,
+        counts=counts,
+        best_loss=None if best is None else best.loss,
+        best_trial=None if best is None else best.id,
+        last_activity=last,
+        algo=record.config.algo,
+        created=record.created,
+        drivers=live,
+        stale=stale,
+        stale_seen=stale_seen,
+    )
+
+
+def _alive(driver: Driver, now: float) -> bool:
+    """Whether a driver holds its lease, and (on this machine) its process still exists."""
+    if not driver.alive(now):
+        return False
+    return driver.host != _HOST or _process_exists(driver.pid)
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+# --- a trial in flight ------------------------------------------------------------------------
+
+
+class RunningTrial:
+    """A trial handed out by :meth:`Study.ask`: evaluate ``params``, then ``tell`` the study.
+
+    :ivar id: the trial's id in its study.
+    :ivar point: the point in hyperopt's argmin format (option indices for choices).
+    :ivar params: the space with the point's values filled in: what an objective receives.
+    :ivar record: the trial's ``RUNNING`` record as stored.
+    """
+
+    __slots__ = ("_study", "id", "params", "point", "record")
+
+    def __init__(self, study: Study, record: Trial, params: object) -> None:
+        self._study = study
+        self.id = record.id
+        self.record = record
+        self.point: dict[str, ParamValue] = dict(record.params)
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"<RunningTrial {self.id} of study {self._study.name!r}: {self.point}>"
+
+    @property
+    def slot(self) -> int | None:
+        """The slot the trial holds, if the driver gave one."""
+        return self.record.slot
+
+    async def report(self, step: int, loss: float) -> None:
+        """Report the loss after ``step``; see :meth:`Study.report`.
+
+        :raises TrialPruned: the study's pruner stopped the trial: tell it ``pruned=True``.
+        """
+        await self._study.report(self, step, loss)
+
+    def report_sync(self, step: int, loss: float) -> None:
+        """:meth:`report` from a thread that is not the study's event loop."""
+        self._study._report_from_thread(self.id, step, loss)
+
+
+# --- the study --------------------------------------------------------------------------------
+
+
+class Study:
+    """A stored study, driven by ask and tell. Open it with :func:`open_study`.
+
+    Many drivers (processes, machines) may drive one study at once: each suggestion sees every
+    driver's finished trials and, as pending, their running ones; ids are dense and unique; a
+    trial whose driver's lease lapsed runs again (same id and parameters) when a live driver
+    next asks. See the module docstring for the invariants.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        record: StudyRecord,
+        space: Space | None,
+        algo: Suggester | None,
+        *,
+        driver: Driver | None,
+        where: str,
+        max_evals: int | None = None,
+        pruner: Pruner | None = None,
+    ) -> None:
+        """Called by :func:`open_study`; use that."""
+        self._storage = GroupCommit(storage)
+        self.record = record
+        self.space = space
+        self._algo = algo
+        self._driver = driver
+        self._where = where
+        self.max_evals = max_evals
+        self._ledger = Ledger(space, driver=None if driver is None else driver.id, pruner=pruner)
+        self._listeners: list[Callable[[Trial], None]] = []
+        self._rngs = TrialRngs(record.config.seed)
+        self._suggest_lock = anyio.Lock(fast_acquire=True)
+        self._suggestion_cost = 0.0
+        self._starting = 0  # new trials being suggested or stored here
+        # Versions of our own statements run on from what the ledger read: until a gap shows
+        # another driver wrote, the ledger is current without reading.
+        self._behind = False
+        self._others: dict[int, Driver] = {}
+        self._last_write = time.monotonic()
+        self._reports_written: dict[int, float] = {}
+        self._loop: tuple[Any, int] | None = None
+        self._closed = False
+
+    # what the study is -------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The study's name in its storage."""
+        return self.record.name
+
+    @property
+    def config(self) -> StudyConfig:
+        """What the study was created with: space description, algorithm name, seed."""
+        return self.record.config
+
+    @property
+    def seed(self) -> int:
+        """The study's seed; each trial's generator derives from (seed, trial id)."""
+        return self.record.config.seed
+
+    @property
+    def labels(self) -> list[str]:
+        """The parameter labels, in the space's column order."""
+        return [str(entry["label"]) for entry in self.record.config.space]
+
+    @property
+    def log_labels(self) -> list[str]:
+        """The labels of log-scaled parameters."""
+        return [
+            str(entry["label"])
+            for entry in self.record.config.space
+            if str(entry.get("kind", "")).endswith(("loguniform", "lognormal"))
+        ]
+
+    @property
+    def driver(self) -> Driver | None:
+        """This process's driver record (its id and lease), or ``None`` when reading only."""
+        return self._driver
+
+    # what it holds -----------------------------------------------------------------------
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial as a typed record, ordered by id (as of the last ask, tell or
+        :meth:`refresh`)."""
+        return self._ledger.trials()
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The successful trial with the lowest loss, or ``None``."""
+        return self._ledger.best
+
+    @property
+    def finished(self) -> int:
+        """How many trials are finished (``OK``, ``FAIL``, ``PRUNED``), all drivers included."""
+        return self._ledger.finished
+
+    @property
+    def remaining(self) -> int | None:
+        """How many more trials ``ask`` may start before ``max_evals`` (finished and running
+        trials of every driver count), or ``None`` without ``max_evals``."""
+        if self.max_evals is None:
+            return None
+        return max(0, self.max_evals - self._ledger.active - self._starting)
+
+    def count(self, state: TrialState) -> int:
+        """How many trials are in ``state``."""
+        return self._ledger.count(state)
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        """The ids of the trials this driver runs now."""
+        return self._ledger.in_flight
+
+    def summary(self) -> StudySummary:
+        """Counts by state, the best loss, the live drivers and the stale trials."""
+        drivers = list(self._others.values())
+        if self._driver is not None:
+            drivers.append(dataclasses.replace(self._driver, seen=time.time()))
+        return summarize(self.record, self.trials, sorted(drivers, key=lambda d: d.id))
+
+    def trials_view(self) -> Trials:
+        """The trials in hyperopt's :class:`Trials` shapes (a snapshot)."""
+        from asynchpo._trials import Trials
+
+        view = Trials()
+        view._reset(self.labels, self.trials, self.log_labels)
+        return view
+
+    def watch(self, callback: Callable[[Trial], None]) -> None:
+        """Call ``callback`` with every record this study stores or reads from now on."""
+        self._listeners.append(callback)
+
+    async def refresh(self) -> None:
+        """Read what other drivers changed since the last read."""
+        await self._sync()
+
+    async def drivers(self) -> list[Driver]:
+        """Every driver that registered with the study, oldest first."""
+        return await self._storage.drivers(self.record.id)
+
+    # asking ------------------------------------------------------------------------------
+
+    @overload
+    async def ask(self, n: None = None, *, slot: int | None = None) -> RunningTrial: ...
+
+    @overload
+    async def ask(self, n: int, *, slot: int | None = None) -> list[RunningTrial]: ...
+
+    async def ask(
+        self, n: int | None = None, *, slot: int | None = None
+    ) -> RunningTrial | list[RunningTrial]:
+        """Start a trial: a waiting one (queued, interrupted, or left by a driver whose lease
+        lapsed), else a new point from the algorithm, which sees every finished trial and every
+        running point. It is stored ``RUNNING`` under this driver before it is returned.
+
+        :param n: start ``n`` trials, each suggested knowing the others are pending, and
+            return them as a list (shorter, even empty, when ``max_evals`` is reached).
+        :param slot: the slot the trial will hold (recorded with it), if the caller has slots.
+        :raises StudyError: without ``n``, when ``max_evals`` is reached.
+        """
+        self._check_driving("ask")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0):
+            raise ConfigError(f"ask(n): n must be a whole number >= 0, got {n!r}")
+        started: list[RunningTrial] = []
+        for _ in range(1 if n is None else int(n)):
+            trial = await self._start(slot)
+            if trial is None:
+                break
+            started.append(trial)
+        if n is not None:
+            return started
+        if not started:
+            raise StudyError(
+                f"study {self.name!r} has reached max_evals={self.max_evals} (finished and "
+                "running trials of every driver count); open it with a higher max_evals to "
+                "go on"
+            )
+        return started[0]
+
+    async def _start(self, slot: int | None) -> RunningTrial | None:
+        """The next trial for this driver, stored ``RUNNING``; ``None`` once the budget is
+        spent."""
+        if self._behind or self._others:
+            await self._sync()
+        ledger = self._ledger
+        stale = self._stale_foreign()
+        spent = self.max_evals is not None and ledger.active + self._starting >= self.max_evals
+        if stale or (ledger.waiting and not spent):
+            with anyio.CancelScope(shield=True):
+                taken = await self._storage.take_trial(
+                    self.record.id, self._driver_id, self.max_evals, time.time(), slot
+                )
+                self._last_write = time.monotonic()
+                self._behind = True
+                if taken is not None:
+                    return self._started(taken, None)
+            await self._sync()
+            spent = self.max_evals is not None and ledger.active + self._starting >= self.max_evals
+        if spent:
+            return None
+        key = object()
+        self._starting += 1
+        try:
+            row = await self._suggest(ledger.next_id + self._starting - 1)
+            ledger.reserve(key, row)
+            assert self.space is not None
+            now = time.time()
+            new = Trial(
+                -1,
+                TrialState.RUNNING,
+                self.space.to_point(row),
+                created=now,
+                started=now,
+                slot=slot,
+            )
+            with anyio.CancelScope(shield=True):
+                stored, version = await self._storage.new_trials(
+                    self.record.id, self._driver_id, [new], self.max_evals
+                )
+                self._wrote(version)
+        finally:
+            self._starting -= 1
+            ledger.release(key)
+        if not stored:
+            self._behind = True  # others spent the budget: see their trials
+            return None
+        return self._started(stored[0], row)
+
+    def _started(self, record: Trial, row: FloatArray | None) -> RunningTrial:
+        self._ledger.start(record, row)
+        self._notify(record)
+        assert self.space is not None
+        return RunningTrial(self, record, self.space.evaluate(record.params))
+
+    async def _suggest(self, trial_id: int) -> FloatArray:
+        """A new point; it sees every finished trial and every pending point."""
+        async with self._suggest_lock:
+            ledger = self._ledger
+            history = ledger.history()
+            pending = ledger.pending()
+            # Alone, a trial's generator is keyed by its id, so that a run resumed after a
+            # kill suggests what an uninterrupted one would; with other drivers the ids this
+            # one guesses may be taken, so the driver's id is mixed in to keep streams apart.
+            key = trial_id if not self._others else trial_id + (self._driver_id << 40)
+            space, algo, rng = self.space, self._algo, self._rngs(key)
+            assert space is not None
+            assert algo is not None
+
+            def timed() -> tuple[Any, float]:
+                # CPU time of the thread that suggests: what the suggestion costs, whatever
+                # else the machine is doing (wall time would count preemption too).
+                started = time.thread_time()
+                row = algo(space, history, pending, rng)
+                return row, time.thread_time() - started
+
+            if self._suggestion_cost > _INLINE_SUGGESTION_BUDGET:
+                row, cost = await anyio.to_thread.run_sync(timed)
+            else:
+                row, cost = timed()
+            self._suggestion_cost = 0.8 * self._suggestion_cost + 0.2 * cost
+            return np.asarray(row, dtype=float)
+
+    # telling -----------------------------------------------------------------------------
+
+    async def tell(
+        self,
+        trial: RunningTrial | int,
+        result: object = None,
+        *,
+        exception: BaseException | None = None,
+        pruned: bool = False,
+    ) -> Trial:
+        """Store the result of a trial this driver runs; returns its finished record.
+
+        :param trial: the trial from :meth:`ask`, or its id.
+        :param result: what an objective may return: a loss, or a dict with ``loss``,
+            ``status`` (``STATUS_OK``, ``STATUS_FAIL``) and extra keys.
+        :param exception: instead of a result, what the evaluation raised: the trial failed
+            (``TrialPruned``: it was pruned).
+        :param pruned: the trial was stopped early; its last report is its loss.
+        :raises StudyError: for an unknown trial, one already finished, or one this driver
+            does not run; :class:`LeaseLost` if another driver took it over.
+        """
+        self._check_driving("tell")
+        tid = self._own_trial(trial)
+        given = sum((result is not None, exception is not None, bool(pruned)))
+        if given != 1:
+            raise StudyError(
+                f"tell(trial {tid}) takes one of: result (what the objective returned), "
+                "exception= (what it raised) or pruned=True; got "
+                + ("none" if given == 0 else "several")
+            )
+        return await self._finish(
+            tid,
+            value=_NOT_EVALUATED if result is None else result,
+            exception=exception,
+            pruned=pruned,
+        )
+
+    async def _finish(
+        self,
+        trial_id: int,
+        *,
+        value: object = _NOT_EVALUATED,
+        exception: BaseException | None = None,
+        pruned: bool = False,
+        attempts: Sequence[str] = (),
+    ) -> Trial:
+        """Store the finished record of a trial in flight here (shielded)."""
+        ledger = self._ledger
+        running = ledger.records[trial_id]
+        record = finished_record(
+            running,
+            value=value,
+            exception=exception,
+            pruned=pruned or ledger.prune_decided(trial_id),
+            reports=ledger.reports(trial_id),
+            attempts=attempts,
+            now=time.time(),
+        )
+        self._reports_written.pop(trial_id, None)
+        await self._commit(record)
+        return record
+
+    async def _commit(self, record: Trial) -> None:
+        """Store one record of a trial this driver holds; :class:`LeaseLost` if fenced."""
+        with anyio.CancelScope(shield=True):
+            written = await self._storage.write(self.record.id, [record])
+            self._wrote(written.version)
+            if record.id in written.refused:
+                self._ledger.lose(record.id)
+                self._behind = True
+                raise LeaseLost(
+                    f"trial {record.id} of study {self.name!r} was taken over by another driver "
+                    "after this driver's lease lapsed (it stopped renewing it for "
+                    f"{self._lease:g} s or more); its result was not stored, and the trial "
+                    "runs under the other driver"
+                )
+            self._absorb([record])
+
+    def _own_trial(self, trial: RunningTrial | int) -> int:
+        if isinstance(trial, RunningTrial):
+            if trial._study is not self:
+                raise StudyError(f"trial {trial.id} was asked from another Study object")
+            tid = trial.id
+        elif isinstance(trial, numbers.Integral) and not isinstance(trial, bool):
+            tid = int(trial)
+        else:
+            raise TypeError(
+                f"trial must be what ask() returned or a trial id, got {type(trial).__name__}"
+            )
+        record = self._ledger.records.get(tid)
+        if record is None:
+            raise StudyError(f"study {self.name!r} has no trial {tid}; tell a trial from ask()")
+        if tid not in self._ledger.in_flight:
+            if record.state.is_finished:
+                raise StudyError(
+                    f"trial {tid} of study {self.name!r} is already finished ({record.state.value}"
+                    "); a finished trial never changes"
+                )
+            if record.driver is not None and record.driver != self._driver_id:
+                raise LeaseLost(
+                    f"trial {tid} of study {self.name!r} is held by driver {record.driver}, not "
+                    f"this one ({self._driver_id}): it was taken over after this driver's lease "
+                    "lapsed, or asked by another driver"
+                )
+            raise StudyError(
+                f"trial {tid} of study {self.name!r} is not running here ({record.state.value});"
+                " tell only trials this study's ask() returned"
+            )
+        return tid
+
+    # reports -----------------------------------------------------------------------------
+
+    async def report(self, trial: RunningTrial | int, step: int, loss: float) -> None:
+        """Report a trial's loss after ``step`` (an epoch): kept with the trial (its record is
+        rewritten at most once a second while it runs) and given to the pruner.
+
+        :raises TrialPruned: the pruner stops the trial here; tell it ``pruned=True`` (or
+            with the exception).
+        :raises ValueError: for a step or loss that cannot be a report.
+        """
+        self._check_driving("report")
+        tid = self._own_trial(trial)
+        checked_step, checked_loss = checked_report(tid, step, loss)
+        await self._report(tid, checked_step, checked_loss)
+
+    async def _report(self, trial_id: int, step: int, loss: float) -> None:
+        ledger = self._ledger
+        prune = ledger.report(trial_id, step, loss)
+        now = time.monotonic()
+        if now - self._reports_written.get(trial_id, -math.inf) >= _REPORTS_CHECKPOINT_EVERY:
+            self._reports_written[trial_id] = now
+            record = ledger.records[trial_id].replace(reports=ledger.reports(trial_id))
+            try:
+                await self._commit(record)
+            except LeaseLost as exc:
+                raise TrialPruned(str(exc)) from exc
+        if prune:
+            logger.debug("trial %d pruned at step %d (loss %s)", trial_id, step, loss)
+            raise TrialPruned(f"trial {trial_id} was pruned at step {step} by {ledger.pruner!r}")
+
+    def _report_from_thread(self, trial_id: int, step: int, loss: float) -> None:
+        if self._loop is None:
+            raise RuntimeError("the study is not open")
+        token, loop_thread = self._loop
+        if threading.get_ident() == loop_thread:
+            raise RuntimeError(
+                "report_sync() was called on the event loop: in a coroutine, use "
+                "`await trial.report(step, loss)`"
+            )
+        checked_step, checked_loss = checked_report(trial_id, step, loss)
+        try:
+            anyio.from_thread.run(self._report, trial_id, checked_step, checked_loss, token=token)
+        except (TrialPruned, ValueError):
+            raise
+        except RuntimeError as exc:  # the event loop is gone: so is the search
+            raise TrialPruned(f"trial {trial_id}: the search has ended") from exc
+
+    def _restart(self, trial_id: int) -> None:
+        """A trial in flight here runs again from its start (a retried crash)."""
+        self._reports_written.pop(trial_id, None)
+        self._ledger.restart(trial_id)
+
+    # queueing ----------------------------------------------------------------------------
+
+    async def enqueue(self, points: Sequence[Mapping[str, object]]) -> list[Trial]:
+        """Queue points to be evaluated before any new suggestion (hyperopt's
+        ``points_to_evaluate``): label -> value, the option index for a choice. Points already
+        in the study are skipped, so two drivers queueing the same points add them once.
+
+        :returns: the queued trials added.
+        :raises SpaceError: naming the label, for a point outside the space.
+        """
+        self._check_driving("enqueue")
+        assert self.space is not None
+        if isinstance(points, Mapping) or not isinstance(points, Sequence):
+            raise ConfigError(
+                "points must be a list of dicts (label -> value, the option index for "
+                f"choice), got {type(points).__name__}"
+            )
+        params = [self.space.to_point(self.space.to_row(point)) for point in points]
+        if not params:
+            return []
+        with anyio.CancelScope(shield=True):
+            added = await self._storage.enqueue(self.record.id, params)
+            self._behind = True
+            self._absorb(added)
+        return added
+
+    # keeping current ---------------------------------------------------------------------
+
+    def _absorb(self, records: Sequence[Trial], version: int | None = None) -> None:
+        self._ledger.absorb(records, version)
+        for record in records:
+            self._notify(record)
+
+    def _notify(self, record: Trial) -> None:
+        for listener in self._listeners:
+            listener(record)
+
+    def _wrote(self, version: int) -> None:
+        """Our own statement brought the study to ``version``: current still, unless a gap
+        shows that another driver wrote in between."""
+        self._last_write = time.monotonic()
+        if version < 0:
+            return
+        ledger = self._ledger
+        if version <= ledger.version + 1:
+            ledger.version = max(ledger.version, version)
+        else:
+            self._behind = True
+
+    async def _sync(self) -> None:
+        changes = await self._storage.changes(self.record.id, self._ledger.version)
+        self._behind = False
+        self._absorb(changes.trials, changes.version)
+        if self._ledger.foreign_running() and not self._others:
+            await self._refresh_drivers()
+
+    def _stale_foreign(self) -> bool:
+        """Whether a trial runs under a driver whose lease lapsed (or that is gone)."""
+        foreign = self._ledger.foreign_running()
+        if not foreign:
+            return False
+        now = time.time()
+        for driver_id in foreign.values():
+            holder = self._others.get(driver_id) if driver_id is not None else None
+            if holder is None or not _alive(holder, now):
+                return True
+        return False
+
+    async def _refresh_drivers(self) -> None:
+        """Read the other drivers' leases; end those whose process is gone from this host."""
+        now = time.time()
+        others: dict[int, Driver] = {}
+        for driver in await self._storage.drivers(self.record.id):
+            if driver.id == self._driver_id or driver.ended is not None:
+                continue
+            if driver.alive(now) and not _alive(driver, now):
+                logger.info(
+                    "driver %d (pid %d on this host) is gone: its trials run again",
+                    driver.id,
+                    driver.pid,
+                )
+                await self._storage.end_driver(driver.id)
+                continue
+            if driver.alive(now):
+                others[driver.id] = driver
+        self._others = others
+
+    async def _heartbeat(self, period: float) -> None:
+        """Renew the lease while the study is open, riding on writes where there are some."""
+        assert self._driver is not None
+        while True:
+            wait = self._last_write + period - time.monotonic()
+            if wait > 0:
+                await anyio.sleep(wait)
+                continue
+            self._driver = await self._storage.heartbeat(self._driver.id)
+            self._last_write = time.monotonic()
+            await self._refresh_drivers()
+
+    @property
+    def _driver_id(self) -> int:
+        assert self._driver is not None
+        return self._driver.id
+
+    @property
+    def _lease(self) -> float:
+        return DEFAULT_LEASE if self._driver is None else self._driver.lease
+
+    def _check_driving(self, what: str) -> None:
+        if self._closed:
+            raise StudyError(f"study {self.name!r} is closed; {what}() needs an open study")
+        if self._driver is None or self.space is None:
+            raise StudyError(
+                f"study {self.name!r} was opened for reading only; pass space= (and algo=) to "
+                f"open_study to {what}"
+            )
+
+    async def _interrupt(self, reason: str) -> int:
+        """Record every trial in flight here as ``INTERRUPTED`` (shielded), so that a later
+        ask (of any driver) runs it again; returns how many."""
+        ledger = self._ledger
+        now = time.time()
+        interrupted = [
+            ledger.records[tid].replace(
+                state=TrialState.INTERRUPTED,
+                finished=now,
+                error=f"interrupted: {reason}",
+                reports=ledger.reports(tid),
+            )
+            for tid in sorted(ledger.in_flight)
+        ]
+        if not interrupted:
+            return 0
+        with anyio.CancelScope(shield=True):
+            written = await self._storage.write(self.record.id, interrupted)
+            self._wrote(written.version)
+            for tid in written.refused:
+                ledger.lose(tid)
+            self._absorb([t for t in interrupted if t.id not in written.refused])
+        return len(interrupted) - len(written.refused)
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def _storage_label(spec: object) -> str:
+    if isinstance(spec, str | os.PathLike):
+        return os.fspath(spec)
+    return "this storage"
+
+
+async def _create_or_check(
+    storage: Storage,
+    name: str,
+    space: Space,
+    algo: str,
+    seed: int | None,
+    where: str,
+) -> StudyRecord:
+    """Create the study, or load it and check that it was made with the same configuration."""
+    try:
+        record = await storage.get_study(name)
+    except StudyNotFound:
+        config = StudyConfig(
+            space=space.describe(),
+            fingerprint=space.fingerprint,
+            algo=algo,
+            seed=secrets.randbits(63) if seed is None else seed,
+        )
+        try:
+            return await storage.create_study(name, config)
+        except StudyError:
+            # Another driver created it between the two calls: check it like any other.
+            record = await storage.get_study(name)
+    stored = record.config
+    fix = "Use a new study name for the new configuration, or restore the original to resume."
+    if stored.fingerprint != space.fingerprint:
+        lines = describe_difference(stored.space, space.describe()) or ["the spaces differ"]
+        details = "".join(f"\n  - {line}" for line in lines)
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with a different search space:{details}\n{fix}"
+        )
+    if stored.algo != algo:
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with algo {stored.algo!r}, "
+            f"and this call uses {algo!r}. {fix}"
+        )
+    if seed is not None and seed != stored.seed:
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with seed {stored.seed}, and this call "
+            f"passes seed {seed}. Pass the same seed (or none) to resume. {fix}"
+        )
+    return record
+
+
+def check_seed(seed: object) -> int | None:
+    """``seed`` as an int, or ConfigError."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+def _check_lease(lease_seconds: object) -> float:
+    if (
+        isinstance(lease_seconds, bool)
+        or not isinstance(lease_seconds, numbers.Real)
+        or not (math.isfinite(float(lease_seconds)) and float(lease_seconds) > 0)
+    ):
+        raise ConfigError(
+            f"lease_seconds must be a positive number of seconds, got {lease_seconds!r}"
+        )
+    return float(lease_seconds)
+
+
+@contextlib.asynccontextmanager
+async def open_study(
+    storage: str | os.PathLike[str] | Storage | None = None,
+    study: str = DEFAULT_STUDY,
+    *,
+    space: object = None,
+    algo: Suggester | None = None,
+    seed: int | None = None,
+    max_evals: int | None = None,
+    pruner: Pruner | None = None,
+    lease_seconds: float = DEFAULT_LEASE,
+) -> AsyncIterator[Study]:
+    """Create or resume a study and drive it with ask and tell::
+
+        async with asynchpo.open_study("runs.sqlite", "exp1", space=space, seed=0) as study:
+            trial = await study.ask()
+            await study.tell(trial, train(trial.params))
+
+    Any number of processes may open the same study at once; each is a *driver* with a lease
+    that it renews while the study is open (every ``lease_seconds / 3`` seconds, or with its
+    writes). On exit, trials still in flight here are recorded ``INTERRUPTED``, so that a
+    later ask runs them again.
+
+    :param storage: ``None`` (memory), a path to a SQLite file, or a :class:`Storage`.
+    :param study: the study's name in the storage.
+    :param space: the search space (``hp.*`` expressions). Without it, an existing study is
+        opened for reading only (``trials``, ``best_trial``, ``summary()``).
+    :param algo: the search algorithm; default ``tpe.suggest``. Checked against the stored one.
+    :param seed: the study's seed; default: the stored one, else a random one.
+    :param max_evals: this driver starts no trial once the study has this many finished and
+        running trials (over every driver).
+    :param pruner: stops unpromising trials at their reports (see ``report``).
+    :param lease_seconds: how long this driver's trials stay its own after it last renewed its
+        lease; a driver stopped longer (killed, suspended) loses them to the others.
+    :raises StudyMismatch: the stored study was created with another space, algo or seed.
+    :raises StudyNotFound: without ``space``, when there is no such study.
+    """
+    if not isinstance(study, str) or not study:
+        raise ConfigError(f"study must be a non-empty string, got {study!r}")
+    lease = _check_lease(lease_seconds)
+    base_seed = check_seed(seed)
+    if max_evals is not None and (
+        isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0
+    ):
+        raise ConfigError(f"max_evals must be a whole number >= 0 or None, got {max_evals!r}")
+    if pruner is not None and not isinstance(pruner, Pruner):
+        raise ConfigError(
+            "pruner must be a Pruner such as pruners.SuccessiveHalvingPruner() or "
+            f"pruners.MedianPruner(), got {pruner!r:.100}"
+        )
+    compiled: Space | None = None
+    if space is not None:
+        compiled = space if isinstance(space, Space) else compile_space(space)
+        algo = _tpe.suggest if algo is None else algo
+        if not callable(algo):
+            raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
+    where = _storage_label(storage)
+    async with open_storage(storage) as store:
+        if compiled is None:
+            record = await store.get_study(study)
+            handle = Study(store, record, None, None, driver=None, where=where)
+            handle._absorb(*_unpack(await store.changes(record.id, -1)))
+            handle._others = {
+                d.id: d for d in await store.drivers(record.id) if _alive(d, time.time())
+            }
+            try:
+                yield handle
+            finally:
+                handle._closed = True
+            return
+        assert algo is not None
+        record = await _create_or_check(store, study, compiled, algo_name(algo), base_seed, where)
+        driver = await store.open_driver(record.id, _HOST, os.getpid(), lease)
+        handle = Study(
+            store,
+            record,
+            compiled,
+            algo,
+            driver=driver,
+            where=where,
+            max_evals=None if max_evals is None else int(max_evals),
+            pruner=pruner,
+        )
+        handle._loop = (anyio.lowlevel.current_token(), threading.get_ident())
+        try:
+            await handle._refresh_drivers()
+            handle._absorb(*_unpack(await store.changes(record.id, -1)))
+            failure: BaseException | None = None
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(handle._heartbeat, lease / 3)
+                try:
+                    yield handle
+                except BaseException as exc:
+                    # Raised again below as itself, not wrapped in the heartbeat's group.
+                    failure = exc
+                finally:
+                    tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
+        finally:
+            handle._closed = True
+            with anyio.CancelScope(shield=True):
+                try:
+                    count = await handle._interrupt("the study was closed")
+                    if count:
+                        logger.info("%d trials in flight were interrupted", count)
+                finally:
+                    await store.end_driver(driver.id)
+
+
+def _unpack(changes: Any) -> tuple[list[Trial], int]:
+    return changes.trials, changes.version
+
+
+# --- the synchronous twin ---------------------------------------------------------------------
+
+
+class SyncStudy:
+    """:class:`Study` for code that is not async: the same methods, called plainly.
+
+    The study lives on an event loop in a thread of its own (an anyio blocking portal), so it
+    works in scripts and inside Jupyter, where an event loop already runs. Open it with
+    :func:`open_study_sync`.
+    """
+
+    def __init__(self, study: Study, portal: anyio.from_thread.BlockingPortal) -> None:
+        self._study = study
+        self._portal = portal
+
+    @property
+    def study(self) -> Study:
+        """The asynchronous study behind this one (for its read-only properties)."""
+        return self._study
+
+    def __getattr__(self, name: str) -> Any:
+        # Read-only properties (trials, best_trial, name, ...) come from the study itself.
+        if name.startswith("_") or name in ("ask", "tell", "report", "enqueue", "refresh"):
+            raise AttributeError(name)
+        return getattr(self._study, name)
+
+    @overload
+    def ask(self, n: None = None, *, slot: int | None = None) -> RunningTrial: ...
+
+    @overload
+    def ask(self, n: int, *, slot: int | None = None) -> list[RunningTrial]: ...
+
+    def ask(
+        self, n: int | None = None, *, slot: int | None = None
+    ) -> RunningTrial | list[RunningTrial]:
+        """See :meth:`Study.ask`."""
+        if n is None:
+            return self._portal.call(functools.partial(self._study.ask, slot=slot))
+        return self._portal.call(functools.partial(self._study.ask, n, slot=slot))
+
+    def tell(
+        self,
+        trial: RunningTrial | int,
+        result: object = None,
+        *,
+        exception: BaseException | None = None,
+        pruned: bool = False,
+    ) -> Trial:
+        """See :meth:`Study.tell`."""
+        return self._portal.call(
+            functools.partial(self._study.tell, trial, result, exception=exception, pruned=pruned)
+        )
+
+    def report(self, trial: RunningTrial | int, step: int, loss: float) -> None:
+        """See :meth:`Study.report`."""
+        self._portal.call(self._study.report, trial, step, loss)
+
+    def enqueue(self, points: Sequence[Mapping[str, object]]) -> list[Trial]:
+        """See :meth:`Study.enqueue`."""
+        return self._portal.call(self._study.enqueue, points)
+
+    def refresh(self) -> None:
+        """See :meth:`Study.refresh`."""
+        self._portal.call(self._study.refresh)
+
+
+@contextlib.contextmanager
+def open_study_sync(
+    storage: str | os.PathLike[str] | Storage | None = None,
+    study: str = DEFAULT_STUDY,
+    **options: Any,
+) -> Iterator[SyncStudy]:
+    """:func:`open_study` for code that is not async (scripts, notebooks)::
+
+        with asynchpo.open_study_sync("runs.sqlite", "exp1", space=space) as study:
+            trial = study.ask()
+            study.tell(trial, train(trial.params))
+
+    Takes the same arguments as :func:`open_study`.
+    """
+    with anyio.from_thread.start_blocking_portal() as portal:
+        manager = open_study(storage, study, **options)
+        with portal.wrap_async_context_manager(manager) as handle:
+            yield SyncStudy(handle, portal)
