@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, overload
 
 import anyio
@@ -195,15 +196,22 @@ def _alive(driver: Driver, now: float) -> bool:
 
 
 def _process_exists(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a zombie does not)."""
     if pid == os.getpid():
         return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    except (PermissionError, OSError):
+    except OSError:  # no /proc (macOS): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
         return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 # --- a trial in flight ------------------------------------------------------------------------
