@@ -217,6 +217,11 @@ class Ledger:
         """Whether queued or interrupted trials wait to be taken."""
         return bool(self._waiting)
 
+    @property
+    def has_foreign(self) -> bool:
+        """Whether trials run under other drivers."""
+        return bool(self._foreign)
+
     def foreign_running(self) -> dict[int, int | None]:
         """Trials running under other drivers (trial id -> driver id)."""
         return dict(self._foreign)

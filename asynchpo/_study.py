@@ -742,9 +742,9 @@ class Study:
 
     def _stale_foreign(self) -> bool:
         """Whether a trial runs under a driver whose lease lapsed (or that is gone)."""
-        foreign = self._ledger.foreign_running()
-        if not foreign:
+        if not self._ledger.has_foreign:
             return False
+        foreign = self._ledger.foreign_running()
         now = time.time()
         for driver_id in foreign.values():
             holder = self._others.get(driver_id) if driver_id is not None else None

@@ -1,7 +1,7 @@
 """Every Python block of the README runs, in order, in a fresh folder, as a user would run it.
 
 A block preceded by ``<!-- file: NAME -->`` is written to that file instead (a script or a
-space that another block uses). A block with a top-level ``await`` runs inside ``anyio.run``.
+space that another block uses). A block with a top-level ``await`` (or ``async with``) runs inside ``anyio.run``.
 A shell block preceded by ``<!-- run -->`` runs with bash, with this environment's ``python``
 and ``asynchpo`` commands first on the path. A block marked ```` ```python skip ```` (one that
 needs a cluster) is shown, not run.
@@ -36,7 +36,7 @@ def blocks() -> list[tuple[str, str | None, str]]:
 
 
 def runnable(code: str) -> str:
-    if not re.search(r"^\S.*\bawait\b", code, re.M):
+    if not re.search(r"^(\S.*\bawait\b|async (with|for)\b)", code, re.M):
         return code
     body = textwrap.indent(code, "    ")
     return f"import anyio\n\n\nasync def _block():\n{body}\n\nanyio.run(_block)\n"

@@ -165,15 +165,14 @@ class MemoryStorage(Storage):
         self._rows(study_id)
         active = self._active_counts[study_id]
         room = len(trials) if max_evals is None else max(0, max_evals - active)
-        started = [
-            _stored_form(trial.replace(state=TrialState.RUNNING, driver=driver))
-            for trial in trials[:room]
-        ]
-        if not started:
+        if room <= 0:
             return [], -1
-        version = self._bump(study_id)
         first = self._next_tids[study_id]
-        started = [trial.replace(id=first + i) for i, trial in enumerate(started)]
+        started = [
+            _stored_form(trial.replace(id=first + i, state=TrialState.RUNNING, driver=driver))
+            for i, trial in enumerate(trials[:room])
+        ]
+        version = self._bump(study_id)
         for trial in started:
             self._store(study_id, trial, version)
         return [_copy(trial) for trial in started], version
