@@ -57,6 +57,16 @@ class GroupCommit(StorageWrapper):
     ) -> tuple[_Result, int]:
         """Add ``items`` to the open batch of ``key``; the batch's result and where the items
         start in it."""
+        if not self._busy and not self._open:
+            # Nobody to share with: send at once (the common case at low concurrency).
+            self._busy = True
+            try:
+                return await send(list(items)), 0
+            finally:
+                self._busy = False
+                if self._idle is not None:
+                    self._idle.set()
+                    self._idle = None
         batch: _Batch[_Item, _Result] = self._open.setdefault(key, _Batch())
         start = len(batch.items)
         batch.items.extend(items)
