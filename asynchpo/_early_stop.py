@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asynchpo._trial import TrialState
 from asynchpo._trials import Trials
 
 __all__ = ["no_progress_loss"]
@@ -28,7 +27,7 @@ def no_progress_loss(
         trials: Trials, best_loss: float | None = None, iteration_no_progress: int = 0
     ) -> tuple[bool, list[Any]]:
         trial = trials.last_finished
-        new_loss = trial.loss if trial is not None and trial.state is TrialState.OK else None
+        new_loss = trial.loss if trial is not None and trial.ok else None
         if best_loss is None:
             return False, [new_loss, iteration_no_progress + 1]
         threshold = best_loss - abs(best_loss * (percent_increase / 100.0))

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from asynchpo._trial import Trial, TrialState
+from asynchpo._trial import Trial, TrialState, best_trial
 
 __all__ = ["lanes", "plot_curves", "plot_trials"]
 
@@ -78,7 +78,7 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
     figure_class, integer_locator = _matplotlib()
     from matplotlib.patches import Patch
 
-    ok = [t for t in trials if t.state is TrialState.OK and t.loss is not None]
+    ok = [t for t in trials if t.ok]
     pruned = [t for t in trials if t.state is TrialState.PRUNED and t.loss is not None]
     numeric = [label for label in labels if any(label in t.params for t in ok)]
     curves = any(t.reports for t in trials)
@@ -187,8 +187,8 @@ def _draw_curves(ax: Any, trials: Sequence[Trial]) -> None:
     from matplotlib.collections import LineCollection
 
     reported = [t for t in trials if t.reports]
-    ok = [t for t in reported if t.state is TrialState.OK and t.loss is not None]
-    best = min(ok, key=lambda t: math.inf if t.loss is None else t.loss, default=None)
+    ok = [t for t in reported if t.ok]
+    best = best_trial(ok)
     groups = [
         ("pruned", TrialState.PRUNED, _PRUNED_COLOUR, 0.4, 0.9),
         ("failed", TrialState.FAIL, "tab:grey", 0.5, 0.8),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from asynchpo._exceptions import AllTrialsFailed
-from asynchpo._trial import ParamValue, Trial, TrialState
+from asynchpo._trial import ParamValue, Trial, TrialState, best_trial
 
 __all__ = [
     "JOB_STATE_CANCEL",
@@ -215,13 +215,12 @@ class Trials:
 
         :raises AllTrialsFailed: when no trial succeeded.
         """
-        ok = [t for t in self._records if t.state is TrialState.OK and t.loss is not None]
-        if not ok:
+        best = best_trial(self._records)
+        if best is None:
             raise AllTrialsFailed(
                 f"none of the {len(self._records)} trials succeeded, so there is no best trial; "
                 "check the trials' errors (Trials.records[i].error)"
             )
-        best = min(ok, key=lambda trial: math.inf if trial.loss is None else trial.loss)
         # Without a cached view, build the one document rather than all of them.
         return self._document(best) if self._docs is None else self._docs[best.id]
 
