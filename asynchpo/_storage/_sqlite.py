@@ -87,7 +87,8 @@ _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
 _HINTS: Final = {
     sqlite3.SQLITE_BUSY: (
         f"another connection kept the database locked (asynchpo waits up to {BUSY_TIMEOUT_S:g} s);"
-        " make sure only one process writes to a study at a time"
+        " look for a process stopped while writing to this file, and keep the file on a local"
+        " disk"
     ),
     sqlite3.SQLITE_LOCKED: "the database is locked by another statement on this connection",
     sqlite3.SQLITE_READONLY: (
