@@ -86,6 +86,10 @@ DEFAULT_LEASE: Final = 10.0
 # would cost more than the suggestion itself.
 _INLINE_SUGGESTION_BUDGET: Final = 0.001  # seconds
 
+# Own versions taken in past a hole (another driver's statement, or one of ours that stored
+# nothing) before the driver reads what changed anyway.
+_OWN_VERSIONS_BEFORE_READING: Final = 16
+
 # A running trial's record is rewritten with its reports at most this often.
 _REPORTS_CHECKPOINT_EVERY: Final = 1.0  # seconds
 
@@ -296,7 +300,12 @@ class Study:
         # Versions of our own statements run on from what the ledger read: until a gap shows
         # another driver wrote, the ledger is current without reading.
         self._behind = False
+        self._own_versions: set[int] = set()
+        self._statements = 0  # own statements that change trials, in flight
         self._others: dict[int, Driver] = {}
+        # Every driver of the study as last read (for summaries: when stale trials' driver
+        # was last seen).
+        self._all_drivers: list[Driver] = []
         self._last_write = time.monotonic()
         self._reports_written: dict[int, float] = {}
         self._loop: tuple[Any, int] | None = None
@@ -375,10 +384,11 @@ class Study:
 
     def summary(self) -> StudySummary:
         """Counts by state, the best loss, the live drivers and the stale trials."""
-        drivers = list(self._others.values())
+        drivers = {driver.id: driver for driver in self._all_drivers}
+        drivers.update(self._others)
         if self._driver is not None:
-            drivers.append(dataclasses.replace(self._driver, seen=time.time()))
-        return summarize(self.record, self.trials, sorted(drivers, key=lambda d: d.id))
+            drivers[self._driver.id] = dataclasses.replace(self._driver, seen=time.time())
+        return summarize(self.record, self.trials, sorted(drivers.values(), key=lambda d: d.id))
 
     def trials_view(self) -> Trials:
         """The trials in hyperopt's :class:`Trials` shapes (a snapshot)."""
@@ -393,8 +403,9 @@ class Study:
         self._listeners.append(callback)
 
     async def refresh(self) -> None:
-        """Read what other drivers changed since the last read."""
+        """Read what other drivers changed since the last read, and their leases."""
         await self._sync()
+        await self._refresh_drivers()
 
     async def drivers(self) -> list[Driver]:
         """Every driver that registered with the study, oldest first."""
@@ -442,9 +453,9 @@ class Study:
     async def _start(self, slot: int | None) -> RunningTrial | None:
         """The next trial for this driver, stored ``RUNNING``; ``None`` once the budget is
         spent."""
-        if self._behind or self._others:
-            await self._sync()
         ledger = self._ledger
+        if self._behind or await self._foreign_changes():
+            await self._sync()
         stale = self._stale_foreign()
         spent = self.max_evals is not None and ledger.active + self._starting >= self.max_evals
         if stale or (ledger.waiting and not spent):
@@ -476,9 +487,13 @@ class Study:
                 slot=slot,
             )
             with anyio.CancelScope(shield=True):
-                stored, version = await self._storage.new_trials(
-                    self.record.id, self._driver_id, [new], self.max_evals
-                )
+                self._statements += 1
+                try:
+                    stored, version = await self._storage.new_trials(
+                        self.record.id, self._driver_id, [new], self.max_evals
+                    )
+                finally:
+                    self._statements -= 1
                 self._wrote(version)
         finally:
             self._starting -= 1
@@ -586,10 +601,20 @@ class Study:
 
     async def _commit(self, record: Trial) -> None:
         """Store one record of a trial this driver holds; :class:`LeaseLost` if fenced."""
+        # A read since the trial started may show that another driver took it over: the
+        # ledger's record is then that driver's (it names that driver, so the storage's fencing
+        # would let it through over theirs, finished or not), and nothing is written.
+        lost = record.id not in self._ledger.in_flight
         with anyio.CancelScope(shield=True):
-            written = await self._storage.write(self.record.id, [record])
-            self._wrote(written.version)
-            if record.id in written.refused:
+            if not lost:
+                self._statements += 1
+                try:
+                    written = await self._storage.write(self.record.id, [record])
+                finally:
+                    self._statements -= 1
+                self._wrote(written.version)
+                lost = record.id in written.refused
+            if lost:
                 self._ledger.lose(record.id)
                 self._behind = True
                 raise LeaseLost(
@@ -722,20 +747,41 @@ class Study:
             listener(record)
 
     def _wrote(self, version: int) -> None:
-        """Our own statement brought the study to ``version``: current still, unless a gap
-        shows that another driver wrote in between."""
+        """Our own statement made ``version`` of the study (and we took in what it stored).
+
+        The ledger is current up to the longest run of versions, from the one it read, that
+        are all our own: a gap is a statement of another driver (read before the next
+        suggestion) or one of ours whose answer has not been taken in yet.
+        """
         self._last_write = time.monotonic()
-        if version < 0:
-            return
         ledger = self._ledger
-        if version <= ledger.version + 1:
-            ledger.version = max(ledger.version, version)
-        else:
-            self._behind = True
+        if version <= ledger.version:
+            return
+        mine = self._own_versions
+        mine.add(version)
+        while ledger.version + 1 in mine:
+            ledger.version += 1
+            mine.discard(ledger.version)
+
+    async def _foreign_changes(self) -> bool:
+        """Whether another driver changed the study since the ledger's version: so that every
+        suggestion sees what the others did (a cheap check; alone, a driver never reads).
+
+        The versions past the ledger's are this driver's own (taken in, or of statements
+        still in flight, each making at most one version) or another driver's. More of them
+        than ours can explain means another driver wrote; a hole that stays while ours pile
+        up behind it (one of ours in flight may store nothing) is read too.
+        """
+        ahead = await self._storage.version(self.record.id) - self._ledger.version
+        if ahead <= 0:
+            return False
+        mine = len(self._own_versions)
+        return ahead > mine + self._statements or mine > _OWN_VERSIONS_BEFORE_READING
 
     async def _sync(self) -> None:
         changes = await self._storage.changes(self.record.id, self._ledger.version)
         self._behind = False
+        self._own_versions = {v for v in self._own_versions if v > changes.version}
         self._absorb(changes.trials, changes.version)
         if self._ledger.foreign_running() and not self._others:
             await self._refresh_drivers()
@@ -753,13 +799,18 @@ class Study:
         return False
 
     async def _refresh_drivers(self) -> None:
-        """Read the other drivers' leases; end those whose process is gone from this host."""
+        """Read the other drivers' leases; a driver (not a reader, which writes nothing) ends
+        those whose process is gone from this host."""
         now = time.time()
         others: dict[int, Driver] = {}
-        for driver in await self._storage.drivers(self.record.id):
-            if driver.id == self._driver_id or driver.ended is not None:
+        me = None if self._driver is None else self._driver.id
+        self._all_drivers = await self._storage.drivers(self.record.id)
+        for driver in self._all_drivers:
+            if driver.id == me or driver.ended is not None:
                 continue
             if driver.alive(now) and not _alive(driver, now):
+                if me is None:
+                    continue
                 logger.info(
                     "driver %d (pid %d on this host) is gone: its trials run again",
                     driver.id,
@@ -957,14 +1008,20 @@ async def open_study(
         if not callable(algo):
             raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
     where = _storage_label(storage)
+    # Reading never creates a file (opening a missing SQLite file would).
+    if (
+        compiled is None
+        and isinstance(storage, str | os.PathLike)
+        and not await anyio.Path(storage).exists()
+    ):
+        raise StudyNotFound(f"no storage file at {where!r}; check the path")
     async with open_storage(storage) as store:
         if compiled is None:
             record = await store.get_study(study)
             handle = Study(store, record, None, None, driver=None, where=where)
             handle._absorb(*_unpack(await store.changes(record.id, -1)))
-            handle._others = {
-                d.id: d for d in await store.drivers(record.id) if _alive(d, time.time())
-            }
+            handle._all_drivers = await store.drivers(record.id)
+            handle._others = {d.id: d for d in handle._all_drivers if _alive(d, time.time())}
             try:
                 yield handle
             finally:

@@ -156,6 +156,11 @@ class Storage(ABC):
         """
 
     @abstractmethod
+    async def version(self, study_id: int) -> int:
+        """The study's version now: a driver compares it with the version it read up to
+        before every suggestion, so it must be cheap. Raises :class:`StudyNotFound`."""
+
+    @abstractmethod
     async def new_trials(
         self,
         study_id: int,

@@ -116,6 +116,11 @@ class MemoryStorage(Storage):
         changed = sorted({tid for _, tid in log[start:]})
         return Changes(self._versions[study_id], [_copy(stored[tid]) for tid in changed])
 
+    async def version(self, study_id: int) -> int:
+        """The study's version now."""
+        self._rows(study_id)
+        return self._versions[study_id]
+
     async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
         """Insert new trial records and replace existing ones, all or nothing.
 

@@ -51,13 +51,18 @@ _COLUMNS: Final = ", ".join(f"t.{column}" for column in TRIAL_COLUMNS)
 _SELECT_CHANGES: Final = (
     # The LEFT JOIN tells "unknown study" (no row) from "no trials yet" (one row of NULLs)
     # without a second query, and reads the version and the trials from one snapshot.
-    f"SELECT s.version, {_COLUMNS} FROM studies AS s LEFT JOIN trials AS t"
+    # INDEXED BY: without it the planner walks every trial of the study by primary key (to
+    # skip sorting by tid), so each read cost O(study size) (3.6 ms at 20,000 trials).
+    f"SELECT s.version, {_COLUMNS} FROM studies AS s LEFT JOIN trials AS t INDEXED BY"
+    " trials_changes"
     " ON t.study_id = s.id AND t.seq > ? WHERE s.id = ? ORDER BY t.tid"
 )
 
 _TAKE_TRIAL: Final = (
     "WITH s AS MATERIALIZED (SELECT active, version + 1 AS seq FROM studies WHERE id = ?1),"
-    " pick AS MATERIALIZED (SELECT t.tid FROM trials AS t, s"
+    # INDEXED BY: else the planner scans every trial of the study by primary key, holding
+    # the write lock for O(study size) (3.6 ms at 20,000 trials) while other drivers wait.
+    " pick AS MATERIALIZED (SELECT t.tid FROM trials AS t INDEXED BY trials_waiting, s"
     " LEFT JOIN drivers AS d ON d.id = t.driver"
     f" WHERE t.study_id = ?1 AND t.{WAITING_CHECK} AND ("
     " (t.state != 'running' AND (?3 IS NULL OR s.active < ?3))"
@@ -79,6 +84,8 @@ _ENQUEUE: Final = (
     " WHERE NOT EXISTS (SELECT 1 FROM trials WHERE study_id = ?1 AND params = ?2)"
     f" RETURNING {', '.join(TRIAL_COLUMNS)}"
 )
+
+_SELECT_VERSION: Final = "SELECT version FROM studies WHERE id = ?"
 
 _DRIVER_COLUMNS: Final = "id, study_id, host, pid, started, seen, lease, ended"
 _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
@@ -133,6 +140,8 @@ class SqliteStorage(Storage):
         :param rows_per_statement: the most records one upsert statement may take.
         """
         self._conn: aiosqlite.Connection | None = connection
+        # A read-only connection used on the event loop's thread for version checks.
+        self._side: sqlite3.Connection | None = None
         self._path = path
         self._rows_per_statement = rows_per_statement
 
@@ -251,6 +260,39 @@ class SqliteStorage(Storage):
         if rows[0][1] is None:
             return Changes(version, [])
         return Changes(version, [decode_trial(row[1:]) for row in rows])
+
+    async def version(self, study_id: int) -> int:
+        """The study's version now, read on the calling thread through a second, read-only
+        connection: a driver checks it before every suggestion, and a round trip to the
+        database thread would cost more than the read itself (a few microseconds; WAL
+        readers never wait for writers). Falls back to the database thread when that
+        connection cannot read at once."""
+        reader = self._reader()
+        if reader is not None:
+            try:
+                row = reader.execute(_SELECT_VERSION, (study_id,)).fetchone()
+            except sqlite3.Error:
+                pass  # busy (a WAL recovery) or damaged: the thread's connection says which
+            else:
+                if row is None:
+                    raise study_id_not_found(study_id, self._path)
+                return int(row[0])
+        rows = await self._fetch(_SELECT_VERSION, (study_id,), f"read study {study_id}")
+        if not rows:
+            raise study_id_not_found(study_id, self._path)
+        return int(rows[0][0])
+
+    def _reader(self) -> sqlite3.Connection | None:
+        if self._side is None and self._path != _IN_MEMORY and self._conn is not None:
+            try:
+                side = sqlite3.connect(
+                    self._path, isolation_level=None, timeout=0, check_same_thread=False
+                )
+                side.execute("PRAGMA query_only = ON")
+            except sqlite3.Error:
+                return None
+            self._side = side
+        return self._side
 
     async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
         """Insert new trial records and replace existing ones, all in one transaction.
@@ -403,6 +445,9 @@ class SqliteStorage(Storage):
     async def aclose(self) -> None:
         """Close the connection and stop its thread. Idempotent; safe after any failure."""
         conn, self._conn = self._conn, None
+        side, self._side = self._side, None
+        if side is not None:
+            side.close()
         if conn is None:
             return
         try:

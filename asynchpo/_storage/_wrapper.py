@@ -41,6 +41,9 @@ class StorageWrapper(Storage):
     async def changes(self, study_id: int, since: int) -> Changes:
         return await self.storage.changes(study_id, since)
 
+    async def version(self, study_id: int) -> int:
+        return await self.storage.version(study_id)
+
     async def new_trials(
         self,
         study_id: int,
