@@ -15,7 +15,17 @@
 number or JSON object with ``loss`` on stdout). Running it again with the same storage and
 study resumes the search up to the new ``--max-evals``. A trial whose program fails is recorded
 as failed and the search goes on. Ctrl-C stops the run cleanly: trials in flight are recorded
-as interrupted and run again on resume (exit code 130).
+as interrupted and run again on resume (exit code 130). SIGTERM, how batch schedulers (SLURM,
+Kubernetes) preempt a job, does the same (exit code 143): the programs of the trials in flight
+get SIGTERM, and SIGKILL 5 s later if they still run. Before the search starts (while Python
+starts and the space is loaded), SIGTERM ends the process at once, as by default: nothing is
+stored yet.
+
+Several ``run`` commands may drive one study at once (other terminals, GPUs, machines sharing
+the file, a SLURM array): they share ``--max-evals``, and each holds a lease on its trials that
+it renews every ``--lease-seconds / 3``. The trials of a driver that stopped renewing it (killed,
+suspended) run again under another driver, or on the next start. ``show`` and ``studies`` tell
+the trials that a live driver runs from such stale ones.
 
 The search space (``--space``) is either ``file.py:name``, a Python file that defines the space
 as the variable ``name`` (built with ``asynchpo.hp``), or a ``.json`` file holding an object::
@@ -33,15 +43,18 @@ key, and the rest of the list are the function's arguments after the label. The 
 contain more such parameters, each labelled with its own key. Anything else is a constant.
 
 Exit codes: 0 success; 1 the run failed (no trial succeeded, or a trial's error stopped it);
-2 a usage error (bad arguments, missing file, unknown study, bad space); 130 interrupted.
+2 a usage error (bad arguments, missing file, unknown study, bad space); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime
 import importlib.util
+import inspect
 import io
 import json
 import math
@@ -49,6 +62,7 @@ import os
 import re
 import statistics
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -56,35 +70,45 @@ from typing import Any, NoReturn
 
 import anyio
 
-from asynchpo import anneal, hp, rand, tpe
-from asynchpo._command import Command
-from asynchpo._exceptions import (
+# The command line is a client of the public API (tests/test_cli.py checks these imports).
+from asynchpo import (
     AllTrialsFailed,
     AsynchpoError,
+    Command,
     ConfigError,
     SpaceError,
     StorageError,
+    Study,
     StudyError,
     StudyMismatch,
-)
-from asynchpo._fmin import fmin_sync, load_trials
-from asynchpo._inspect import (
     StudySummary,
-    display_params,
-    labels_of,
+    Trial,
+    Trials,
+    TrialState,
+    anneal,
+    compile_space,
+    fmin,
+    fmin_sync,
+    hp,
     list_studies,
-    load_study,
-    summarize,
+    load_trials,
+    open_study,
+    pruners,
+    rand,
+    space_eval,
+    tpe,
 )
-from asynchpo._pruners import MedianPruner, Pruner, SuccessiveHalvingPruner
-from asynchpo._results import json_safe
-from asynchpo._space import compile_space
-from asynchpo._trial import Trial, TrialState
-from asynchpo._trials import Trials
+from asynchpo._results import json_safe  # no public form: what JSON can hold of any value
 
 __all__ = ["load_space", "main"]
 
 PROG = "asynchpo"
+
+# The exit code of a run stopped by SIGTERM (fmin raises SystemExit with it): 128 + 15.
+_TERMINATED = 143
+
+# The lease fmin takes by default, shown in --help and passed on as given.
+_DEFAULT_LEASE: float = inspect.signature(fmin).parameters["lease_seconds"].default
 
 _ALGOS: dict[str, Callable[..., Any]] = {
     "tpe": tpe.suggest,
@@ -283,10 +307,23 @@ _COUNT_ORDER = (
 
 
 def _counts(summary: StudySummary) -> str:
-    counts = summary.counts
-    return ", ".join(
-        f"{counts[state.value]} {state.value}" for state in _COUNT_ORDER if counts[state.value]
-    )
+    """``8 ok, 2 running, 3 stale``: running trials apart from stale ones."""
+    counts = {**summary.counts, TrialState.RUNNING.value: summary.live, "stale": summary.stale}
+    order = [state.value for state in _COUNT_ORDER]
+    order.insert(order.index(TrialState.RUNNING.value) + 1, "stale")
+    return ", ".join(f"{counts[name]} {name}" for name in order if counts[name])
+
+
+def _ago(moment: float, now: float) -> str:
+    """How long ago ``moment`` was, roughly: ``2 s``, ``5 min``, ``3 h``, ``2 days``."""
+    seconds = max(0.0, now - moment)  # another host's clock may run ahead
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h"
+    return _plural(int(seconds // 86400), "day")
 
 
 def _steps_text(steps: Sequence[int]) -> str:
@@ -322,15 +359,18 @@ def _slot_env(values: Sequence[str]) -> dict[str, list[str]] | None:
     return out
 
 
+async def _algo_of(storage: str, study: str) -> str:
+    async with open_study(storage, study) as stored:
+        return stored.config.algo
+
+
 def _stored_algo(storage: str, study: str) -> str | None:
     """The algorithm an existing study was created with, if it is one the CLI knows."""
-    if not Path(storage).is_file():
-        return None
     try:
-        record, _ = anyio.run(load_study, storage, study)
-    except AsynchpoError:
+        algo = anyio.run(_algo_of, storage, study)
+    except AsynchpoError:  # no file, no such study, not a study file: fmin tells
         return None
-    return record.config.algo if record.config.algo in _ALGOS else None
+    return algo if algo in _ALGOS else None
 
 
 def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
@@ -360,7 +400,17 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             # The flag forces it; by default fmin draws it when stderr is a terminal.
             show_progressbar=True if args.progress else None,
             return_argmin=True,
+            lease_seconds=args.lease_seconds,
         )
+    except SystemExit as exc:
+        if exc.code != _TERMINATED:
+            raise
+        print(
+            f"{PROG}: terminated (SIGTERM); the trials in flight were recorded as interrupted, "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return _TERMINATED
     except AllTrialsFailed:
         return _fail(
             f"no trial of study {args.study!r} succeeded ({len(trials.records)} trials); see "
@@ -374,18 +424,17 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    finished = [t for t in trials.records if t.state is TrialState.OK and t.loss is not None]
-    best_trial = min(finished, key=lambda t: t.loss or 0.0)
-    values = compile_space(space).evaluate(best)
+    best_trial = trials.best_trial  # hyperopt's document of it
+    values = space_eval(space, best)
     print(
-        f"study {args.study!r}: {len(trials.records)} trials, best is trial {best_trial.id} "
-        f"with loss {_number(best_trial.loss)}"
+        f"study {args.study!r}: {len(trials.records)} trials, best is trial "
+        f"{best_trial['tid']} with loss {_number(best_trial['result']['loss'])}"
     )
     print(json.dumps(json_safe(values), sort_keys=True))
     return 0
 
 
-def _pruner(args: argparse.Namespace) -> Pruner | None:
+def _pruner(args: argparse.Namespace) -> pruners.Pruner | None:
     asha_options = {
         "min_resource": args.min_resource,
         "reduction_factor": args.reduction_factor,
@@ -395,14 +444,100 @@ def _pruner(args: argparse.Namespace) -> Pruner | None:
     if args.pruner != "asha" and given:
         raise UsageError(f"{', '.join(given)} only apply to --pruner asha")
     if args.pruner == "asha":
-        return SuccessiveHalvingPruner(
+        return pruners.SuccessiveHalvingPruner(
             **{name: value for name, value in asha_options.items() if value is not None}
         )
     if args.pruner == "median":
-        return MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=args.warmup_steps)
+        return pruners.MedianPruner(
+            n_startup_trials=args.startup_trials, n_warmup_steps=args.warmup_steps
+        )
     if args.startup_trials != 5 or args.warmup_steps:
         raise UsageError("--startup-trials and --warmup-steps only apply to --pruner median")
     return None
+
+
+# --- reading stored studies -------------------------------------------------------------------
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclasses.dataclass(frozen=True)
+class _StoredStudy:
+    """A stored study as the reading commands show it, read through :func:`asynchpo.open_study`.
+
+    :param study: the study, opened for reading only (closed again: its records stay).
+    :param trials: its trials, by id.
+    :param summary: its summary when it was read: live drivers, stale trials.
+    :param drivers: every driver that ever registered with it (``Driver`` records), by id.
+    :param read: when it was read (seconds since the epoch).
+    """
+
+    study: Study
+    trials: list[Trial]
+    summary: StudySummary
+    drivers: Mapping[int, Any]
+    read: float
+
+    @property
+    def labels(self) -> list[str]:
+        return self.study.labels
+
+    def display(self, params: Mapping[str, object]) -> dict[str, Any]:
+        """A trial's parameters for people: a choice's option index becomes the option's value
+        when that value is a JSON scalar (a string, number, bool or null); everything else is
+        shown as stored (the value, or the option index)."""
+        choices = self.choices
+        out: dict[str, Any] = {}
+        for label, value in params.items():
+            options = choices.get(label)
+            if options is not None and isinstance(value, int) and 0 <= value < len(options):
+                option = options[value]
+                out[label] = option if isinstance(option, _SCALARS) else value
+            else:
+                out[label] = value
+        return out
+
+    @property
+    def choices(self) -> dict[str, Sequence[object]]:
+        """The options of each choice parameter, by label (as the space described them)."""
+        return {
+            str(entry["label"]): entry["values"]
+            for entry in self.study.config.space
+            if isinstance(entry.get("values"), list)
+        }
+
+    def live_driver(self, trial: Trial) -> Any | None:
+        """The live driver that runs ``trial``, or ``None`` when the trial is stale."""
+        return next((d for d, _ in self.summary.drivers if d.id == trial.driver), None)
+
+    def stale_seen(self) -> float | None:
+        """When the drivers of the stale trials were last seen (the latest of them)."""
+        # The summary knows only the drivers the study read as live: ask every driver.
+        seen = [
+            holder.seen
+            for t in self.trials
+            if t.state is TrialState.RUNNING
+            and t.driver is not None
+            and (holder := self.drivers.get(t.driver)) is not None
+            and self.live_driver(t) is None
+        ]
+        return max(seen) if seen else self.summary.stale_seen
+
+
+async def _read_study(storage: str, name: str) -> _StoredStudy:
+    # open_study without a space reads: it creates no file and registers no driver.
+    async with open_study(storage, name) as study:
+        drivers = {driver.id: driver for driver in await study.drivers()}
+        return _StoredStudy(study, study.trials, study.summary(), drivers, time.time())
+
+
+def _stale_text(count: int, seen: float | None, now: float) -> str:
+    who = (
+        "their driver is gone"
+        if seen is None
+        else f"their driver was last seen {_ago(seen, now)} ago"
+    )
+    return f"{count} ({who}; they run again on the next start)"
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
@@ -410,18 +545,24 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no studies in {args.storage}")
         return 0
+    running = TrialState.RUNNING.value
     states = [state.value for state in TrialState]
-    header = ["study", "trials", *states, "best loss", "last activity"]
-    rows = [
-        [
-            s.name,
-            str(s.total),
-            *(str(s.counts[state]) for state in states),
-            _number(s.best_loss),
-            _when(s.last_activity),
-        ]
-        for s in summaries
-    ]
+    states.insert(states.index(running) + 1, "stale")
+    header = ["study", "trials", *states, "drivers", "best loss", "last activity"]
+    rows = []
+    for s in summaries:
+        # running: trials that a live driver runs; stale: their driver is gone.
+        counts = {**s.counts, running: s.live, "stale": s.stale}
+        rows.append(
+            [
+                s.name,
+                str(s.total),
+                *(str(counts[state]) for state in states),
+                str(len(s.drivers)),
+                _number(s.best_loss),
+                _when(s.last_activity),
+            ]
+        )
     print(_table(header, rows))
     return 0
 
@@ -431,50 +572,63 @@ def _params_text(params: Mapping[str, object]) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    record, trials = anyio.run(load_study, args.storage, args.study)
-    summary = summarize(record, trials)
-    print(f"study:         {record.name}")
-    print(f"algorithm:     {record.config.algo} (seed {record.config.seed})")
-    print(f"created:       {_when(record.created)}")
+    stored = anyio.run(_read_study, args.storage, args.study)
+    study, summary, trials = stored.study, stored.summary, stored.trials
+    print(f"study:         {study.name}")
+    print(f"algorithm:     {study.config.algo} (seed {study.seed})")
+    print(f"created:       {_when(summary.created)}")
     print(f"last activity: {_when(summary.last_activity)}")
     print(f"trials:        {summary.total}" + (f" ({_counts(summary)})" if summary.total else ""))
     _print_steps(trials)
-    print(f"parameters:    {', '.join(labels_of(record))}")
+    print(f"parameters:    {', '.join(stored.labels)}")
     if summary.best_trial is None:
         print("best:          none (no trial succeeded yet)")
     else:
         best = next(t for t in trials if t.id == summary.best_trial)
         print(f"best:          trial {best.id}, loss {_number(best.loss)}")
-        choices = {
-            str(entry["label"]): entry["values"]
-            for entry in record.config.space
-            if isinstance(entry.get("values"), list)
-        }
-        for label, value in display_params(record, best.params).items():
-            stored = best.params[label]
-            if label in choices and value == stored and not isinstance(value, str):
-                option = json.dumps(choices[label][int(stored)], sort_keys=True)
-                print(f"  {label} = option {stored}: {option}")
+        choices = stored.choices
+        for label, value in stored.display(best.params).items():
+            index = best.params[label]
+            if label in choices and value == index and not isinstance(value, str):
+                option = json.dumps(choices[label][int(index)], sort_keys=True)
+                print(f"  {label} = option {index}: {option}")
             else:
                 print(f"  {label} = {_value(value)}")
-    running = [t for t in trials if t.state is TrialState.RUNNING]
-    if running:
-        print(f"running now:   {len(running)}")
-        # The step a running trial reached, when the objective reports its progress.
-        steps = any(t.reports for t in running)
-        rows = [
+    _print_running(stored)
+    return 0
+
+
+def _print_running(stored: _StoredStudy) -> None:
+    """The trials running now, by live driver; stale ones (their driver is gone) apart."""
+    summary, now = stored.summary, stored.read
+    lines = [
+        f"{count} (driver {driver.pid} on host {driver.host}, seen {_ago(driver.seen, now)} ago)"
+        for driver, count in summary.drivers
+    ]
+    print(f"running now:   {lines[0] if lines else 'none'}")
+    for line in lines[1:]:
+        print(f"               {line}")
+    if summary.stale:
+        print(f"stale:         {_stale_text(summary.stale, stored.stale_seen(), now)}")
+    running = [t for t in stored.trials if t.state is TrialState.RUNNING]
+    if not running:
+        return
+    # The step a running trial reached, when the objective reports its progress.
+    steps = any(t.reports for t in running)
+    rows = []
+    for t in running:
+        driver = stored.live_driver(t)
+        rows.append(
             [
                 str(t.id),
                 _when(t.started),
                 *([str(t.reports[-1][0]) if t.reports else ""] if steps else []),
-                _params_text(display_params(record, t.params)),
+                "stale" if driver is None else str(driver.pid),
+                _params_text(stored.display(t.params)),
             ]
-            for t in running
-        ]
-        print(_table(["id", "started", *(["step"] if steps else []), "parameters"], rows))
-    else:
-        print("running now:   none")
-    return 0
+        )
+    header = ["id", "started", *(["step"] if steps else []), "driver", "parameters"]
+    print(_table(header, rows))
 
 
 def _print_steps(trials: Sequence[Trial]) -> None:
@@ -495,16 +649,16 @@ def _print_steps(trials: Sequence[Trial]) -> None:
 _FIXED_COLUMNS = ("id", "state", "loss", "duration", "reports", "last_step")
 
 
-def _trial_rows(record: Any, trials: Sequence[Trial]) -> tuple[list[str], list[dict[str, Any]]]:
+def _trial_rows(stored: _StoredStudy) -> tuple[list[str], list[dict[str, Any]]]:
     """The column names and one row per trial; ``reports`` holds the ``[step, loss]`` pairs
     (the JSON output keeps them, the table and CSV show how many)."""
-    labels = labels_of(record)
+    labels = stored.labels
     columns = [
         f"param.{label}" if label in (*_FIXED_COLUMNS, "error") else label for label in labels
     ]
     rows = []
-    for trial in trials:
-        shown = display_params(record, trial.params)
+    for trial in stored.trials:
+        shown = stored.display(trial.params)
         row: dict[str, Any] = {
             "id": trial.id,
             "state": trial.state.value,
@@ -534,8 +688,7 @@ def _table_cell(row: Mapping[str, Any], key: str) -> str:
 
 
 def _cmd_trials(args: argparse.Namespace) -> int:
-    record, trials = anyio.run(load_study, args.storage, args.study)
-    header, rows = _trial_rows(record, trials)
+    header, rows = _trial_rows(anyio.run(_read_study, args.storage, args.study))
     if args.format == "json":
         print(json.dumps(json_safe(rows), indent=1))
         return 0
@@ -609,7 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Asynchronous hyperparameter search over a program, checkpointed to SQLite.",
-        epilog="Exit codes: 0 ok, 1 the run failed, 2 usage error, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 the run failed, 2 usage error, 130 interrupted (Ctrl-C), "
+        "143 terminated (SIGTERM).",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -620,7 +774,9 @@ def build_parser() -> argparse.ArgumentParser:
         "replaced by the trial's values; the loss is the last number (or JSON object with "
         "'loss') it prints. The same command resumes the study. A failing trial is recorded "
         'and the search goes on. With --pruner, lines such as {"step": 3, "loss": 0.4} '
-        "report progress, and unpromising trials are stopped early.",
+        "report progress, and unpromising trials are stopped early. Several run commands may "
+        "drive one study at once. Ctrl-C (exit code 130) or SIGTERM (exit code 143) stops the "
+        "run: the trials in flight are recorded as interrupted and run again on resume.",
         usage=f"{PROG} run --space SPACE --storage FILE --study NAME --max-evals N "
         "[options] -- PROGRAM [ARG ...]",
     )
@@ -683,18 +839,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="median: prune no trial before this step (default 0)",
     )
     run.add_argument(
+        "--lease-seconds",
+        type=_seconds,
+        default=_DEFAULT_LEASE,
+        metavar="S",
+        help="several run commands may drive one study; each renews a lease on its trials "
+        "every S/3 seconds, and the trials of one that stops renewing it for S seconds "
+        f"(killed, suspended) run again elsewhere (default {_DEFAULT_LEASE:g})",
+    )
+    run.add_argument(
         "--progress",
         action="store_true",
         help="draw the progress line even when stderr is not a terminal (it is drawn on one)",
     )
 
-    studies = commands.add_parser("studies", help="list the studies in a storage file")
+    studies = commands.add_parser(
+        "studies",
+        help="list the studies in a storage file: trials by state (running: by a live driver; "
+        "stale: their driver is gone, they run again on the next start), live drivers",
+    )
     studies.add_argument("storage", help="the SQLite file")
 
     show = commands.add_parser(
         "show",
         help="summarize one study: its trials by state, where pruned trials stopped, the best "
-        "trial, the trials running now",
+        "trial, the trials running now by driver (pid, host, when last seen), and stale ones "
+        "whose driver is gone",
     )
     show.add_argument("storage", help="the SQLite file")
     show.add_argument("study", help="the study's name")

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import math
 import numbers
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import numpy as np
 
-from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyNotFound
+from asynchpo._exceptions import AllTrialsFailed, ConfigError
 from asynchpo._executors._base import Executor, Objective, TrialObjective
 from asynchpo._executors._local import LocalExecutor
 from asynchpo._progress import Progress
 from asynchpo._pruners import Pruner
-from asynchpo._scheduler import RunOptions, Scheduler
+from asynchpo._scheduler import RunOptions, Scheduler, StopReason
 from asynchpo._space import Space, compile_space
 from asynchpo._storage import MemoryStorage, Storage
 from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, open_study
@@ -32,6 +36,10 @@ from asynchpo._trials import Trials
 __all__ = ["fmin", "fmin_sync", "load_trials"]
 
 logger = logging.getLogger("asynchpo")
+
+#: The code of the ``SystemExit`` that ``fmin`` raises once SIGTERM stopped it: what a shell
+#: reports for a process that SIGTERM ended (128 + 15).
+SIGTERM_EXIT_CODE: Final = 143
 
 # hyperopt keywords that have no meaning here, and what to use instead.
 _REPLACED_KEYWORDS = {
@@ -119,6 +127,88 @@ def _early_stop(fn: EarlyStopFn | None, trials: Trials) -> Callable[[], bool] | 
         return bool(stop)
 
     return check
+
+
+class _Termination:
+    """SIGTERM while ``fmin`` runs in the main thread: the run stops as on Ctrl-C.
+
+    Batch schedulers (SLURM, Kubernetes) preempt a job with SIGTERM, and SIGKILL it a grace
+    period later: by then the trials in flight must be stored as interrupted, so that the
+    next run (or another driver) runs them again.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        self._scheduler: Scheduler | None = None
+
+    def attach(self, scheduler: Scheduler) -> None:
+        """Stop ``scheduler`` on SIGTERM; if one came already, it starts no trial."""
+        self._scheduler = scheduler
+        if self.received:
+            scheduler.cancel(StopReason.TERMINATED)
+
+    def stop(self) -> None:
+        if not self.received:
+            # INFO, as for Ctrl-C: the caller says what it wants to (the CLI does).
+            logger.info(
+                "SIGTERM: stopping the run; the trials in flight are recorded as interrupted "
+                "and run again on resume"
+            )
+        self.received = True
+        if self._scheduler is not None:
+            self._scheduler.cancel(StopReason.TERMINATED)
+
+
+class _SigtermRoute:
+    """The ``fmin`` calls that SIGTERM stops: all those running on the main thread's event
+    loop. Several may run there at once, each ending when it likes, and the loop holds one
+    handler per signal: the first call in sets it, the last one out removes it."""
+
+    def __init__(self, previous: Any) -> None:
+        self.runs: list[_Termination] = []
+        self.previous = previous  # the handler to set again after the last one
+
+    def deliver(self) -> None:
+        # An event-loop callback, not a signal handler: it may cancel scopes.
+        for run in list(self.runs):
+            run.stop()
+
+
+_SIGTERM_ROUTES: dict[asyncio.AbstractEventLoop, _SigtermRoute] = {}
+
+
+@contextlib.asynccontextmanager
+async def _stop_on_sigterm() -> AsyncIterator[_Termination]:
+    """SIGTERM stops the run the block attaches, if it runs in the main thread (only there
+    can a signal handler be set) on asyncio's event loop; the SIGTERM handler it replaced is
+    set again once no ``fmin`` runs there any more."""
+    termination = _Termination()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # another event loop: SIGTERM is left as it is
+        loop = None
+    if loop is None or sys.platform == "win32" or not _in_main_thread():
+        yield termination
+        return
+    route = _SIGTERM_ROUTES.get(loop)
+    if route is None:
+        route = _SIGTERM_ROUTES[loop] = _SigtermRoute(signal.getsignal(signal.SIGTERM))
+        loop.add_signal_handler(signal.SIGTERM, route.deliver)
+    route.runs.append(termination)
+    try:
+        yield termination
+    finally:
+        route.runs.remove(termination)
+        if not route.runs:
+            del _SIGTERM_ROUTES[loop]
+            loop.remove_signal_handler(signal.SIGTERM)
+            # The loop leaves SIG_DFL behind, not the handler it replaced.
+            if route.previous is not None:
+                signal.signal(signal.SIGTERM, route.previous)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 async def fmin(
@@ -209,6 +299,16 @@ async def fmin(
         run them again.
     :returns: the best point found in the whole study.
     :raises AllTrialsFailed: when no trial of the study succeeded.
+    :raises SystemExit: with code 143, when the process got SIGTERM while ``fmin`` ran in the
+        main thread on asyncio's event loop (as ``fmin_sync`` does), from a batch scheduler
+        preempting the job or a ``kill``: the run stops as on Ctrl-C (trials in flight are
+        stopped, a ``Command``'s process group gets SIGTERM and SIGKILL after its grace, and
+        they are recorded as interrupted, to run again on the next start), and
+        ``SystemExit(143)`` is raised once the study is stored consistently and closed.
+        SIGTERM stops every ``fmin`` running there at once. ``fmin`` handles SIGTERM from
+        its start to its return, then sets the previous handler again; before and after
+        that (and in other threads) SIGTERM does what the program set up, by default end
+        the process at once, which loses nothing: ``fmin`` stores nothing outside that span.
     """
     _check_arguments(fn, max_evals, timeout, loss_threshold, concurrency, hyperopt_only)
     slots = _check_slot_env(slot_env, int(concurrency))
@@ -254,7 +354,7 @@ async def fmin(
         pruner=pruner,
         lease_seconds=lease_seconds,
     )
-    async with study_context as handle:
+    async with _stop_on_sigterm() as termination, study_context as handle:
         if points_to_evaluate:
             await handle.enqueue(points_to_evaluate)
         view._reset(handle.labels, handle.trials, handle.log_labels)
@@ -276,6 +376,7 @@ async def fmin(
             retries=int(retries),
         )
         scheduler = Scheduler(handle, fn, executor, options)
+        termination.attach(scheduler)
         if handle.trials:
             logger.info(
                 "resuming study %r: %d finished trials restored, %d waiting to run again",
@@ -292,6 +393,9 @@ async def fmin(
             if progress is not None:
                 progress.close()
 
+    if termination.received:
+        # Only now: the trials in flight are stored as interrupted and the study is closed.
+        raise SystemExit(SIGTERM_EXIT_CODE)
     return _best(view, compiled, return_argmin)
 
 
@@ -369,7 +473,9 @@ def fmin_sync(*args: Any, **kwargs: Any) -> Any:
     """:func:`fmin` for code that is not async: runs it in a new event loop and returns.
 
     Ctrl-C cancels the search cleanly: trials in flight are recorded as interrupted and
-    ``KeyboardInterrupt`` is raised once the checkpoint is consistent.
+    ``KeyboardInterrupt`` is raised once the checkpoint is consistent. SIGTERM does the same
+    when called in the main thread, and raises ``SystemExit(143)`` (see :func:`fmin`), so an
+    uncaught one ends a script with exit code 143.
     """
     try:
         return anyio.run(functools.partial(fmin, *args, **kwargs))
@@ -386,9 +492,8 @@ async def load_trials(
 ) -> Trials:
     """The trials of a stored study as :class:`Trials`, without running anything.
 
-    :raises StudyNotFound: if the storage has no study called ``study``.
+    :raises StudyNotFound: if the storage has no study called ``study``, or there is no file
+        at the path ``storage`` (none is created).
     """
-    if isinstance(storage, str | os.PathLike) and not await anyio.Path(storage).exists():
-        raise StudyNotFound(f"no storage file at {os.fspath(storage)!r}; check the path")
     async with open_study(storage, study) as handle:
         return handle.trials_view()

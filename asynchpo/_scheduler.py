@@ -121,6 +121,7 @@ class Scheduler:
         self._wants_values = isinstance(objective, TrialObjective)
         self._stop_reason: str | None = None
         self._error: BaseException | None = None
+        self._scope: anyio.CancelScope | None = None  # the workers' group, while it runs
 
     def stop(self, reason: str) -> None:
         """Ask the run to stop for ``reason`` (the workers see it before their next trial)."""
@@ -207,9 +208,11 @@ class Scheduler:
         )
 
     def cancel(self, reason: str) -> None:
-        """Stop the run now for ``reason``: the trials in flight are interrupted."""
+        """Stop the run now for ``reason``: the trials in flight are interrupted. Before the
+        run starts, it starts no trial."""
         self.stop(reason)
-        self._scope.cancel()
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def _worker(self, slot: int, scope: anyio.CancelScope) -> None:
         study = self.study

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import functools
 import io
@@ -10,6 +11,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +21,9 @@ from typing import Any
 import anyio
 import pytest
 
-from asynchpo import AllTrialsFailed, TrialContext, fmin, hp, pruners, rand
+import asynchpo
+import asynchpo._cli
+from asynchpo import AllTrialsFailed, TrialContext, fmin, hp, open_study, pruners, rand
 
 FILES = Path(__file__).with_name("cli_files")
 TRAIN = str(FILES / "train.py")
@@ -204,6 +208,35 @@ def test_error_cases_are_one_line(store: Path, tmp_path: Path) -> None:
     assert_one_line_error(cli("run", "--storage", "x.sqlite"), 2, "--space")
     assert_one_line_error(cli(*run_args(tmp_path / "r.sqlite", "s", 2)), 2, "--")
     assert_one_line_error(cli("trials", str(store), "json", "--format", "xml"), 2, "xml")
+    no_lease = [*run_args(tmp_path / "r.sqlite", "s", 2), "--lease-seconds", "0", *PROGRAM]
+    assert_one_line_error(cli(*no_lease), 2, "--lease-seconds", "> 0")
+
+
+def test_the_command_line_is_a_client_of_the_public_api() -> None:
+    tree = ast.parse(Path(asynchpo._cli.__file__).read_text(encoding="utf-8"))
+    private: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr.startswith("_") and not node.attr.startswith("__"):
+                private.append(f"<attribute {node.attr}>")  # e.g. study._ledger
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            names = [f"{module}.{alias.name}" for alias in node.names]
+            if module == "asynchpo":
+                assert {alias.name for alias in node.names} <= set(asynchpo.__all__)
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if name.startswith(".") or (
+                parts[0] == "asynchpo" and any(part.startswith("_") for part in parts)
+            ):
+                private.append(name)
+    # What has no public form yet: turning any value into what JSON can hold.
+    assert private == ["asynchpo._results.json_safe"]
 
 
 def test_failed_run_exits_1(tmp_path: Path) -> None:
@@ -228,7 +261,8 @@ def test_show_while_running_then_sigint_then_resume(tmp_path: Path) -> None:
         # Another process reads while the run writes: it succeeds and sees the running trials.
         shown = cli("show", str(storage), "slow")
         assert shown.returncode == 0, shown.stderr
-        assert "running now:   3" in shown.stdout
+        host = socket.gethostname()
+        assert f"running now:   3 (driver {process.pid} on host {host}, seen " in shown.stdout
         running = shown.stdout.split("running now:", 1)[1].splitlines()[3:]
         assert sorted(int(line.split()[0]) for line in running) == [0, 1, 2]
         assert cli("studies", str(storage)).returncode == 0
@@ -386,3 +420,105 @@ def test_trials_shows_the_exception_line_of_a_traceback(tmp_path: Path) -> None:
         )  # fmt: skip
     row = trials_json(db, "e")[0]
     assert row["error"].startswith("ValueError: bad x 0.")
+
+
+# --- several drivers: live trials and stale ones ----------------------------------------------
+
+# "2 (driver 123 on host h, seen 1 s ago)", after "running now:   " or under it.
+DRIVER_LINE = re.compile(
+    r"^(?:running now:| {12})   (\d+) \(driver (\d+) on host (\S+), seen .+ ago\)$"
+)
+
+
+def studies_row(storage: Path, study: str) -> dict[str, str]:
+    done = cli("studies", str(storage))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    header = lines[0].split()[:10]
+    assert header == [
+        "study", "trials", "queued", "running", "stale", "ok", "fail", "interrupted", "pruned",
+        "drivers",
+    ]  # fmt: skip
+    row = next(line.split() for line in lines[2:] if line.split()[0] == study)
+    return dict(zip(header, row[:10], strict=True))
+
+
+def running_now(out: str) -> tuple[set[tuple[int, int, str]], list[str], dict[int, str]]:
+    """What ``show`` says runs: (count, driver pid, host) per live driver, the stale line (if
+    any), and the driver column of the running trials' table, by trial id."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("running now:"))
+    drivers = set()
+    while at < len(lines) and (match := DRIVER_LINE.match(lines[at])):
+        drivers.add((int(match[1]), int(match[2]), match[3]))
+        at += 1
+    stale = [line for line in lines if line.startswith("stale:")]
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["id", "started"])
+    assert lines[header].split()[-2:] == ["driver", "parameters"]
+    # The started column is "YYYY-MM-DD HH:MM:SS": two words.
+    table = {int(line.split()[0]): line.split()[3] for line in lines[header + 2 :]}
+    return drivers, stale, table
+
+
+async def driver_leases(storage: Path, study: str) -> dict[int, float]:
+    async with open_study(storage, study) as stored:
+        return {driver.pid: driver.lease for driver in await stored.drivers()}
+
+
+def test_show_and_studies_tell_live_drivers_from_stale_trials(tmp_path: Path) -> None:
+    storage = tmp_path / "runs.sqlite"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    # Two drivers of one study, each with a lease far longer than the test: the one that is
+    # SIGKILLed counts as dead because its process is gone from this host, not by its lease.
+    args = [*run_args(storage, "two", 6), "--lease-seconds", "300"]
+    slow = [*PROGRAM, "--sleep", "30"]
+    first = start(*args, "--concurrency", "2", *slow, CLI_TEST_MARKS=str(marks))
+    second = start(*args, "--concurrency", "1", *slow, CLI_TEST_MARKS=str(marks))
+    host = socket.gethostname()
+    try:
+        wait_for(marks, "started-*", 3)
+        assert anyio.run(driver_leases, storage, "two") == {first.pid: 300.0, second.pid: 300.0}
+        shown = cli("show", str(storage), "two")
+        assert shown.returncode == 0, shown.stderr
+        drivers, stale, table = running_now(shown.stdout)
+        assert drivers == {(2, first.pid, host), (1, second.pid, host)}, shown.stdout
+        assert stale == []
+        assert sorted(table.values()) == sorted([str(first.pid)] * 2 + [str(second.pid)])
+        assert "trials:        3 (3 running)" in shown.stdout
+        row = studies_row(storage, "two")
+        assert (row["running"], row["stale"], row["drivers"]) == ("3", "0", "2")
+
+        first.kill()
+        first.communicate()
+        shown = cli("show", str(storage), "two")
+        assert shown.returncode == 0, shown.stderr
+        drivers, stale, table = running_now(shown.stdout)
+        assert drivers == {(1, second.pid, host)}, shown.stdout
+        assert len(stale) == 1
+        assert re.fullmatch(
+            r"stale: {9}2 \(their driver was last seen \d+ s ago; they run again on the next "
+            r"start\)",
+            stale[0],
+        ), stale
+        assert sorted(table.values()) == sorted(["stale", "stale", str(second.pid)])
+        assert "trials:        3 (1 running, 2 stale)" in shown.stdout
+        row = studies_row(storage, "two")
+        assert (row["running"], row["stale"], row["drivers"]) == ("1", "2", "1")
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.communicate()
+    before = {row["id"]: row for row in trials_json(storage, "two")}
+    assert set(before) == {0, 1, 2}
+
+    # The next start runs the stale trials again, with their ids and parameters.
+    resumed = cli(*run_args(storage, "two", 4), *PROGRAM)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = trials_json(storage, "two")
+    assert [(row["id"], row["state"]) for row in rows] == [(i, "ok") for i in range(4)]
+    for row in rows[:3]:
+        assert (row["lr"], row["layers"]) == (before[row["id"]]["lr"], before[row["id"]]["layers"])
+    shown = cli("show", str(storage), "two")
+    assert "running now:   none" in shown.stdout
+    assert "stale:" not in shown.stdout

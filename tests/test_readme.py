@@ -1,10 +1,10 @@
 """Every Python block of the README runs, in order, in a fresh folder, as a user would run it.
 
 A block preceded by ``<!-- file: NAME -->`` is written to that file instead (a script or a
-space that another block uses). A block with a top-level ``await`` (or ``async with``) runs inside ``anyio.run``.
-A shell block preceded by ``<!-- run -->`` runs with bash, with this environment's ``python``
-and ``asynchpo`` commands first on the path. A block marked ```` ```python skip ```` (one that
-needs a cluster) is shown, not run.
+space that another block uses). A block with a top-level ``await`` (or ``async with``) runs
+inside ``anyio.run``. A shell block preceded by ``<!-- run -->`` runs with bash, with this
+environment's ``python`` and ``asynchpo`` commands first on the path. A block marked
+```` ```python skip ```` (one that needs a cluster) is shown, not run.
 """
 
 from __future__ import annotations

@@ -18,9 +18,8 @@ from typing import Any
 import anyio
 import pytest
 
-from asynchpo import AllTrialsFailed, hp, list_studies, load_trials
+from asynchpo import AllTrialsFailed, hp, list_studies, load_trials, open_study
 from asynchpo._cli import main
-from asynchpo._inspect import load_study, summarize
 from asynchpo._space import compile_space
 from asynchpo._storage import SqliteStorage, StudyConfig
 from asynchpo._trial import Reports, Trial, TrialState
@@ -100,8 +99,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 async def test_summary_counts_pruned_trials_and_never_takes_them_for_the_best(db: Path) -> None:
-    record, trials = await load_study(db, "curves")
-    summary = summarize(record, trials)
+    async with open_study(db, "curves") as study:
+        summary = study.summary()
     assert summary.pruned == 3
     assert summary.counts == {
         "queued": 0,
@@ -140,17 +139,20 @@ def test_show_counts_pruned_trials_and_where_they_stopped(
     code, out, err = run(capsys, "show", str(db), "curves")
     assert code == 0, err
     lines = out.splitlines()
-    # Finished states first, then the trials still to run.
-    assert "trials:        7 (2 ok, 3 pruned, 1 fail, 1 running)" in lines
+    # Finished states first, then the trials still to run (trial 6 has no driver: stale).
+    assert "trials:        7 (2 ok, 3 pruned, 1 fail, 1 stale)" in lines
     assert "pruned at:     step 1 (2 trials), step 3 (1)" in lines
     assert "ok ran to:     step 9 (2 trials)" in lines
     assert "best:          trial 0, loss 0.6" in lines
     assert "  kind = a" in lines
     # The running trial's table shows the step it reached.
-    at = lines.index("running now:   1")
-    assert lines[at + 1].split() == ["id", "started", "step", "parameters"]
-    row = lines[at + 3].split()
-    assert (row[0], row[3]) == ("6", "3")
+    at = lines.index("running now:   none")
+    assert lines[at + 1] == (
+        "stale:         1 (their driver is gone; they run again on the next start)"
+    )
+    assert lines[at + 2].split() == ["id", "started", "step", "driver", "parameters"]
+    row = lines[at + 4].split()
+    assert (row[0], row[3], row[4]) == ("6", "3", "stale")
 
 
 def test_show_says_nothing_of_steps_when_no_trial_reported(
