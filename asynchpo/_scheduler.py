@@ -58,6 +58,10 @@ __all__ = ["RunOptions", "Scheduler", "StopReason", "current_trial"]
 logger = logging.getLogger("asynchpo")
 
 
+# How often a worker whose budget is taken up by other drivers' trials looks for a change.
+_OTHERS_CHECK_EVERY = 0.1  # seconds
+
+
 class StopReason(enum.StrEnum):
     """Why a run stopped (the text recorded on interrupted trials)."""
 
@@ -267,21 +271,29 @@ class Scheduler:
                 return
 
     async def _wait_for_others(self) -> bool:
-        """The budget is taken up by trials running elsewhere: wait until they could have come
-        back (their driver's lease lapsing) and say whether to ask again."""
+        """The budget is taken up by trials running under other drivers: wait until one of
+        them ends (the study's version moves) or could have come back (its driver's lease
+        lapsing), and say whether to ask again.
+
+        Other processes cannot wake this one, so the wait checks the study's version (a
+        read of a few microseconds) every ``_OTHERS_CHECK_EVERY`` seconds.
+        """
         study = self.study
         max_evals = self.options.max_evals
         foreign = study._ledger.foreign_running()
         if not foreign or (max_evals is not None and study.finished >= max_evals):
             return False
-        now = time.time()
         deadlines = [
             holder.seen + holder.lease
             for driver in set(foreign.values())
             if driver is not None and (holder := study._others.get(driver)) is not None
         ]
-        wait = min([*deadlines, now + study._lease / 3]) - now
-        await anyio.sleep(min(max(wait, 0.05), study._lease / 3))
+        deadline = min([*deadlines, time.time() + study._lease / 3])
+        known = study._ledger.version
+        while time.time() < deadline:
+            await anyio.sleep(min(_OTHERS_CHECK_EVERY, max(0.0, deadline - time.time())))
+            if await study._storage.version(study.record.id) != known:
+                break
         study._behind = True
         return True
 

@@ -227,12 +227,23 @@ async def test_the_change_feed_returns_what_changed(storage: Storage, study: Stu
 
 
 async def test_writes_renew_the_writers_lease(storage: Storage, study: StudyRecord) -> None:
-    a = await storage.open_driver(study.id, "h", 1, LONG)
-    started, _ = await storage.new_trials(study.id, a.id, [new(0.1)], None)
+    # Renewed by a write once a quarter of the lease has passed since it was last seen.
+    a = await storage.open_driver(study.id, "h", 1, 0.4)
+    started, _ = await storage.new_trials(study.id, a.id, [new(0.1), new(0.2)], None)
     seen = (await storage.drivers(study.id))[0].seen
-    await anyio.sleep(0.02)
+    await storage.write(study.id, [started[0].replace(reports=((1, 0.5),))])
+    assert (await storage.drivers(study.id))[0].seen == seen
+    await anyio.sleep(0.15)
     await storage.write(study.id, [done(started[0])])
-    assert (await storage.drivers(study.id))[0].seen > seen
+    renewed = (await storage.drivers(study.id))[0].seen
+    assert renewed > seen + 0.1
+    # A driver that stops writing lapses: another driver takes its trial.
+    b = await storage.open_driver(study.id, "h", 2, LONG)
+    assert await storage.take_trial(study.id, b.id, None, 1.0, 0) is None
+    await anyio.sleep(0.5)
+    taken = await storage.take_trial(study.id, b.id, None, 1.0, 0)
+    assert taken is not None
+    assert taken.id == 1
 
 
 async def test_group_commit_shares_statements_and_keeps_refusals_apart(

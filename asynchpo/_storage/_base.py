@@ -4,8 +4,9 @@ Contract, for every implementation:
 
 - **Many drivers per study.** Any number of *drivers* (processes, machines) may drive one
   study at once. Each registers with :meth:`Storage.open_driver` and holds a *lease*: it is
-  alive while ``seen + lease > now``. Every write a driver makes renews it (``seen = now``), and
-  :meth:`Storage.heartbeat` renews it when the driver has nothing to write. Readers
+  alive while ``seen + lease > now``. Its writes renew it (``seen = now``, at most four times
+  per lease period, in the same transaction), and :meth:`Storage.heartbeat` renews it when the
+  driver has nothing to write. Readers
   (``load_trials``, the CLI, another process) never block a writer.
 - **Ids are taken where trials start.** :meth:`Storage.new_trials` gives new trials the next
   dense ids in the same transaction that stores them ``RUNNING``, and refuses any past the

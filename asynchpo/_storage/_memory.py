@@ -281,8 +281,11 @@ class MemoryStorage(Storage):
         self._logs[study_id].append((version, record.id))
         holder = self._drivers.get(record.driver) if record.driver is not None else None
         if holder is not None and holder.ended is None:
-            # A write renews its driver's lease, as the SQLite trigger does.
-            self._drivers[holder.id] = dataclasses.replace(holder, seen=time.time())
+            # A write renews its driver's lease (at most four times a lease period), as the
+            # SQLite trigger does.
+            now = time.time()
+            if holder.seen < now - holder.lease / 4:
+                self._drivers[holder.id] = dataclasses.replace(holder, seen=now)
 
     async def aclose(self) -> None:
         """Mark the storage closed. Idempotent; the data is kept but no longer reachable."""
@@ -370,4 +373,17 @@ def _copy_plain(value: Any) -> Any:
 
 def _copy(trial: Trial) -> Trial:
     """A record that shares no mutable part with ``trial`` (whose values are plain)."""
-    return dataclasses.replace(trial, params=dict(trial.params), result=_copy_plain(trial.result))
+    return Trial(
+        trial.id,
+        trial.state,
+        dict(trial.params),
+        trial.loss,
+        _copy_plain(trial.result),
+        trial.error,
+        trial.created,
+        trial.started,
+        trial.finished,
+        trial.slot,
+        trial.reports,
+        trial.driver,
+    )

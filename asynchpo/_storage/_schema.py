@@ -89,7 +89,8 @@ _ACTIVE_CHECK = ", ".join(
 
 # The study's counters (version, next id, finished + running) and the writing driver's lease
 # are kept by triggers, so that every statement that changes trials keeps them exact, in the
-# same transaction, without a round trip of its own.
+# same transaction, without a round trip of its own. The lease is renewed at most four times
+# per lease period: a write whose driver was seen just before leaves its row alone.
 _COUNTER_TRIGGERS_DDL: Final = (
     f"""
     CREATE TRIGGER trials_inserted AFTER INSERT ON trials
@@ -98,7 +99,8 @@ _COUNTER_TRIGGERS_DDL: Final = (
             next_tid = max(next_tid, NEW.tid + 1),
             active = active + (NEW.state IN ({_ACTIVE_CHECK}))
         WHERE id = NEW.study_id;
-        UPDATE drivers SET seen = {NOW_SQL} WHERE id = NEW.driver AND ended IS NULL;
+        UPDATE drivers SET seen = {NOW_SQL}
+        WHERE id = NEW.driver AND ended IS NULL AND seen < {NOW_SQL} - lease / 4;
     END
     """,
     f"""
@@ -107,7 +109,8 @@ _COUNTER_TRIGGERS_DDL: Final = (
         UPDATE studies SET version = max(version, NEW.seq),
             active = active + (NEW.state IN ({_ACTIVE_CHECK})) - (OLD.state IN ({_ACTIVE_CHECK}))
         WHERE id = NEW.study_id;
-        UPDATE drivers SET seen = {NOW_SQL} WHERE id = NEW.driver AND ended IS NULL;
+        UPDATE drivers SET seen = {NOW_SQL}
+        WHERE id = NEW.driver AND ended IS NULL AND seen < {NOW_SQL} - lease / 4;
     END
     """,
 )
