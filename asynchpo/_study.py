@@ -298,7 +298,6 @@ class Study:
         # One read of the change feed at a time, shared by the tasks that need it meanwhile
         # (16 workers otherwise sent 16 identical reads, 3 in 4 rows read being known ones).
         self._sync_lock = anyio.Lock(fast_acquire=True)
-        self._syncs = 0  # reads started
         self._suggestion_cost = 0.0
         self._starting = 0  # new trials being suggested or stored here
         # Versions of our own statements run on from what the ledger read: until a gap shows
@@ -458,9 +457,16 @@ class Study:
         """The next trial for this driver, stored ``RUNNING``; ``None`` once the budget is
         spent."""
         ledger = self._ledger
-        if self._behind or await self._foreign_changes():
+        if self._behind:
             await self._sync()
+        elif (seen := await self._foreign_changes()) is not None:
+            await self._sync(seen)
         stale = self._stale_foreign()
+        if stale:
+            # Leases read a while ago may have been renewed since (a busy driver's heartbeat
+            # never wakes to read them): read them again before taking a trial as stale.
+            await self._refresh_drivers()
+            stale = self._stale_foreign()
         spent = self.max_evals is not None and ledger.active + self._starting >= self.max_evals
         if stale or (ledger.waiting and not spent):
             with anyio.CancelScope(shield=True):
@@ -767,29 +773,32 @@ class Study:
             ledger.version += 1
             mine.discard(ledger.version)
 
-    async def _foreign_changes(self) -> bool:
-        """Whether another driver changed the study since the ledger's version: so that every
-        suggestion sees what the others did (a cheap check; alone, a driver never reads).
+    async def _foreign_changes(self) -> int | None:
+        """The study's version, if another driver changed the study since the ledger's
+        version; ``None`` otherwise. So every suggestion sees what the others did, at the cost
+        of a cheap check (alone, a driver never reads).
 
         The versions past the ledger's are this driver's own (taken in, or of statements
         still in flight, each making at most one version) or another driver's. More of them
         than ours can explain means another driver wrote; a hole that stays while ours pile
         up behind it (one of ours in flight may store nothing) is read too.
         """
-        ahead = await self._storage.version(self.record.id) - self._ledger.version
+        now = await self._storage.version(self.record.id)
+        ahead = now - self._ledger.version
         if ahead <= 0:
-            return False
+            return None
         mine = len(self._own_versions)
-        return ahead > mine + self._statements or mine > _OWN_VERSIONS_BEFORE_READING
+        if ahead > mine + self._statements or mine > _OWN_VERSIONS_BEFORE_READING:
+            return now
+        return None
 
-    async def _sync(self) -> None:
-        # A read that starts after this call sees all it needs: if another task's read started
-        # while this one waited for the lock (and has ended), there is nothing left to read.
-        wanted = self._syncs + 1
+    async def _sync(self, upto: int | None = None) -> None:
+        """Read what changed since the ledger's version. ``upto``: the version the caller saw;
+        one read is shared by the tasks that need it meanwhile (16 workers otherwise sent 16
+        identical reads): a task whose version was read while it waited reads nothing."""
         async with self._sync_lock:
-            if self._syncs >= wanted:
+            if upto is not None and self._ledger.version >= upto and not self._behind:
                 return
-            self._syncs += 1
             changes = await self._storage.changes(self.record.id, self._ledger.version)
             self._behind = False
             self._own_versions = {v for v in self._own_versions if v > changes.version}

@@ -41,6 +41,7 @@ from asynchpo import (
     rand,
     tpe,
 )
+from asynchpo._storage import Changes, StorageWrapper
 
 SPACE = {"x": hp.uniform("x", -5.0, 5.0), "kind": hp.choice("kind", ["a", "b"])}
 
@@ -739,3 +740,80 @@ async def test_a_reader_refreshes_trials_and_drivers(tmp_path: Path) -> None:
                 assert [(d.id, n) for d, n in summary.drivers] == [(b.driver.id, 0)]
                 assert (summary.counts["ok"], summary.stale, summary.best_loss) == (2, 0, 1.0)
                 assert reader.finished == 2
+
+
+# --- what a driver reads, and when ------------------------------------------------------------
+
+
+class CountingStorage(StorageWrapper):
+    """Counts the calls a study makes to its storage, by method."""
+
+    def __init__(self, storage: asynchpo.Storage) -> None:
+        super().__init__(storage)
+        self.calls: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    async def changes(self, study_id: int, since: int) -> Changes:
+        self._count("changes")
+        return await super().changes(study_id, since)
+
+    async def take_trial(
+        self, study_id: int, driver: int, max_evals: int | None, started: float, slot: int | None
+    ) -> asynchpo.Trial | None:
+        self._count("take_trial")
+        return await super().take_trial(study_id, driver, max_evals, started, slot)
+
+
+async def test_alone_a_driver_never_reads_the_change_feed(tmp_path: Path) -> None:
+    async with await SqliteStorage.open(tmp_path / "study.db") as sqlite:
+        counting = CountingStorage(sqlite)
+        async with opened(counting) as study:
+            reads_at_open = counting.calls.get("changes", 0)
+            for _ in range(30):
+                trials = await study.ask(4)
+                for trial in reversed(trials):
+                    await study.tell(trial, 1.0)
+            assert study.finished == 120
+        assert counting.calls.get("changes", 0) == reads_at_open
+
+
+async def test_concurrent_asks_share_one_read_of_another_drivers_work(tmp_path: Path) -> None:
+    async with await SqliteStorage.open(tmp_path / "study.db") as sqlite:
+        counting = CountingStorage(sqlite)
+        async with opened(tmp_path / "study.db") as other, opened(counting) as study:
+            await study.ask()  # knows the other driver is there, and what it did
+            before = counting.calls.get("changes", 0)
+            held = await other.ask(3)
+            started: list[RunningTrial] = []
+
+            async def ask() -> None:
+                started.append(await study.ask())
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(16):
+                    tg.start_soon(ask)
+            assert counting.calls.get("changes", 0) == before + 1
+            assert {t.id for t in held}.isdisjoint(t.id for t in started)
+            assert len({t.id for t in started}) == 16
+
+
+async def test_a_driver_never_tries_to_take_a_live_drivers_trials(tmp_path: Path) -> None:
+    async with await SqliteStorage.open(tmp_path / "study.db") as sqlite:
+        counting = CountingStorage(sqlite)
+        # The first driver is busy (its writes keep its long lease, so its heartbeat never
+        # wakes) for longer than the later one's short lease, which the later renews.
+        async with (
+            opened(counting, lease_seconds=60) as first,
+            opened(tmp_path / "study.db", lease_seconds=0.3) as later,
+        ):
+            held = await later.ask(4)
+            deadline = anyio.current_time() + 0.8
+            while anyio.current_time() < deadline:
+                trial = await first.ask()
+                await first.tell(trial, 1.0)
+                await anyio.sleep(0.01)
+            assert counting.calls.get("take_trial", 0) == 0
+            for trial in held:
+                await later.tell(trial, 2.0)
