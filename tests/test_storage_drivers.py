@@ -4,12 +4,14 @@ fencing and the change feed, against every implementation (and the two against e
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from asynchpo._exceptions import StorageError, StudyNotFound
@@ -329,3 +331,46 @@ async def test_memory_and_sqlite_agree_on_random_driver_operations(tmp_path: Pat
         theirs = [(t.id, t.state, t.driver, t.params) for t in await sqlite.trials(sid)]
         assert mine == theirs
         assert [t.id for t in await memory.trials(sid)] == list(range(len(mine)))
+
+
+async def test_a_locked_file_is_waited_for_off_the_event_loop(tmp_path: Path) -> None:
+    """Statements run on the loop's thread only when the database is free at once; while
+    another process holds the write lock they wait on the database thread, and the event loop
+    goes on meanwhile."""
+    path = tmp_path / "locked.db"
+    async with await SqliteStorage.open(path) as storage:
+        study = await storage.create_study("s", CONFIG)
+        driver = await storage.open_driver(study.id, "h", 1, LONG)
+        started, _ = await storage.new_trials(study.id, driver.id, [new(0.5)], None)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        ticks = 0
+        ticks_at_release = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await anyio.sleep(0.01)
+
+        async def release() -> None:
+            nonlocal ticks_at_release
+            await anyio.sleep(0.3)
+            ticks_at_release = ticks
+            holder.execute("COMMIT")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            tg.start_soon(release)
+            await anyio.lowlevel.checkpoint()  # both are running before the write
+            written = await storage.write(study.id, [done(started[0])])
+            more, _ = await storage.new_trials(study.id, driver.id, [new(0.25)], None)
+            tg.cancel_scope.cancel()
+        holder.close()
+        assert written.refused == ()
+        assert [t.id for t in more] == [1]
+        # The loop ran while the write waited for the lock (a statement blocking it until the
+        # lock is free would block the release too).
+        assert ticks_at_release >= 10
+        stored = await storage.trials(study.id)
+        assert [(t.id, t.state) for t in stored] == [(0, TrialState.OK), (1, TrialState.RUNNING)]

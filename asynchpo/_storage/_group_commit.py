@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar, final
 
 import anyio
+import anyio.lowlevel
 
 from asynchpo._storage._base import Storage, Written
 from asynchpo._storage._wrapper import StorageWrapper
@@ -57,16 +58,6 @@ class GroupCommit(StorageWrapper):
     ) -> tuple[_Result, int]:
         """Add ``items`` to the open batch of ``key``; the batch's result and where the items
         start in it."""
-        if not self._busy and not self._open:
-            # Nobody to share with: send at once (the common case at low concurrency).
-            self._busy = True
-            try:
-                return await send(list(items)), 0
-            finally:
-                self._busy = False
-                if self._idle is not None:
-                    self._idle.set()
-                    self._idle = None
         batch: _Batch[_Item, _Result] = self._open.setdefault(key, _Batch())
         start = len(batch.items)
         batch.items.extend(items)
@@ -77,9 +68,13 @@ class GroupCommit(StorageWrapper):
                 await self._idle.wait()
                 continue
             self._busy = True
-            if self._open.get(key) is batch:
-                del self._open[key]
             try:
+                # The tasks that are ready to run may have records too: let them hand them in
+                # first, so that one statement stores them all (a storage that runs a
+                # statement at once, without awaiting, leaves no other moment for it).
+                await anyio.lowlevel.cancel_shielded_checkpoint()
+                if self._open.get(key) is batch:
+                    del self._open[key]
                 batch.result = await send(batch.items)
             except Exception as exc:
                 batch.error = exc

@@ -140,7 +140,8 @@ class SqliteStorage(Storage):
         :param rows_per_statement: the most records one upsert statement may take.
         """
         self._conn: aiosqlite.Connection | None = connection
-        # A read-only connection used on the event loop's thread for version checks.
+        # A second connection, used on the event loop's thread for statements that run at
+        # once (see _execute).
         self._side: sqlite3.Connection | None = None
         self._path = path
         self._rows_per_statement = rows_per_statement
@@ -262,9 +263,9 @@ class SqliteStorage(Storage):
         return Changes(version, [decode_trial(row[1:]) for row in rows])
 
     async def version(self, study_id: int) -> int:
-        """The study's version now, read on the calling thread through a second, read-only
-        connection: a driver checks it before every suggestion, and a round trip to the
-        database thread would cost more than the read itself (a few microseconds; WAL
+        """The study's version now, read on the calling thread through the second connection
+        (see :meth:`_execute`): a driver checks it before every suggestion, and a round trip
+        to the database thread would cost more than the read itself (a few microseconds; WAL
         readers never wait for writers). Falls back to the database thread when that
         connection cannot read at once."""
         reader = self._reader()
@@ -283,16 +284,37 @@ class SqliteStorage(Storage):
         return int(rows[0][0])
 
     def _reader(self) -> sqlite3.Connection | None:
+        """The second connection, used on the calling (event loop's) thread for statements
+        that either run at once or not at all: it never waits for a lock (``timeout=0``)."""
         if self._side is None and self._path != _IN_MEMORY and self._conn is not None:
             try:
                 side = sqlite3.connect(
                     self._path, isolation_level=None, timeout=0, check_same_thread=False
                 )
-                side.execute("PRAGMA query_only = ON")
+                side.execute("PRAGMA synchronous = NORMAL")
+                side.execute("PRAGMA foreign_keys = ON")
             except sqlite3.Error:
                 return None
             self._side = side
         return self._side
+
+    async def _execute(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """Run one statement and return its rows: on this thread when the database is free
+        at once, else on the database thread, which waits for the lock.
+
+        A statement that takes the write lock does so before it changes anything, so one
+        that finds the lock taken has done nothing and goes to the thread. Run here, the
+        statement costs tens of microseconds of the event loop; two round trips to the
+        thread per trial cost more than the statements themselves.
+        """
+        side = self._reader()
+        if side is not None:
+            try:
+                return side.execute(sql, parameters).fetchall()
+            except sqlite3.OperationalError as exc:
+                if _error_code(exc) & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+        return list(await self._connection().execute_fetchall(sql, parameters))
 
     async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
         """Insert new trial records and replace existing ones, all in one transaction.
@@ -315,9 +337,7 @@ class SqliteStorage(Storage):
         rows = [encode_trial(trial) for trial in trials]
         try:
             if len(rows) <= self._rows_per_statement:
-                stored = await conn.execute_fetchall(
-                    upsert_sql(len(rows)), _parameters(study_id, rows)
-                )
+                stored = await self._execute(upsert_sql(len(rows)), _parameters(study_id, rows))
             else:
                 stored = await self._write_in_chunks(conn, study_id, rows)
         except sqlite3.Error as exc:
@@ -337,7 +357,7 @@ class SqliteStorage(Storage):
     ) -> tuple[list[Trial], int]:
         """Store ``trials`` as new ``RUNNING`` trials of ``driver`` with the next ids, in one
         statement; see :meth:`Storage.new_trials`."""
-        conn = self._connection()
+        self._connection()  # refuses a closed storage
         if not trials:
             return [], -1
         parameters: list[Any] = [study_id, driver, max_evals]
@@ -345,7 +365,7 @@ class SqliteStorage(Storage):
             row = encode_trial(trial)
             parameters.extend((row[2], row[6], row[7], row[9]))
         try:
-            stored = sorted(await conn.execute_fetchall(new_trials_sql(len(trials)), parameters))
+            stored = sorted(await self._execute(new_trials_sql(len(trials)), parameters))
         except sqlite3.Error as exc:
             raise _storage_error(
                 f"start {len(trials)} trial(s) of study {study_id} in {self._path}", exc
