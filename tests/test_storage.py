@@ -10,7 +10,6 @@ import random
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -64,20 +63,6 @@ def finished(tid: int, state: TrialState = TrialState.OK, **changes: Any) -> Tri
             state=state, result={"status": "fail"}, error="ValueError: boom", finished=T0 + tid + 2
         )
     return trial.replace(**changes)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    """Each implementation in turn; the SQLite one on a real file."""
-    opened: Storage
-    if request.param == "memory":
-        opened = MemoryStorage()
-    else:
-        opened = await SqliteStorage.open(tmp_path / "studies.db")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 @pytest.fixture

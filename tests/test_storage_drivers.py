@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +37,6 @@ def new(x: float, slot: int | None = 0) -> Trial:
 
 def done(trial: Trial, loss: float = 1.0) -> Trial:
     return trial.replace(state=TrialState.OK, loss=loss, result={"loss": loss}, finished=1.0)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    opened: Storage
-    if request.param == "memory":
-        opened = MemoryStorage()
-    else:
-        opened = await SqliteStorage.open(tmp_path / "drivers.db")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 @pytest.fixture
