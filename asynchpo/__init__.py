@@ -39,7 +39,6 @@ from asynchpo._executors._process import ProcessExecutor as ProcessExecutor
 from asynchpo._fmin import fmin as fmin
 from asynchpo._fmin import fmin_sync as fmin_sync
 from asynchpo._fmin import load_trials as load_trials
-from asynchpo._inspect import list_studies as list_studies
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
 from asynchpo._space import Space as Space
@@ -50,12 +49,13 @@ from asynchpo._storage import SqliteStorage as SqliteStorage
 from asynchpo._storage import Storage as Storage
 from asynchpo._study import RunningTrial as RunningTrial
 from asynchpo._study import Study as Study
-from asynchpo._study import StudySummary as StudySummary
-from asynchpo._study import SyncStudy as SyncStudy
 from asynchpo._study import open_study as open_study
-from asynchpo._study import open_study_sync as open_study_sync
+from asynchpo._study_sync import SyncStudy as SyncStudy
+from asynchpo._study_sync import open_study_sync as open_study_sync
 from asynchpo._suggesters._base import History as History
 from asynchpo._suggesters._base import Suggester as Suggester
+from asynchpo._summary import StudySummary as StudySummary
+from asynchpo._summary import list_studies as list_studies
 from asynchpo._trial import Trial as Trial
 from asynchpo._trial import TrialState as TrialState
 from asynchpo._trials import Trials as Trials

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import math
 import numbers
 import os
 import secrets
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, overload
 
 import anyio
@@ -49,6 +46,7 @@ from asynchpo._exceptions import (
     TrialPruned,
 )
 from asynchpo._executors._base import checked_report
+from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
 from asynchpo._pruners import Pruner
 from asynchpo._space import Space, compile_space, describe_difference
@@ -57,7 +55,8 @@ from asynchpo._storage._base import Driver
 from asynchpo._storage._group_commit import GroupCommit
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import FloatArray, Suggester, TrialRngs, algo_name
-from asynchpo._trial import ParamValue, Trial, TrialState, best_trial
+from asynchpo._summary import StudySummary, summarize
+from asynchpo._trial import ParamValue, Trial, TrialState
 
 if TYPE_CHECKING:
     from asynchpo._trials import Trials
@@ -67,11 +66,7 @@ __all__ = [
     "DEFAULT_STUDY",
     "RunningTrial",
     "Study",
-    "StudySummary",
-    "SyncStudy",
     "open_study",
-    "open_study_sync",
-    "summarize",
 ]
 
 logger = logging.getLogger("asynchpo")
@@ -92,130 +87,6 @@ _OWN_VERSIONS_BEFORE_READING: Final = 16
 
 # A running trial's record is rewritten with its reports at most this often.
 _REPORTS_CHECKPOINT_EVERY: Final = 1.0  # seconds
-
-_HOST: Final = socket.gethostname()
-
-
-# --- reading ----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StudySummary:
-    """What a stored study holds, at a glance.
-
-    :param name: the study's name.
-    :param counts: the number of trials in each state, by the state's value (``"queued"``,
-        ``"running"``, ``"ok"``, ``"fail"``, ``"interrupted"``, ``"pruned"``), every state
-        present.
-    :param best_loss: the lowest loss of an ``ok`` trial, or ``None`` (a pruned trial's loss
-        is a partial one and never the best).
-    :param best_trial: the id of that trial, or ``None``.
-    :param last_activity: the latest created/started/finished time of any trial (seconds
-        since the epoch), or the study's creation time when it has no trial.
-    :param algo: the study's search algorithm.
-    :param created: when the study was created.
-    :param drivers: the drivers whose lease is alive, with how many trials each runs.
-    :param stale: running trials whose driver's lease lapsed: they run again when a driver
-        next asks.
-    :param stale_seen: when the drivers of the stale trials were last seen (the latest).
-    """
-
-    name: str
-    counts: Mapping[str, int]
-    best_loss: float | None
-    best_trial: int | None
-    last_activity: float
-    algo: str
-    created: float
-    drivers: tuple[tuple[Driver, int], ...] = ()
-    stale: int = 0
-    stale_seen: float | None = None
-
-    @property
-    def total(self) -> int:
-        """The number of trials in the study."""
-        return sum(self.counts.values())
-
-    @property
-    def pruned(self) -> int:
-        """The number of trials a pruner stopped early (state ``pruned``)."""
-        return self.counts.get(TrialState.PRUNED.value, 0)
-
-    @property
-    def live(self) -> int:
-        """Running trials whose driver holds its lease."""
-        return self.counts.get(TrialState.RUNNING.value, 0) - self.stale
-
-
-def summarize(
-    record: StudyRecord,
-    trials: Sequence[Trial],
-    drivers: Sequence[Driver] = (),
-    now: float | None = None,
-) -> StudySummary:
-    """The summary of a study from its record, its trials and its drivers."""
-    now = time.time() if now is None else now
-    counts = {state.value: 0 for state in TrialState}
-    last = record.created
-    by_id = {driver.id: driver for driver in drivers}
-    running: dict[int, int] = {}
-    stale = 0
-    stale_seen: float | None = None
-    for trial in trials:
-        counts[trial.state.value] += 1
-        for moment in (trial.created, trial.started, trial.finished):
-            if moment is not None and moment > last:
-                last = moment
-        if trial.state is TrialState.RUNNING:
-            holder = by_id.get(trial.driver) if trial.driver is not None else None
-            if holder is not None and _alive(holder, now):
-                running[holder.id] = running.get(holder.id, 0) + 1
-            else:
-                stale += 1
-                if holder is not None:
-                    stale_seen = max(stale_seen or holder.seen, holder.seen)
-    for driver in drivers:
-        last = max(last, driver.seen)
-    best = best_trial(trials)
-    live = tuple((driver, running.get(driver.id, 0)) for driver in drivers if _alive(driver, now))
-    return StudySummary(
-        name=record.name,
-        counts=counts,
-        best_loss=None if best is None else best.loss,
-        best_trial=None if best is None else best.id,
-        last_activity=last,
-        algo=record.config.algo,
-        created=record.created,
-        drivers=live,
-        stale=stale,
-        stale_seen=stale_seen,
-    )
-
-
-def _alive(driver: Driver, now: float) -> bool:
-    """Whether a driver holds its lease, and (on this machine) its process still exists."""
-    if not driver.alive(now):
-        return False
-    return driver.host != _HOST or _process_exists(driver.pid)
-
-
-def _process_exists(pid: int) -> bool:
-    """Whether process ``pid`` of this machine still runs (a zombie does not)."""
-    if pid == os.getpid():
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (macOS): ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 # --- a trial in flight ------------------------------------------------------------------------
@@ -820,7 +691,7 @@ class Study:
         # Each driver once, not once per trial: _alive reads /proc for a driver on this host.
         for driver_id in set(foreign.values()):
             holder = self._others.get(driver_id) if driver_id is not None else None
-            if holder is None or not _alive(holder, now):
+            if holder is None or not alive(holder, now):
                 return True
         return False
 
@@ -834,7 +705,7 @@ class Study:
         for driver in self._all_drivers:
             if driver.id == me or driver.ended is not None:
                 continue
-            if driver.alive(now) and not _alive(driver, now):
+            if driver.alive(now) and not alive(driver, now):
                 if me is None:
                     continue
                 logger.info(
@@ -1047,7 +918,7 @@ async def open_study(
             handle = Study(store, record, None, None, driver=None, where=where)
             handle._absorb(*_unpack(await store.changes(record.id, -1)))
             handle._all_drivers = await store.drivers(record.id)
-            handle._others = {d.id: d for d in handle._all_drivers if _alive(d, time.time())}
+            handle._others = {d.id: d for d in handle._all_drivers if alive(d, time.time())}
             try:
                 yield handle
             finally:
@@ -1055,7 +926,7 @@ async def open_study(
             return
         assert algo is not None
         record = await _create_or_check(store, study, compiled, algo_name(algo), base_seed, where)
-        driver = await store.open_driver(record.id, _HOST, os.getpid(), lease)
+        driver = await store.open_driver(record.id, HOST, os.getpid(), lease)
         handle = Study(
             store,
             record,
@@ -1095,89 +966,3 @@ async def open_study(
 
 def _unpack(changes: Any) -> tuple[list[Trial], int]:
     return changes.trials, changes.version
-
-
-# --- the synchronous twin ---------------------------------------------------------------------
-
-
-class SyncStudy:
-    """:class:`Study` for code that is not async: the same methods, called plainly.
-
-    The study lives on an event loop in a thread of its own (an anyio blocking portal), so it
-    works in scripts and inside Jupyter, where an event loop already runs. Open it with
-    :func:`open_study_sync`.
-    """
-
-    def __init__(self, study: Study, portal: anyio.from_thread.BlockingPortal) -> None:
-        self._study = study
-        self._portal = portal
-
-    @property
-    def study(self) -> Study:
-        """The asynchronous study behind this one (for its read-only properties)."""
-        return self._study
-
-    def __getattr__(self, name: str) -> Any:
-        # Read-only properties (trials, best_trial, name, ...) come from the study itself.
-        if name.startswith("_") or name in ("ask", "tell", "report", "enqueue", "refresh"):
-            raise AttributeError(name)
-        return getattr(self._study, name)
-
-    @overload
-    def ask(self, n: None = None, *, slot: int | None = None) -> RunningTrial: ...
-
-    @overload
-    def ask(self, n: int, *, slot: int | None = None) -> list[RunningTrial]: ...
-
-    def ask(
-        self, n: int | None = None, *, slot: int | None = None
-    ) -> RunningTrial | list[RunningTrial]:
-        """See :meth:`Study.ask`."""
-        if n is None:
-            return self._portal.call(functools.partial(self._study.ask, slot=slot))
-        return self._portal.call(functools.partial(self._study.ask, n, slot=slot))
-
-    def tell(
-        self,
-        trial: RunningTrial | int,
-        result: object = None,
-        *,
-        exception: BaseException | None = None,
-        pruned: bool = False,
-    ) -> Trial:
-        """See :meth:`Study.tell`."""
-        return self._portal.call(
-            functools.partial(self._study.tell, trial, result, exception=exception, pruned=pruned)
-        )
-
-    def report(self, trial: RunningTrial | int, step: int, loss: float) -> None:
-        """See :meth:`Study.report`."""
-        self._portal.call(self._study.report, trial, step, loss)
-
-    def enqueue(self, points: Sequence[Mapping[str, object]]) -> list[Trial]:
-        """See :meth:`Study.enqueue`."""
-        return self._portal.call(self._study.enqueue, points)
-
-    def refresh(self) -> None:
-        """See :meth:`Study.refresh`."""
-        self._portal.call(self._study.refresh)
-
-
-@contextlib.contextmanager
-def open_study_sync(
-    storage: str | os.PathLike[str] | Storage | None = None,
-    study: str = DEFAULT_STUDY,
-    **options: Any,
-) -> Iterator[SyncStudy]:
-    """:func:`open_study` for code that is not async (scripts, notebooks)::
-
-        with asynchpo.open_study_sync("runs.sqlite", "exp1", space=space) as study:
-            trial = study.ask()
-            study.tell(trial, train(trial.params))
-
-    Takes the same arguments as :func:`open_study`.
-    """
-    with anyio.from_thread.start_blocking_portal() as portal:
-        manager = open_study(storage, study, **options)
-        with portal.wrap_async_context_manager(manager) as handle:
-            yield SyncStudy(handle, portal)

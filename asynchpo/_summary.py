@@ -1,0 +1,149 @@
+"""Study summaries: counts by state, the best trial, live drivers and stale trials.
+
+``summarize`` is pure (records in, a summary out); ``list_studies`` reads every study of an
+existing SQLite file (it never creates one) without disturbing a run that writes to it: the
+file is in WAL mode, so readers and writers never block each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+import anyio
+
+from asynchpo._exceptions import StorageError
+from asynchpo._leases import alive
+from asynchpo._storage import Driver, SqliteStorage, StudyRecord
+from asynchpo._trial import Trial, TrialState, best_trial
+
+__all__ = ["StudySummary", "list_studies", "open_existing", "summarize"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StudySummary:
+    """What a stored study holds, at a glance.
+
+    :param name: the study's name.
+    :param counts: the number of trials in each state, by the state's value (``"queued"``,
+        ``"running"``, ``"ok"``, ``"fail"``, ``"interrupted"``, ``"pruned"``), every state
+        present.
+    :param best_loss: the lowest loss of an ``ok`` trial, or ``None`` (a pruned trial's loss
+        is a partial one and never the best).
+    :param best_trial: the id of that trial, or ``None``.
+    :param last_activity: the latest created/started/finished time of any trial (seconds
+        since the epoch), or the study's creation time when it has no trial.
+    :param algo: the study's search algorithm.
+    :param created: when the study was created.
+    :param drivers: the drivers whose lease is alive, with how many trials each runs.
+    :param stale: running trials whose driver's lease lapsed: they run again when a driver
+        next asks.
+    :param stale_seen: when the drivers of the stale trials were last seen (the latest).
+    """
+
+    name: str
+    counts: Mapping[str, int]
+    best_loss: float | None
+    best_trial: int | None
+    last_activity: float
+    algo: str
+    created: float
+    drivers: tuple[tuple[Driver, int], ...] = ()
+    stale: int = 0
+    stale_seen: float | None = None
+
+    @property
+    def total(self) -> int:
+        """The number of trials in the study."""
+        return sum(self.counts.values())
+
+    @property
+    def pruned(self) -> int:
+        """The number of trials a pruner stopped early (state ``pruned``)."""
+        return self.counts.get(TrialState.PRUNED.value, 0)
+
+    @property
+    def live(self) -> int:
+        """Running trials whose driver holds its lease."""
+        return self.counts.get(TrialState.RUNNING.value, 0) - self.stale
+
+
+def summarize(
+    record: StudyRecord,
+    trials: Sequence[Trial],
+    drivers: Sequence[Driver] = (),
+    now: float | None = None,
+) -> StudySummary:
+    """The summary of a study from its record, its trials and its drivers."""
+    now = time.time() if now is None else now
+    counts = {state.value: 0 for state in TrialState}
+    last = record.created
+    by_id = {driver.id: driver for driver in drivers}
+    running: dict[int, int] = {}
+    stale = 0
+    stale_seen: float | None = None
+    for trial in trials:
+        counts[trial.state.value] += 1
+        for moment in (trial.created, trial.started, trial.finished):
+            if moment is not None and moment > last:
+                last = moment
+        if trial.state is TrialState.RUNNING:
+            holder = by_id.get(trial.driver) if trial.driver is not None else None
+            if holder is not None and alive(holder, now):
+                running[holder.id] = running.get(holder.id, 0) + 1
+            else:
+                stale += 1
+                if holder is not None:
+                    stale_seen = max(stale_seen or holder.seen, holder.seen)
+    for driver in drivers:
+        last = max(last, driver.seen)
+    best = best_trial(trials)
+    live = tuple((driver, running.get(driver.id, 0)) for driver in drivers if alive(driver, now))
+    return StudySummary(
+        name=record.name,
+        counts=counts,
+        best_loss=None if best is None else best.loss,
+        best_trial=None if best is None else best.id,
+        last_activity=last,
+        algo=record.config.algo,
+        created=record.created,
+        drivers=live,
+        stale=stale,
+        stale_seen=stale_seen,
+    )
+
+
+async def open_existing(path: str | os.PathLike[str]) -> SqliteStorage:
+    """Open a SQLite storage that must exist already.
+
+    :raises StorageError: if there is no file at ``path`` (none is created), or it is not an
+        asynchpo database.
+    """
+    target = anyio.Path(path)
+    if not await target.exists():
+        raise StorageError(f"no storage file at {os.fspath(path)!r}; check the path")
+    if not await target.is_file():
+        raise StorageError(f"{os.fspath(path)!r} is not a file; pass the path of a .sqlite file")
+    return await SqliteStorage.open(path)
+
+
+async def list_studies(storage: str | os.PathLike[str]) -> list[StudySummary]:
+    """A summary of every study in the SQLite file ``storage``, oldest study first: its trials
+    by state, best loss, live drivers, and running trials whose driver is gone (``stale``,
+    with when it was last seen).
+
+    :raises StorageError: if the file does not exist (it is not created) or is not an
+        asynchpo database.
+    """
+    store = await open_existing(storage)
+    try:
+        summaries = []
+        for record in await store.list_studies():
+            trials = await store.trials(record.id)
+            # Every driver, dead ones too: a stale trial's driver tells when it was last seen.
+            summaries.append(summarize(record, trials, await store.drivers(record.id)))
+        return summaries
+    finally:
+        await store.aclose()
