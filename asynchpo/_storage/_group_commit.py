@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar, final
 
 import anyio
-import anyio.lowlevel
 
 from asynchpo._storage._base import Storage, Written
 from asynchpo._storage._wrapper import StorageWrapper
@@ -58,6 +57,19 @@ class GroupCommit(StorageWrapper):
     ) -> tuple[_Result, int]:
         """Add ``items`` to the open batch of ``key``; the batch's result and where the items
         start in it."""
+        if not self._busy and not self._open:
+            # Nobody to share with: send at once. (A storage that runs a statement without
+            # awaiting, as SQLite does when the file is free, leaves nobody a moment to join;
+            # yielding first to gather them was measured slower with trials that overlap:
+            # 2,000 sleeps of 50 ms at concurrency 100 took 1.25 s against 1.12 s.)
+            self._busy = True
+            try:
+                return await send(list(items)), 0
+            finally:
+                self._busy = False
+                if self._idle is not None:
+                    self._idle.set()
+                    self._idle = None
         batch: _Batch[_Item, _Result] = self._open.setdefault(key, _Batch())
         start = len(batch.items)
         batch.items.extend(items)
@@ -69,10 +81,6 @@ class GroupCommit(StorageWrapper):
                 continue
             self._busy = True
             try:
-                # The tasks that are ready to run may have records too: let them hand them in
-                # first, so that one statement stores them all (a storage that runs a
-                # statement at once, without awaiting, leaves no other moment for it).
-                await anyio.lowlevel.cancel_shielded_checkpoint()
                 if self._open.get(key) is batch:
                     del self._open[key]
                 batch.result = await send(batch.items)
