@@ -619,9 +619,14 @@ class Study:
     # keeping current ---------------------------------------------------------------------
 
     def _absorb(self, records: Sequence[Trial], version: int | None = None) -> None:
-        self._ledger.absorb(records, version)
+        ledger = self._ledger
+        ledger.absorb(records, version)
+        known = ledger.records
         for record in records:
-            self._notify(record)
+            # Only what the ledger took in: a read that left before this driver's own latest
+            # write brings older records, which must not reach the watchers either.
+            if known.get(record.id) is record:
+                self._notify(record)
 
     def _notify(self, record: Trial) -> None:
         for listener in self._listeners:

@@ -817,3 +817,19 @@ async def test_a_driver_never_tries_to_take_a_live_drivers_trials(tmp_path: Path
             assert counting.calls.get("take_trial", 0) == 0
             for trial in held:
                 await later.tell(trial, 2.0)
+
+
+async def test_an_older_read_never_reaches_the_watchers(tmp_path: Path) -> None:
+    """A read that left before this driver's own latest write (statements may run on the
+    loop's thread while a read waits on the database thread) brings older records: the
+    ledger ignores them, and so must everything that watches the study."""
+    seen: list[tuple[int, TrialState]] = []
+    async with opened(tmp_path / "study.db") as study:
+        study.watch(lambda record: seen.append((record.id, record.state)))
+        trial = await study.ask()
+        running = trial.record
+        await study.tell(trial, 1.0)
+        study._absorb([running])  # the RUNNING record, as a slow read would bring it back
+        view = study.trials_view()
+    assert seen == [(0, TrialState.RUNNING), (0, TrialState.OK)]
+    assert view.statuses() == ["ok"]
