@@ -27,6 +27,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -60,6 +61,24 @@ logger = logging.getLogger("asynchpo")
 
 # How often a worker whose budget is taken up by other drivers' trials looks for a change.
 _OTHERS_CHECK_EVERY = 0.1  # seconds
+
+
+def _cancelled_by_us() -> bool:
+    """Whether the running task is being cancelled by a cancel scope around it (the search's
+    stop rules, a timeout, Ctrl-C or SIGTERM all cancel through one), rather than by an
+    objective that raised or let out a cancellation of its own. A foreign cancellation of
+    this asyncio task (``current_task().cancel()`` inside the objective) is withdrawn, so that
+    the task goes on."""
+    if anyio.current_effective_deadline() == -math.inf:
+        return True
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # not asyncio
+        return False
+    if task is not None:
+        while task.cancelling():
+            task.uncancel()
+    return False
 
 
 class StopReason(enum.StrEnum):
@@ -320,12 +339,25 @@ class Scheduler:
         context = self._context(trial, slot)
         token = _CURRENT_TRIAL.set(context)
         evaluation = _Evaluation()
+        cancelled = anyio.get_cancelled_exc_class()
         try:
             while True:
                 try:
-                    evaluation.value = await self.executor.evaluate(
-                        self.objective, trial.params, context
-                    )
+                    try:
+                        evaluation.value = await self.executor.evaluate(
+                            self.objective, trial.params, context
+                        )
+                    except cancelled as exc:
+                        if _cancelled_by_us():
+                            raise
+                        # A cancellation the search did not ask for (a library's own timeout
+                        # or cancel scope leaking out of the objective): no answer, a crash.
+                        raise TrialCrashed(
+                            f"trial {trial.id}: the objective raised {type(exc).__name__} "
+                            "although the search did not cancel it (a timeout or cancel "
+                            "scope inside the objective let it out?); catch it in the "
+                            "objective, or return STATUS_FAIL"
+                        ) from exc
                 except ExecutorError:
                     raise  # not the trial's fault: the run stops (see _worker)
                 except TrialPruned as exc:
