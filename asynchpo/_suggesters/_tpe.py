@@ -24,7 +24,10 @@ How it proposes a point, given the finished trials and the pending (running) poi
 6. **Acquisition.** ``n_EI_candidates`` candidates are drawn from l and the one with the largest
    log l(x) - log g(x) is kept.
 7. **No repeats.** In a space where every parameter takes finitely many values, a point equal
-   to a finished or pending one is not proposed while unseen points remain.
+   to a finished or pending one is not proposed while unseen points remain: the next best
+   candidates are tried (an alternative that chooses another branch gets that branch's labels
+   from the prior), then prior draws, then every point. Once the space is used up, points
+   repeat, as in hyperopt.
 
 The models of a history are cached (keyed by the history's identity), so a burst of
 suggestions between two results only re-scores candidates against the pending kernels.
@@ -271,12 +274,14 @@ class TPE:
             row = space.sample(rng, 1)[0]
         else:
             models = self._models_for(space, coords, groups, history)
-            row, ranked = self._propose(space, coords, groups, models, pending, rng)
+            row, ranked, prior = self._propose(space, coords, groups, models, pending, rng)
             if coords.discrete and self._seen(row, history, pending):
                 for candidate in ranked:
-                    snapped: FloatArray = space.snap(candidate[None, :])[0]
-                    if not self._seen(snapped, history, pending):
-                        return snapped
+                    # An alternative may choose another branch than ``row``: the groups that
+                    # branch activates were never drawn, so they come from the prior draw.
+                    alternative = _complete(space, candidate, prior)
+                    if not self._seen(alternative, history, pending):
+                        return alternative
         if coords.discrete and self._seen(row, history, pending):
             return self._unseen(space, coords, history, pending, rng, row)
         return row
@@ -429,8 +434,10 @@ class TPE:
         models: dict[int, _Model],
         pending: FloatArray,
         rng: np.random.Generator,
-    ) -> tuple[FloatArray, list[FloatArray]]:
-        """The best point, and the other candidates of its last group, best first (unsnapped)."""
+    ) -> tuple[FloatArray, list[FloatArray], FloatArray]:
+        """The best point; the other candidates of its last group, best first (unsnapped, and
+        missing the groups of any branch they choose that the point does not); and the prior
+        draw, with a value for every label, that the point's unmodelled groups came from."""
         prior = space.sample(rng, 1, every_label=True)[0]
         row = np.full(len(space), np.nan)
         ranked: list[FloatArray] = []
@@ -452,7 +459,7 @@ class TPE:
                     row[column] = self._other_branch(coords, column, row[column], rng)
                 ranked = []
         snapped: FloatArray = space.snap(row[None, :])[0]
-        return snapped, ranked
+        return snapped, ranked, prior
 
     @staticmethod
     def _other_branch(
@@ -592,6 +599,24 @@ def _compress(index: IntArray, history: History) -> tuple[IntArray, FloatArray]:
         ]
     )
     return np.concatenate([recent, thinned, failed]), weights
+
+
+def _complete(space: Space, row: FloatArray, fill: FloatArray) -> FloatArray:
+    """``row`` snapped, with every active label that is NaN in it taken from ``fill`` (a row
+    with a value for every label), so that the result is a valid point."""
+    out = space.snap(row[None, :])[0]
+    active = np.ones(len(out), dtype=np.bool_)
+    # Parents come before their children, so a filled branch choice activates its children.
+    for p in space.params:
+        j = p.column
+        if p.parents:
+            active[j] = any(active[c] and out[c] == option for c, option in p.parents)
+        if not active[j]:
+            out[j] = np.nan
+        elif np.isnan(out[j]):
+            out[j] = fill[j]
+    completed: FloatArray = space.snap(out[None, :])[0]
+    return completed
 
 
 def _enumerate(space: Space, limit: int) -> Iterator[FloatArray]:
