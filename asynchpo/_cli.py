@@ -907,6 +907,8 @@ def _dispatch(argv: list[str]) -> int:
         at = argv.index("--")
         argv, command = argv[:at], argv[at + 1 :]
     args = build_parser().parse_args(argv)
+    if getattr(args, "study", None) is not None:
+        args.study = _study_argument(args.study)
     if args.command != "run" and command:
         raise UsageError(f"{args.command} takes no program after --")
     if args.command == "run":
@@ -920,8 +922,29 @@ def _dispatch(argv: list[str]) -> int:
     return _cmd_trials(args)
 
 
+def _study_argument(text: str) -> str:
+    """A study name from the command line as the UTF-8 text it was typed in.
+
+    Python decodes arguments with the locale's encoding: under ``LC_ALL=C`` (without UTF-8
+    mode) an accented name arrives as escaped bytes, which would name no stored study.
+    """
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except UnicodeError:
+        raise UsageError(
+            f"the study name {text!r} is not UTF-8 text; type the name as it was stored"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``asynchpo`` command line; returns the exit code."""
+    # A terminal that cannot show a study's or a label's characters (LC_ALL=C, or
+    # PYTHONIOENCODING=ascii) gets them as \xe9 escapes rather than a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         return _dispatch(arguments)

@@ -110,6 +110,18 @@ def _format(value: object) -> str:
     return repr(float(value))  # repr, not str: numpy's str may round, repr round-trips
 
 
+def _os_text(text: str) -> str:
+    """``text`` as a string that the OS receives as UTF-8 bytes, whatever the locale.
+
+    Under ``LC_ALL=C`` Python encodes arguments and environment values as ASCII, and an accented
+    study name or option would make every trial fail to start.
+    """
+    try:
+        return os.fsdecode(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a lone surrogate that no bytes stand for
+        return text
+
+
 # The watchdog: a small process that outlives this one by a moment. It reads "+<pgid>" and
 # "-<pgid>" lines on its stdin; when the stdin pipe ends (this process exited or was killed,
 # even by SIGKILL, since the kernel closes the pipe), it SIGKILLs every group still
@@ -432,7 +444,7 @@ def _result_line(line: str) -> dict[str, Any] | None:
     if text.startswith("{"):
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return None
         if isinstance(value, dict) and "loss" in value and "step" not in value:
             return value
@@ -450,7 +462,7 @@ def _report_line(line: bytes) -> tuple[object, object] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(value, dict) or "step" not in value or "loss" not in value:
         return None
@@ -460,7 +472,7 @@ def _report_line(line: bytes) -> tuple[object, object] | None:
 def _result_file(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {
             "status": "fail",
             "error": "the process wrote $ASYNCHPO_RESULT_FILE but it is not JSON: "
@@ -767,7 +779,7 @@ class Command:
             parts = list(template)
             for i in range(1, len(parts), 2):
                 parts[i] = _format(values[parts[i]])
-            argv.append("".join(parts))
+            argv.append(_os_text("".join(parts)))
         return argv
 
     def _environment(self, params: Any, context: TrialContext, result_path: Path) -> dict[str, str]:
@@ -775,7 +787,7 @@ class Command:
         env["ASYNCHPO_PARAMS"] = json.dumps(json_safe(params))
         env["ASYNCHPO_TRIAL_ID"] = str(context.trial_id)
         env["ASYNCHPO_SLOT"] = str(context.slot)
-        env["ASYNCHPO_STUDY"] = context.study
+        env["ASYNCHPO_STUDY"] = _os_text(context.study)
         env["ASYNCHPO_RESULT_FILE"] = str(result_path)
         return env
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import numbers
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,7 +23,7 @@ import anyio
 import numpy as np
 
 from asynchpo._exceptions import AllTrialsFailed, ConfigError
-from asynchpo._executors._base import Executor, Objective, TrialObjective
+from asynchpo._executors._base import Executor, Objective, ObjectiveExit, TrialObjective
 from asynchpo._executors._local import LocalExecutor
 from asynchpo._progress import Progress
 from asynchpo._pruners import Pruner
@@ -36,6 +39,9 @@ from asynchpo._trials import Trials
 __all__ = ["fmin", "fmin_sync", "load_trials"]
 
 logger = logging.getLogger("asynchpo")
+
+# Set by fmin_sync: an objective's exit is raised after the event loop ends, not in it.
+_EXIT_AFTER_THE_LOOP: ContextVar[bool] = ContextVar("asynchpo_exit_after_the_loop", default=False)
 
 #: The code of the ``SystemExit`` that ``fmin`` raises once SIGTERM stopped it: what a shell
 #: reports for a process that SIGTERM ended (128 + 15).
@@ -287,7 +293,9 @@ async def fmin(
     :param retries: run a trial whose evaluation crashed or timed out (not one that returned
         ``STATUS_FAIL``) again, up to this many times; every attempt's error is kept.
     :param log_dir: where per-trial logs of command objectives go; default: beside the
-        SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``), none in memory.
+        SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``; a study name that is not a
+        short lowercase file name, such as ``../x`` or ``Exp 1``, becomes a safe folder name
+        with a hash, e.g. ``Exp_1-<hash>``), none in memory.
     :param pruner: stops unpromising trials at their reports, such as
         ``pruners.SuccessiveHalvingPruner()`` (ASHA) or ``pruners.MedianPruner()``. A pruned
         trial is recorded as ``PRUNED`` with its last reported loss, counts toward
@@ -354,44 +362,51 @@ async def fmin(
         pruner=pruner,
         lease_seconds=lease_seconds,
     )
-    async with _stop_on_sigterm() as termination, study_context as handle:
-        if points_to_evaluate:
-            await handle.enqueue(points_to_evaluate)
-        view._reset(handle.labels, handle.trials, handle.log_labels)
-        handle.watch(view._update)
-        progress = (
-            Progress(max_evals, handle.finished)
-            if (sys.stderr.isatty() if show_progressbar is None else show_progressbar)
-            else None
-        )
-        options = RunOptions(
-            concurrency=int(concurrency),
-            max_evals=None if max_evals is None else int(max_evals),
-            loss_threshold=None if loss_threshold is None else float(loss_threshold),
-            catch_eval_exceptions=catch_eval_exceptions,
-            early_stop=_early_stop(early_stop_fn, view),
-            progress=progress,
-            slot_env=slots,
-            log_dir=logs,
-            retries=int(retries),
-        )
-        scheduler = Scheduler(handle, fn, executor, options)
-        termination.attach(scheduler)
-        if handle.trials:
-            logger.info(
-                "resuming study %r: %d finished trials restored, %d waiting to run again",
-                study_name,
-                handle.finished,
-                handle.count(TrialState.INTERRUPTED)
-                + handle.count(TrialState.RUNNING)
-                + handle.count(TrialState.QUEUED),
+    try:
+        async with _stop_on_sigterm() as termination, study_context as handle:
+            if points_to_evaluate:
+                await handle.enqueue(points_to_evaluate)
+            view._reset(handle.labels, handle.trials, handle.log_labels)
+            handle.watch(view._update)
+            progress = (
+                Progress(max_evals, handle.finished)
+                if (sys.stderr.isatty() if show_progressbar is None else show_progressbar)
+                else None
             )
-        try:
-            async with executor.open(int(concurrency)):
-                await scheduler.run(timeout)
-        finally:
-            if progress is not None:
-                progress.close()
+            options = RunOptions(
+                concurrency=int(concurrency),
+                max_evals=None if max_evals is None else int(max_evals),
+                loss_threshold=None if loss_threshold is None else float(loss_threshold),
+                catch_eval_exceptions=catch_eval_exceptions,
+                early_stop=_early_stop(early_stop_fn, view),
+                progress=progress,
+                slot_env=slots,
+                log_dir=logs,
+                retries=int(retries),
+            )
+            scheduler = Scheduler(handle, fn, executor, options)
+            termination.attach(scheduler)
+            if handle.trials:
+                logger.info(
+                    "resuming study %r: %d finished trials restored, %d waiting to run again",
+                    study_name,
+                    handle.finished,
+                    handle.count(TrialState.INTERRUPTED)
+                    + handle.count(TrialState.RUNNING)
+                    + handle.count(TrialState.QUEUED),
+                )
+            try:
+                async with executor.open(int(concurrency)):
+                    await scheduler.run(timeout)
+            finally:
+                if progress is not None:
+                    progress.close()
+    except ObjectiveExit as exc:
+        # The objective called sys.exit() (or raised KeyboardInterrupt): the study is stored
+        # and closed; now the exit goes on (fmin_sync raises it after its event loop ends).
+        if _EXIT_AFTER_THE_LOOP.get():
+            raise
+        raise exc.original from None
 
     if termination.received:
         # Only now: the trials in flight are stored as interrupted and the study is closed.
@@ -438,8 +453,28 @@ def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: 
         return Path(log_dir).absolute()
     if isinstance(storage, str | os.PathLike):
         path = Path(storage).absolute()
-        return path.with_name(f"{path.stem}-logs") / study
+        return path.with_name(f"{path.stem}-logs") / _study_folder(study)
     return None
+
+
+_PLAIN_FOLDER: Final = re.compile(r"[a-z0-9_][a-z0-9._-]{0,99}")
+_HASHED_FOLDER: Final = re.compile(r".*-[0-9a-f]{12}")
+
+
+def _study_folder(study: str) -> str:
+    """The name of a study's log folder: one path component, never shared with another study.
+
+    A short lowercase name of letters, digits, ``_``, ``.`` and ``-`` is its own folder name.
+    Any other name (a ``/``, ``..``, an absolute path, a capital letter that a case-insensitive
+    file system would fold, other characters, a long name) keeps its safe characters, at most
+    64, followed by ``-`` and a hash of the whole name; a plain name that looks hashed is
+    hashed again, so two names never share a folder.
+    """
+    if _PLAIN_FOLDER.fullmatch(study) and not _HASHED_FOLDER.fullmatch(study):
+        return study
+    digest = hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    kept = re.sub(r"[^A-Za-z0-9._-]+", "_", study)[:64].lstrip(".-")
+    return f"{kept}-{digest}" if kept else f"study-{digest}"
 
 
 def _check_pruner(pruner: object, executor: Executor, fn: Objective) -> None:
@@ -477,14 +512,21 @@ def fmin_sync(*args: Any, **kwargs: Any) -> Any:
     when called in the main thread, and raises ``SystemExit(143)`` (see :func:`fmin`), so an
     uncaught one ends a script with exit code 143.
     """
+    token = _EXIT_AFTER_THE_LOOP.set(True)
     try:
         return anyio.run(functools.partial(fmin, *args, **kwargs))
+    except ObjectiveExit as exc:
+        # Raised once the event loop has ended cleanly (its worker threads stopped): raised
+        # inside it, SystemExit would break the loop and leave the process hanging.
+        raise exc.original from None
     except RuntimeError as exc:
         if str(exc).startswith("Already running"):
             raise ConfigError(
                 "fmin_sync cannot run inside a running event loop; use `await fmin(...)`"
             ) from exc
         raise
+    finally:
+        _EXIT_AFTER_THE_LOOP.reset(token)
 
 
 async def load_trials(

@@ -17,7 +17,6 @@ Invariants:
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from asynchpo._exceptions import TrialCrashed, TrialPruned
 from asynchpo._pruners import Pruner
-from asynchpo._results import interpret
+from asynchpo._results import error_text, interpret, safe_str
 from asynchpo._space import Space
 from asynchpo._suggesters._base import FloatArray, History, HistoryBuffer
 from asynchpo._trial import Reports, Trial, TrialState, best_trial
@@ -113,14 +112,14 @@ def finished_record(
         result = {"status": "pruned", "loss": loss}
         if last is not None:
             result["step"] = last[0]
-        error = str(exception) if isinstance(exception, TrialPruned) else None
+        error = safe_str(exception) if isinstance(exception, TrialPruned) else None
         error = error or f"trial {trial.id} was pruned"
     elif exception is not None:
         state, loss, result = TrialState.FAIL, None, {"status": "fail"}
         if isinstance(exception, TrialCrashed):
-            error = str(exception)
+            error = safe_str(exception)
         else:
-            error = "".join(traceback.format_exception(exception)).rstrip()
+            error = error_text(exception)
     elif value is _NOT_EVALUATED:
         raise ValueError("finished_record needs the value, an exception or pruned=True")
     else:

@@ -45,6 +45,7 @@ from asynchpo._executors._base import (
     _CURRENT_TRIAL,
     Executor,
     Objective,
+    ObjectiveExit,
     TrialContext,
     TrialObjective,
     current_trial,
@@ -169,7 +170,9 @@ class Scheduler:
         return stop_reason(self.study._ledger, options.max_evals, options.loss_threshold)
 
     def _check_stop(self, exception: BaseException | None) -> str | None:
-        if exception is not None and not self.options.catch_eval_exceptions:
+        if isinstance(exception, ObjectiveExit) or (
+            exception is not None and not self.options.catch_eval_exceptions
+        ):
             self._error = exception
             return StopReason.OBJECTIVE_ERROR
         reason = self._stop_condition()

@@ -43,6 +43,7 @@ __all__ = [
     "Executor",
     "LimitedExecutor",
     "Objective",
+    "ObjectiveExit",
     "TrialContext",
     "TrialObjective",
     "checked_report",
@@ -51,6 +52,18 @@ __all__ = [
 ]
 
 Objective = Callable[..., Any]
+
+
+class ObjectiveExit(Exception):
+    """The objective called ``sys.exit()`` or raised ``KeyboardInterrupt`` (argparse inside a
+    training function, say). Carried as an ordinary exception, so that the search stops
+    cleanly (the trials in flight recorded as interrupted, threads left to end) rather than
+    breaking the event loop; ``fmin`` raises :attr:`original` again once it has.
+    """
+
+    def __init__(self, original: SystemExit | KeyboardInterrupt) -> None:
+        super().__init__(f"the objective raised {original!r}")
+        self.original = original
 
 
 class Reporter(Protocol):

@@ -8,7 +8,7 @@ from typing import Any, final
 import anyio
 import anyio.to_thread
 
-from asynchpo._executors._base import LimitedExecutor, Objective, TrialContext
+from asynchpo._executors._base import LimitedExecutor, Objective, ObjectiveExit, TrialContext
 
 __all__ = ["LocalExecutor", "is_async_objective"]
 
@@ -36,6 +36,12 @@ class LocalExecutor(LimitedExecutor):
     """
 
     async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
+        try:
+            return await self._evaluate(objective, params, context)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise ObjectiveExit(exc) from exc
+
+    async def _evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
         if self.wants_context(objective):
             return await objective.evaluate_trial(params, context)
         args = (params, context) if self.takes_trial(objective) else (params,)

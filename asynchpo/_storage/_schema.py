@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from asynchpo._exceptions import StorageError, StudyNotFound
+from asynchpo._results import clean_text
 from asynchpo._storage._base import StudyConfig
 from asynchpo._trial import Trial, TrialState
 
@@ -333,13 +334,18 @@ def encode_trial(trial: Trial) -> Row:
                 f"cannot store trial {tid}: its loss is NaN; record such a trial as FAIL "
                 "with loss=None instead"
             )
+    error = trial.error
+    if isinstance(error, str):
+        # SQLite takes only text UTF-8 can encode: a lone surrogate (from undecodable bytes in
+        # a file name, say) is stored as its escape, e.g. "\\udcff".
+        error = clean_text(error)
     return (
         tid,
         trial.state.value,
         params,
         loss,
         result,
-        trial.error,
+        error,
         trial.created,
         trial.started,
         trial.finished,
