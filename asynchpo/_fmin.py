@@ -30,7 +30,7 @@ from asynchpo._pruners import Pruner
 from asynchpo._scheduler import RunOptions, Scheduler, StopReason
 from asynchpo._space import Space, compile_space
 from asynchpo._storage import MemoryStorage, Storage
-from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, open_study
+from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, check_options, open_study
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import Suggester, algo_name
 from asynchpo._trial import ParamValue, TrialState
@@ -80,10 +80,6 @@ def _check_arguments(
         raise TypeError(
             f"fn must be the objective, a callable taking the parameters; got {type(fn).__name__}"
         )
-    if max_evals is not None and (
-        isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0
-    ):
-        raise ConfigError(f"max_evals must be a whole number >= 0 or None, got {max_evals!r}")
     for name, value in (("timeout", timeout), ("loss_threshold", loss_threshold)):
         if value is not None and (
             isinstance(value, bool)
@@ -114,11 +110,7 @@ def _study_seed(seed: int | None, rstate: np.random.Generator | None) -> int | N
                 f"got {type(rstate).__name__}"
             )
         return int(rstate.integers(2**63))
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-    ):
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    return None if seed is None else int(seed)
+    return seed
 
 
 def _early_stop(fn: EarlyStopFn | None, trials: Trials) -> Callable[[], bool] | None:
@@ -331,8 +323,7 @@ async def fmin(
     algo_name(algo)  # refuses options bound by position, before any work
     base_seed = _study_seed(seed, rstate)
     study_name = DEFAULT_STUDY if study is None else study
-    if not isinstance(study_name, str) or not study_name:
-        raise ConfigError(f"study must be a non-empty string, got {study!r}")
+    check_options(study_name, base_seed, max_evals, pruner, lease_seconds)
     view = trials if trials is not None else Trials()
     if storage is None:
         # Like hyperopt, the Trials object is the in-memory store: reusing it continues.
@@ -480,11 +471,6 @@ def _study_folder(study: str) -> str:
 def _check_pruner(pruner: object, executor: Executor, fn: Objective) -> None:
     if pruner is None:
         return
-    if not isinstance(pruner, Pruner):
-        raise ConfigError(
-            "pruner must be a Pruner such as pruners.SuccessiveHalvingPruner() or "
-            f"pruners.MedianPruner(), got {pruner!r:.100}"
-        )
     if not executor.can_report(fn):
         raise ConfigError(
             f"pruner={pruner!r} needs reports, and {fn!r:.100} cannot send any under "

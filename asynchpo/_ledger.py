@@ -212,6 +212,15 @@ class Ledger:
         return frozenset(self._own)
 
     @property
+    def running_here(self) -> int:
+        """How many trials this driver has in flight."""
+        return len(self._own)
+
+    def holds(self, trial_id: int) -> bool:
+        """Whether this driver runs ``trial_id`` now."""
+        return trial_id in self._own
+
+    @property
     def waiting(self) -> bool:
         """Whether queued or interrupted trials wait to be taken."""
         return bool(self._waiting)

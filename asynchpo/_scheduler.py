@@ -158,7 +158,7 @@ class Scheduler:
             study = self.study
             progress.update(
                 study.finished,
-                len(study.in_flight),
+                study._ledger.running_here,
                 study.count(TrialState.FAIL),
                 None if study.best_trial is None else study.best_trial.loss,
                 pruned=study.count(TrialState.PRUNED),

@@ -334,8 +334,9 @@ class Study:
             await self._sync(seen)
         stale = self._stale_foreign()
         if stale:
-            # Leases read a while ago may have been renewed since (a busy driver's heartbeat
-            # never wakes to read them): read them again before taking a trial as stale.
+            # Read the leases again before taking a trial as stale: drivers that opened since
+            # the last read are unknown, and leases read a while ago may have been renewed
+            # since (a busy driver's heartbeat never wakes to read them).
             await self._refresh_drivers()
             stale = self._stale_foreign()
         spent = self.max_evals is not None and ledger.active + self._starting >= self.max_evals
@@ -485,7 +486,7 @@ class Study:
         # A read since the trial started may show that another driver took it over: the
         # ledger's record is then that driver's (it names that driver, so the storage's fencing
         # would let it through over theirs, finished or not), and nothing is written.
-        lost = record.id not in self._ledger.in_flight
+        lost = not self._ledger.holds(record.id)
         with anyio.CancelScope(shield=True):
             if not lost:
                 self._statements += 1
@@ -520,7 +521,7 @@ class Study:
         record = self._ledger.records.get(tid)
         if record is None:
             raise StudyError(f"study {self.name!r} has no trial {tid}; tell a trial from ask()")
-        if tid not in self._ledger.in_flight:
+        if not self._ledger.holds(tid):
             if record.state.is_finished:
                 raise StudyError(
                     f"trial {tid} of study {self.name!r} is already finished ({record.state.value}"
@@ -679,13 +680,6 @@ class Study:
             self._behind = False
             self._own_versions = {v for v in self._own_versions if v > changes.version}
             self._absorb(changes.trials, changes.version)
-            if self._stale_foreign():
-                # Read the leases again before calling a trial stale: drivers that opened
-                # since the last read are unknown, and a busy driver (whose writes renew its
-                # lease, so its heartbeat loop never wakes) would otherwise keep leases read
-                # long ago and, once they look lapsed, try to take live drivers' trials at
-                # every ask.
-                await self._refresh_drivers()
 
     def _stale_foreign(self) -> bool:
         """Whether a trial runs under a driver whose lease lapsed (or that is gone)."""
@@ -832,16 +826,26 @@ async def _create_or_check(
     return record
 
 
-def check_seed(seed: object) -> int | None:
-    """``seed`` as an int, or ConfigError."""
+def check_options(
+    study: object, seed: object, max_evals: object, pruner: object, lease_seconds: object
+) -> tuple[int | None, float]:
+    """The options ``open_study`` and ``fmin`` share, checked before any work: the seed (or
+    ``None``) and the lease in seconds, or :class:`ConfigError` saying what is wrong."""
+    if not isinstance(study, str) or not study:
+        raise ConfigError(f"study must be a non-empty string, got {study!r}")
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
     ):
         raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    return None if seed is None else int(seed)
-
-
-def _check_lease(lease_seconds: object) -> float:
+    if max_evals is not None and (
+        isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0
+    ):
+        raise ConfigError(f"max_evals must be a whole number >= 0 or None, got {max_evals!r}")
+    if pruner is not None and not isinstance(pruner, Pruner):
+        raise ConfigError(
+            "pruner must be a Pruner such as pruners.SuccessiveHalvingPruner() or "
+            f"pruners.MedianPruner(), got {pruner!r:.100}"
+        )
     if (
         isinstance(lease_seconds, bool)
         or not isinstance(lease_seconds, numbers.Real)
@@ -850,7 +854,7 @@ def _check_lease(lease_seconds: object) -> float:
         raise ConfigError(
             f"lease_seconds must be a positive number of seconds, got {lease_seconds!r}"
         )
-    return float(lease_seconds)
+    return (None if seed is None else int(seed)), float(lease_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -890,19 +894,7 @@ async def open_study(
     :raises StudyMismatch: the stored study was created with another space, algo or seed.
     :raises StudyNotFound: without ``space``, when there is no such study.
     """
-    if not isinstance(study, str) or not study:
-        raise ConfigError(f"study must be a non-empty string, got {study!r}")
-    lease = _check_lease(lease_seconds)
-    base_seed = check_seed(seed)
-    if max_evals is not None and (
-        isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0
-    ):
-        raise ConfigError(f"max_evals must be a whole number >= 0 or None, got {max_evals!r}")
-    if pruner is not None and not isinstance(pruner, Pruner):
-        raise ConfigError(
-            "pruner must be a Pruner such as pruners.SuccessiveHalvingPruner() or "
-            f"pruners.MedianPruner(), got {pruner!r:.100}"
-        )
+    base_seed, lease = check_options(study, seed, max_evals, pruner, lease_seconds)
     compiled: Space | None = None
     if space is not None:
         compiled = space if isinstance(space, Space) else compile_space(space)
