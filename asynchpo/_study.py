@@ -913,7 +913,8 @@ async def open_study(
         if compiled is None:
             record = await store.get_study(study)
             handle = Study(store, record, None, None, driver=None, where=where)
-            handle._absorb(*_unpack(await store.changes(record.id, -1)))
+            everything = await store.changes(record.id, -1)
+            handle._absorb(everything.trials, everything.version)
             handle._all_drivers = await store.drivers(record.id)
             handle._others = {d.id: d for d in handle._all_drivers if alive(d, time.time())}
             try:
@@ -937,7 +938,8 @@ async def open_study(
         handle._loop = (anyio.lowlevel.current_token(), threading.get_ident())
         try:
             await handle._refresh_drivers()
-            handle._absorb(*_unpack(await store.changes(record.id, -1)))
+            everything = await store.changes(record.id, -1)
+            handle._absorb(everything.trials, everything.version)
             failure: BaseException | None = None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(handle._heartbeat, lease / 3)
@@ -959,7 +961,3 @@ async def open_study(
                         logger.info("%d trials in flight were interrupted", count)
                 finally:
                     await store.end_driver(driver.id)
-
-
-def _unpack(changes: Any) -> tuple[list[Trial], int]:
-    return changes.trials, changes.version
