@@ -37,6 +37,9 @@ MAX_DEPTH: Final = 100
 #: The largest int kept as a number: any Python prints and reads it back whatever its limit
 #: on int digits (``sys.set_int_max_str_digits`` takes no limit below 640; 2**2000 has 603).
 _MAX_INT_BITS: Final = 2_000
+#: How many values :func:`json_safe` copies in all; the rest become a note. Containers that
+#: share parts (``x = [x, x]`` forty times) would otherwise unfold into 2**40 values.
+MAX_VALUES: Final = 100_000
 #: How much of a value's ``repr`` an error message shows.
 _SHOWN: Final = 80
 
@@ -123,49 +126,65 @@ def json_safe(value: Any) -> Any:
     infinities become the strings ``"nan"``, ``"inf"`` and ``"-inf"``, mapping keys become
     strings, and any other object becomes its ``repr`` (``<unprintable T>`` when that raises);
     lone surrogates in text become backslash escapes (see :func:`clean_text`).
-    An int too large to print, a container holding itself and one nested more than
-    :data:`MAX_DEPTH` deep become a note in a string. Never raises.
+    An int too large to print, a container holding itself, one nested more than
+    :data:`MAX_DEPTH` deep and the containers after the first :data:`MAX_VALUES` values
+    become a note in a string. Never raises.
     """
-    return _json_safe(value, 0, set())
+    return _Copy().value(value, 0)
 
 
-def _json_safe(value: Any, depth: int, active: set[int]) -> Any:
-    try:
-        if value is None or isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            return clean_text(value)
-        if isinstance(value, int):
-            return value if int.bit_length(value) <= _MAX_INT_BITS else _shown(value)
-        if isinstance(value, float):
-            return value if math.isfinite(value) else float.__repr__(value)
-        if isinstance(value, np.generic):
-            item = value.item()
-            if isinstance(item, np.generic):
-                # No Python type holds it (np.longdouble): a float if it fits, else its text.
-                number = float(item) if isinstance(item, np.floating) else math.nan
-                return number if math.isfinite(number) else safe_str(item)
-            return _json_safe(item, depth, active)
-        is_container = isinstance(value, np.ndarray | Mapping | list | tuple)
-        if not is_container:
+class _Copy:
+    """One :func:`json_safe` walk: the containers on the current path and the values left."""
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.left = MAX_VALUES
+
+    def value(self, value: Any, depth: int) -> Any:
+        try:
+            if value is None or isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return clean_text(value)
+            if isinstance(value, int):
+                return value if int.bit_length(value) <= _MAX_INT_BITS else _shown(value)
+            if isinstance(value, float):
+                return value if math.isfinite(value) else float.__repr__(value)
+            if isinstance(value, np.generic):
+                item = value.item()
+                if isinstance(item, np.generic):
+                    # No Python type holds it (np.longdouble): a float if it fits, else its text.
+                    number = float(item) if isinstance(item, np.floating) else math.nan
+                    return number if math.isfinite(number) else safe_str(item)
+                return self.value(item, depth)
+            if not isinstance(value, np.ndarray | Mapping | list | tuple):
+                return _shown(value, None)
+            return self.container(value, depth)
+        except Exception:
             return _shown(value, None)
+
+    def container(self, value: Any, depth: int) -> Any:
         if depth >= MAX_DEPTH:
             return f"<{_type_name(value)} nested more than {MAX_DEPTH} deep>"
-        if id(value) in active:
+        if id(value) in self.active:
             return f"<a reference to the {_type_name(value)} that holds it>"
-        active.add(id(value))
+        if self.left <= 0:
+            return f"<{_type_name(value)} left out: the result holds more than {MAX_VALUES} values>"
+        self.active.add(id(value))
         try:
             if isinstance(value, np.ndarray):
-                return _json_safe(value.tolist(), depth, active)
+                if value.size > self.left:
+                    return (
+                        f"<{value.dtype} array of shape {value.shape} left out: "
+                        f"the result holds more than {MAX_VALUES} values>"
+                    )
+                return self.value(value.tolist(), depth)
+            self.left -= len(value)
             if isinstance(value, Mapping):
-                return {
-                    _key(key): _json_safe(item, depth + 1, active) for key, item in value.items()
-                }
-            return [_json_safe(item, depth + 1, active) for item in value]
+                return {_key(key): self.value(item, depth + 1) for key, item in value.items()}
+            return [self.value(item, depth + 1) for item in value]
         finally:
-            active.discard(id(value))
-    except Exception:
-        return _shown(value, None)
+            self.active.discard(id(value))
 
 
 def _key(key: object) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from asynchpo import AllTrialsFailed, TrialState, fmin, hp, load_trials
-from asynchpo._results import interpret, json_safe
+from asynchpo._results import MAX_VALUES, interpret, json_safe
 
 SPACE = {"x": hp.uniform("x", 0, 1)}
 CLI_SPACE = str(Path(__file__).with_name("cli_files") / "space.json")
@@ -89,6 +89,14 @@ def deeply_nested(depth: int = 100_000) -> dict[str, Any]:
     return value
 
 
+def shared_parts(levels: int = 60) -> dict[str, Any]:
+    """A result whose lists share their parts: 2**60 values when unfolded."""
+    inner: list[Any] = [0.5]
+    for _ in range(levels):
+        inner = [inner, inner]
+    return {"loss": 0.5, "tree": inner}
+
+
 FAIL, OK = TrialState.FAIL, TrialState.OK
 
 # (name, what the objective returns, the trial's state, a part of its error)
@@ -108,6 +116,7 @@ RETURNED: list[tuple[str, Callable[[], object], TrialState, str]] = [
     ("100,000-deep dict", deeply_nested, OK, ""),
     ("unprintable extra", lambda: {"loss": 0.75, "note": Unprintable()}, OK, ""),
     ("5000-digit extra", lambda: {"loss": 0.75, "n": 10**5000}, OK, ""),
+    ("2**60 shared values", shared_parts, OK, ""),
 ]  # fmt: skip
 
 
@@ -167,6 +176,19 @@ async def test_what_cannot_be_stored_as_is_is_stored_as_a_note(tmp_path: Path) -
     assert inner == "<dict nested more than 100 deep>", inner
     assert depth == 99  # 100 levels below the result
     assert third.result["n"] == "<an int of about 5001 digits>"
+
+
+def test_a_result_is_copied_up_to_a_bounded_number_of_values() -> None:
+    copied = json_safe(shared_parts())
+    text = json.dumps(copied)
+    assert "left out: the result holds more than 100000 values" in text
+    assert len(text) < 20 * MAX_VALUES  # bounded, whatever the result unfolds to
+    big = json_safe({"loss": 1.0, "a": np.zeros(MAX_VALUES + 1), "b": np.zeros(3)})
+    assert big["a"] == (
+        f"<float64 array of shape ({MAX_VALUES + 1},) left out: "
+        f"the result holds more than {MAX_VALUES} values>"
+    )
+    assert big["b"] == [0.0, 0.0, 0.0]
 
 
 def raise_with_undecodable_name(params: dict[str, float]) -> float:
