@@ -833,6 +833,9 @@ def check_options(
     ``None``) and the lease in seconds, or :class:`ConfigError` saying what is wrong."""
     if not isinstance(study, str) or not study:
         raise ConfigError(f"study must be a non-empty string, got {study!r}")
+    if "\x00" in study:
+        # It names the study to programs (ASYNCHPO_STUDY), and no environment can hold a NUL.
+        raise ConfigError(f"study {study!r} holds a NUL character; choose a name without one")
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
     ):

@@ -471,6 +471,7 @@ async def test_hyperopt_keywords_without_meaning_name_their_replacement(
         ({"seed": -3}, "seed must be a whole number >= 0"),
         ({"rstate": 5}, "rstate must be a numpy.random.Generator"),
         ({"study": ""}, "study must be a non-empty string"),
+        ({"study": "a\x00b"}, "study 'a\\\\x00b' holds a NUL character; choose a name without"),
     ],
 )
 async def test_bad_arguments_fail_before_any_work(kwargs: dict[str, Any], message: str) -> None:
