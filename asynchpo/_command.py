@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
+import errno
 import itertools
 import json
 import logging
@@ -55,6 +56,17 @@ _SHOWN_WIDTH: Final = 300
 # How long to keep reading once the process group is gone: enough for what is still in the
 # pipes, and a bound on a process that left the group (setsid) but kept the pipes open.
 _PIPE_LINGER: Final = 2.0
+
+# Parameters whose JSON is longer go to ASYNCHPO_PARAMS_FILE only: Linux refuses to start a
+# program with an environment variable over 128 KiB (MAX_ARG_STRLEN), and the whole
+# environment and command line share 2 MiB or so (ARG_MAX).
+_PARAMS_IN_ENV: Final = 64 * 1024
+# The longest argument (or environment variable) Linux passes, its final NUL included.
+_MAX_ARG_STRLEN: Final = 32 * 4096
+_TOO_LONG_FIX: Final = (
+    "have the program read large values from the JSON file named by $ASYNCHPO_PARAMS_FILE "
+    "rather than from {label} placeholders"
+)
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _LOG_MARK: Final = b"===== asynchpo: trial "
@@ -125,16 +137,22 @@ def _os_text(text: str) -> str:
 # The watchdog: a small process that outlives this one by a moment. It reads "+<pgid>" and
 # "-<pgid>" lines on its stdin; when the stdin pipe ends (this process exited or was killed,
 # even by SIGKILL, since the kernel closes the pipe), it SIGKILLs every group still
-# registered, then exits. One per process, started with the first trial.
+# registered, then exits. A group is counted, not just noted: a trial's "+" and an earlier
+# trial's late "-" for the same (reused) number must leave it registered.
 _WATCHDOG_CODE: Final = """
 import os, signal, sys
-groups = set()
+groups = {}
 for line in sys.stdin:
     line = line.strip()
     if line[:1] == "+":
-        groups.add(int(line[1:]))
+        group = int(line[1:])
+        groups[group] = groups.get(group, 0) + 1
     elif line[:1] == "-":
-        groups.discard(int(line[1:]))
+        group = int(line[1:])
+        if groups.get(group, 0) > 1:
+            groups[group] -= 1
+        else:
+            groups.pop(group, None)
 for group in groups:
     try:
         os.killpg(group, signal.SIGKILL)
@@ -142,13 +160,30 @@ for group in groups:
         pass
 """
 
+# How a trial starts when the watchdog guards it: a shell, in the trial's new process group,
+# with the watchdog's pipe as its stdin, registers its own group ("+$$": its pid is the
+# group's id) and only then execs the program, with stdin back to /dev/null. So no program
+# runs before the watchdog knows its group, and there is no window in which this process can
+# die unnoticed:
+# - before the write, only this shell exists, and the program never starts if the watchdog
+#   pipe is broken (SIGPIPE ends the shell);
+# - a write to a pipe is atomic (one short line) and stays in the pipe until read, and the
+#   pipe cannot end while this shell holds its write end, so the watchdog reads "+<group>"
+#   before it can see the end of its input, whenever this process dies;
+# - the watchdog itself is started (and waited for) before the first trial, so there is no
+#   trial without one, and a search killed while it starts has no trial yet.
+# sh costs about a millisecond per trial, and keeps spawning on the fast vfork path (a
+# preexec_fn would force a full fork of this process per trial, and could not be trusted
+# with threads).
+_LAUNCHER: Final = 'echo "+$$" >&0 && exec "$@" </dev/null'
+
 
 class _Watchdog:
     """Kills the process groups of running trials if this process dies (see _WATCHDOG_CODE).
 
-    Registering a group is one short write to a pipe, so spawning keeps the fast ``vfork``
-    path (a ``preexec_fn`` would force a full ``fork`` of this process per trial). It covers
-    everything in a trial's process group, children included, on Linux and macOS alike.
+    One per process, started before its first trial. Trials register themselves through
+    _LAUNCHER; this process writes the releases. It covers everything in a trial's process
+    group, children included, on Linux and macOS alike.
     """
 
     def __init__(self) -> None:
@@ -157,35 +192,83 @@ class _Watchdog:
         # Trials may run in several threads' event loops at once (on a Dask worker, say).
         self._lock = threading.Lock()
 
-    def _pipe(self) -> Any:
-        if self._process is None or self._pid != os.getpid() or self._process.poll() is not None:
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG_CODE],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in a terminal must not stop it first
-            )
-            self._pid = os.getpid()
-        return self._process.stdin
+    def _running(self) -> subprocess.Popen[bytes] | None:
+        process = self._process
+        if process is None or self._pid != os.getpid() or process.poll() is not None:
+            return None
+        return process
 
-    def _send(self, line: str) -> None:
+    def _start(self) -> int:
+        with self._lock:
+            process = self._running()
+            if process is None:
+                if self._process is not None and self._pid == os.getpid():
+                    logger.warning(
+                        "the trial watchdog died (exit code %s); started a new one: trials "
+                        "already running may outlive a killed search",
+                        self._process.returncode,
+                    )
+                process = self._process = subprocess.Popen(
+                    [sys.executable, "-c", _WATCHDOG_CODE],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C in a terminal must not stop it first
+                )
+                self._pid = os.getpid()
+            assert process.stdin is not None
+            return process.stdin.fileno()
+
+    async def pipe(self) -> int:
+        """The write end of the watchdog's pipe, once the watchdog runs (started if need be)."""
+        process = self._running()
+        if process is not None and process.stdin is not None:
+            return process.stdin.fileno()
+        return await anyio.to_thread.run_sync(self._start)
+
+    def release(self, pgid: int) -> None:
         try:
             with self._lock:
-                pipe = self._pipe()
-                pipe.write(line.encode() + b"\n")
-                pipe.flush()
+                process = self._running()
+                if process is not None and process.stdin is not None:
+                    os.write(process.stdin.fileno(), f"-{pgid}\n".encode())
         except OSError:
             logger.warning("the trial watchdog is gone; a trial may outlive a killed search")
 
-    def watch(self, pgid: int) -> None:
-        self._send(f"+{pgid}")
-
-    def release(self, pgid: int) -> None:
-        self._send(f"-{pgid}")
-
 
 _WATCHDOG = _Watchdog()
+
+
+def _size(text: str) -> int:
+    """How many bytes ``text`` takes when the OS receives it."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _check_lengths(argv: Sequence[str]) -> None:
+    """Raise TrialCrashed if an argument is longer than Linux lets a program receive."""
+    if not sys.platform.startswith("linux"):
+        return  # macOS has no limit per argument, only on the total (E2BIG, below)
+    for index, arg in enumerate(argv):
+        size = _size(arg) + 1
+        if size > _MAX_ARG_STRLEN:
+            raise TrialCrashed(
+                f"could not start {argv[0]!r}: argv[{index}] takes {size:,} bytes, more than "
+                f"the {_MAX_ARG_STRLEN:,} Linux allows in one argument (Argument list too "
+                f"long); {_TOO_LONG_FIX}"
+            )
+
+
+def _too_long(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The error for a start that failed with E2BIG: what is large and what to do."""
+    args = sum(_size(arg) + 1 for arg in argv)
+    variables = sum(_size(k) + _size(v) + 2 for k, v in env.items())
+    longest = max(env, key=lambda k: len(env[k]), default="")
+    largest = f", the longest variable {longest!r}" if variables > args else ""
+    return (
+        f"could not start {argv[0]!r}: its arguments ({args:,} bytes) and environment "
+        f"({variables:,} bytes{largest}) are more than the system allows (Argument list too "
+        f"long); {_TOO_LONG_FIX}, and keep env= and slot_env values small"
+    )
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
@@ -330,7 +413,8 @@ async def _trial_log(log_dir: Path | None, trial_id: int, command: str) -> Async
 
 
 class _ResultFiles:
-    """Paths for ``ASYNCHPO_RESULT_FILE``: unique, in one private folder per process.
+    """Paths for ``ASYNCHPO_RESULT_FILE`` and ``ASYNCHPO_PARAMS_FILE``: unique, in one private
+    folder per process.
 
     One folder, not one per trial: making and removing a folder can cost more than the rest
     of what Command adds to a short trial. The folder is removed at exit.
@@ -341,12 +425,12 @@ class _ResultFiles:
         self._owner = 0
         self._count = itertools.count()
 
-    def new(self) -> Path:
+    def new(self, kind: str = "result") -> Path:
         if self._folder is None or self._owner != os.getpid():  # a forked child makes its own
             self._folder = Path(tempfile.mkdtemp(prefix="asynchpo-results-"))
             self._owner = os.getpid()
             atexit.register(shutil.rmtree, self._folder, ignore_errors=True)
-        return self._folder / f"result-{next(self._count)}.json"
+        return self._folder / f"{kind}-{next(self._count)}.json"
 
 
 _RESULT_FILES = _ResultFiles()
@@ -505,12 +589,20 @@ class Command:
       written with ``str()``. An argument may hold several placeholders and text around
       them; ``{{`` and ``}}`` are literal braces. A placeholder must name a label of the space
       that is active in every trial; a conditional parameter (one inside a ``choice``
-      branch) is read from ``ASYNCHPO_PARAMS`` instead.
+      branch) is read from ``ASYNCHPO_PARAMS_FILE`` or ``ASYNCHPO_PARAMS`` instead.
     - Environment: this process's environment, updated with ``env``, then with the trial's
-      ``slot_env`` values, then with ``ASYNCHPO_PARAMS`` (the trial's parameters as
-      ``space_eval`` gives them, as JSON; a value JSON cannot hold is given as its ``repr``),
-      ``ASYNCHPO_TRIAL_ID``, ``ASYNCHPO_SLOT``, ``ASYNCHPO_STUDY`` and
-      ``ASYNCHPO_RESULT_FILE`` (a path that does not exist yet).
+      ``slot_env`` values, then with ``ASYNCHPO_PARAMS_FILE`` (the path of a file holding the
+      trial's parameters as ``space_eval`` gives them, as JSON; a value JSON cannot hold is
+      given as its ``repr``), ``ASYNCHPO_PARAMS`` (the same JSON, when it takes at most 64
+      KiB), ``ASYNCHPO_TRIAL_ID``, ``ASYNCHPO_SLOT``, ``ASYNCHPO_STUDY`` and
+      ``ASYNCHPO_RESULT_FILE`` (a path that does not exist yet). Both files are removed when
+      the trial ends.
+    - Large parameter sets: Linux refuses to start a program with an argument or an
+      environment variable over 128 KiB, or with more than about 2 MiB of both. Parameters
+      whose JSON is longer than 64 KiB (thousands of labels, a large constant) are therefore
+      only in ``ASYNCHPO_PARAMS_FILE``, which always works: read that in new programs. A
+      trial whose own command line is too long (a huge value in a ``{label}``) fails to
+      start with :class:`TrialCrashed` saying so; pass such values through the file.
     - stdin is ``/dev/null``. The program runs in ``cwd`` (default: this process's).
 
     **What it reports.** Either it writes JSON to ``$ASYNCHPO_RESULT_FILE``: a number (the
@@ -556,12 +648,15 @@ class Command:
 
     **If this process is killed.** Each trial runs in a new session, so Ctrl-C in a terminal
     reaches only this process, which stops the trials as above. If this process is killed
-    outright (SIGKILL, OOM killer), a watchdog process (one per search process, started with
-    the first trial) sees its pipe end and SIGKILLs the process group of every trial still
-    running: the program and whatever it started in its group, on Linux and macOS alike.
-    A process that left the group on purpose (``setsid``, a daemon) is out of its reach.
-    Registering a trial is one write to a pipe, so it costs nothing measurable.
-    ``die_with_parent=False`` turns the watchdog off. Windows is not supported (each trial
+    outright (SIGKILL, OOM killer), a watchdog process (one per search process, started
+    before the first trial) sees its pipe end and SIGKILLs the process group of every trial
+    still running: the program and whatever it started in its group, on Linux and macOS
+    alike, whenever the kill lands. There is no window: each trial starts as ``/bin/sh``,
+    which registers its new process group with the watchdog and only then execs the program
+    (the same process, stdin back to ``/dev/null``), which costs about a millisecond per
+    trial. A process that left the group on purpose (``setsid``, a daemon) is out of its
+    reach. ``die_with_parent=False`` turns the watchdog off (and starts the program
+    directly). Windows is not supported (each trial
     needs a POSIX process group): run the search under WSL.
 
     :param argv: the program and its arguments, one string each (no shell); ``argv[0]`` is
@@ -571,7 +666,8 @@ class Command:
     :param cwd: the folder the program runs in.
     :param env: environment variables to set for the program, over this process's.
     :param grace: seconds between SIGTERM and SIGKILL.
-    :param die_with_parent: kill the program's process group if this process dies.
+    :param die_with_parent: kill the program's process group if this process dies (needs
+        ``/bin/sh``).
     :param tail_bytes: how much of the end of stdout and of stderr is kept for reading the
         result and for error messages.
     :raises ConfigError: for an argument that cannot work.
@@ -705,6 +801,11 @@ class Command:
                 f"cwd={self._cwd!r} is not a readable folder; create it or fix the path"
             )
         self._check_program()
+        if self._die_with_parent and not os.access("/bin/sh", os.X_OK):
+            raise ConfigError(
+                "die_with_parent=True starts each trial through /bin/sh, which this system "
+                "lacks; install a POSIX shell, or pass die_with_parent=False"
+            )
 
     def _check_program(self) -> None:
         program = self._argv[0]
@@ -736,8 +837,9 @@ class Command:
         argv = self._render(context.values)
         command = _clip(shlex.join(argv))
         result_path = _RESULT_FILES.new()
+        params_path = _RESULT_FILES.new("params")
         try:
-            env = self._environment(params, context, result_path)
+            env, params_size = self._environment(params, context, result_path, params_path)
             async with _trial_log(context.log_dir, context.trial_id, shlex.join(argv)) as log:
                 try:
                     run = await self._run(argv, env, log, context)
@@ -749,6 +851,12 @@ class Command:
                 raise run.pruned
             if run.timed_out or run.returncode != 0:
                 hint = "; raise Command(timeout=...) if trials need longer" if run.timed_out else ""
+                if "ASYNCHPO_PARAMS" not in env:
+                    hint += (
+                        f"; ASYNCHPO_PARAMS was not set: the parameters take {params_size:,} "
+                        f"bytes as JSON, more than {_PARAMS_IN_ENV:,}: read them from the "
+                        "file named by $ASYNCHPO_PARAMS_FILE"
+                    )
                 where = "" if log.path is None else f"\nlog: {log.path}"
                 raise TrialCrashed(
                     f"{command} {self._describe(run)}{hint}; {run.stderr.shown('stderr')}{where}"
@@ -756,6 +864,7 @@ class Command:
             result = self._result(result_path, run, command)
         finally:
             result_path.unlink(missing_ok=True)
+            params_path.unlink(missing_ok=True)
         if log.path is not None:
             result["log"] = str(log.path)
         return result
@@ -782,14 +891,32 @@ class Command:
             argv.append(_os_text("".join(parts)))
         return argv
 
-    def _environment(self, params: Any, context: TrialContext, result_path: Path) -> dict[str, str]:
+    def _environment(
+        self, params: Any, context: TrialContext, result_path: Path, params_path: Path
+    ) -> tuple[dict[str, str], int]:
+        """The program's environment (see the class docstring), and the size of the params' JSON.
+
+        Writes the parameters to ``params_path``.
+        """
         env = {**os.environ, **self._env, **context.env}
-        env["ASYNCHPO_PARAMS"] = json.dumps(json_safe(params))
+        text = json.dumps(json_safe(params))  # ASCII: ensure_ascii
+        try:
+            params_path.write_text(text, encoding="ascii")
+        except OSError as exc:
+            raise TrialCrashed(
+                f"could not write the trial's parameters to {params_path}: {exc}; free space "
+                "in the temporary folder or point TMPDIR elsewhere"
+            ) from exc
+        env["ASYNCHPO_PARAMS_FILE"] = str(params_path)
+        if len(text) <= _PARAMS_IN_ENV:
+            env["ASYNCHPO_PARAMS"] = text
+        else:  # too long for an environment variable; and an inherited one would be wrong
+            env.pop("ASYNCHPO_PARAMS", None)
         env["ASYNCHPO_TRIAL_ID"] = str(context.trial_id)
         env["ASYNCHPO_SLOT"] = str(context.slot)
         env["ASYNCHPO_STUDY"] = _os_text(context.study)
         env["ASYNCHPO_RESULT_FILE"] = str(result_path)
-        return env
+        return env, len(text)
 
     async def _run(
         self, argv: list[str], env: dict[str, str], log: _Log, context: TrialContext
@@ -813,13 +940,23 @@ class Command:
             except ValueError as exc:
                 logger.warning("trial %d: ignored a report line: %s", context.trial_id, exc)
 
+        _check_lengths(argv)
+        spawned: list[str] = argv
+        stdin: int = subprocess.DEVNULL
+        if self._die_with_parent:
+            # The program registers its group with the watchdog before it runs (_LAUNCHER),
+            # so the watchdog must run first, and the program must be found here: a shell
+            # that cannot exec it would only exit with 127.
+            stdin = await _WATCHDOG.pipe()
+            self._check_startable(argv[0], env)
+            spawned = ["/bin/sh", "-c", _LAUNCHER, "asynchpo", *argv]
         with contextlib.closing(_Pipe()) as out, contextlib.closing(_Pipe()) as err:
             # Shielded: once the process exists, it must reach the cleanup below.
             with anyio.CancelScope(shield=True):
                 try:
                     process = await asyncio.create_subprocess_exec(
-                        *argv,
-                        stdin=subprocess.DEVNULL,
+                        *spawned,
+                        stdin=stdin,
                         stdout=out.write,
                         stderr=err.write,
                         cwd=self._cwd,
@@ -827,10 +964,9 @@ class Command:
                         start_new_session=True,
                     )
                 except (OSError, subprocess.SubprocessError) as exc:
+                    if isinstance(exc, OSError) and exc.errno == errno.E2BIG:
+                        raise TrialCrashed(_too_long(argv, env)) from exc
                     raise TrialCrashed(f"could not start {argv[0]!r}: {exc}") from exc
-                else:
-                    if self._die_with_parent:
-                        _WATCHDOG.watch(process.pid)
                 finally:
                     # Our copies of the write ends would keep the pipes from ever ending.
                     out.close_write()
@@ -863,6 +999,23 @@ class Command:
         return _Finished(
             returncode, timed_out, seconds, stdout, stderr, pruned[0] if pruned else None
         )
+
+    def _check_startable(self, program: str, env: Mapping[str, str]) -> None:
+        """Raise TrialCrashed, as exec would fail, if ``program`` cannot be run."""
+        if os.sep in program or (os.altsep is not None and os.altsep in program):
+            path = os.path.join(self._cwd or ".", program)  # from the child's cwd
+            if not os.path.isfile(path):
+                raise TrialCrashed(f"could not start {program!r}: no such file")
+        else:
+            found = shutil.which(program, path=os.pathsep.join(os.get_exec_path(dict(env))))
+            if found is None:
+                raise TrialCrashed(
+                    f"could not start {program!r}: it is not on the program's PATH; give its "
+                    "full path"
+                )
+            path = found
+        if not os.access(path, os.X_OK):
+            raise TrialCrashed(f"could not start {program!r}: it is not executable")
 
     async def _end(self, process: asyncio.subprocess.Process, drained: anyio.Event) -> None:
         """Leave nothing of the trial's process group running, then let its output end.
