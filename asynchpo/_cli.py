@@ -155,8 +155,20 @@ def _is_spec(value: object) -> bool:
     )
 
 
-def _build(value: object, label: str | None, where: str) -> object:
+# The deepest nesting of objects, lists and parameters a JSON space may have: the space it
+# describes may nest at most 100 levels (compile_space), and the builders recurse per level.
+_MAX_JSON_DEPTH = 100
+
+
+def _build(value: object, label: str | None, where: str, depth: int = 0) -> object:
     """The space for one JSON value found under the key ``label`` (None inside a list)."""
+    if isinstance(value, (dict, list)) and depth >= _MAX_JSON_DEPTH:
+        shown = where if len(where) <= 100 else f"{where[:40]}...{where[-50:]}"
+        raise SpaceError(
+            f"{shown}: the space nests objects, lists and parameters more than "
+            f"{_MAX_JSON_DEPTH} levels deep; flatten it, e.g. one choice among the combinations "
+            "instead of choices nested in choices"
+        )
     if _is_spec(value):
         assert isinstance(value, list)
         if label is None:
@@ -164,22 +176,22 @@ def _build(value: object, label: str | None, where: str) -> object:
                 f"{where}: the parameter {value[0]!r} is in a list, so it has no label; put it "
                 "in an object, under the key that labels it"
             )
-        return _parameter(value, label, where)
+        return _parameter(value, label, where, depth + 1)
     if isinstance(value, dict):
-        return {key: _build(item, key, f"{where}.{key}") for key, item in value.items()}
+        return {key: _build(item, key, f"{where}.{key}", depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_build(item, None, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_build(item, None, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     return value
 
 
-def _parameter(spec: list[Any], label: str, where: str) -> object:
+def _parameter(spec: list[Any], label: str, where: str, depth: int) -> object:
     name, args = spec[0], spec[1:]
     if name in ("choice", "pchoice"):
         if len(args) != 1 or not isinstance(args[0], list):
             raise SpaceError(f'{where}: write ["{name}", [option, ...]] with one list of options')
         if name == "choice":
             options: list[Any] = [
-                _build(option, None, f"{where}[{i}]") for i, option in enumerate(args[0])
+                _build(option, None, f"{where}[{i}]", depth) for i, option in enumerate(args[0])
             ]
             args = [options]
         else:
@@ -187,7 +199,7 @@ def _parameter(spec: list[Any], label: str, where: str) -> object:
             for i, pair in enumerate(args[0]):
                 if not (isinstance(pair, list) and len(pair) == 2):
                     raise SpaceError(f"{where}: pchoice options are [probability, option] pairs")
-                pairs.append((pair[0], _build(pair[1], None, f"{where}[{i}][1]")))
+                pairs.append((pair[0], _build(pair[1], None, f"{where}[{i}][1]", depth)))
             args = [pairs]
     try:
         return _HP_FUNCTIONS[name](label, *args)
@@ -215,6 +227,11 @@ def load_space(spec: str) -> object:
             raise SpaceError(f"cannot read the space file {spec!r}: {exc.strerror}") from exc
         except ValueError as exc:
             raise SpaceError(f"the space file {spec!r} is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise SpaceError(
+                f"the space file {spec!r} nests objects and lists too deeply to read; flatten "
+                "it, e.g. one choice among the combinations instead of choices nested in choices"
+            ) from None
         space = space_from_json(data, path.name)
     else:
         file, colon, name = spec.rpartition(":")
@@ -224,7 +241,15 @@ def load_space(spec: str) -> object:
                 "name of the variable holding the space)"
             )
         space = _space_from_python(Path(file), name, spec)
-    compile_space(space)  # raises SpaceError with the reason
+    try:
+        compile_space(space)  # raises SpaceError with the reason
+    except SpaceError:
+        raise
+    except Exception as exc:  # a container of the user's whose methods fail
+        raise SpaceError(
+            f"--space {spec!r}: reading the space raised {type(exc).__name__}: "
+            f"{_exception_text(exc)}"
+        ) from exc
     return space
 
 
@@ -235,16 +260,42 @@ def _space_from_python(path: Path, name: str, spec: str) -> object:
     if module_spec is None or module_spec.loader is None:
         raise SpaceError(f"--space {spec!r}: cannot load {os.fspath(path)!r} as Python")
     module = importlib.util.module_from_spec(module_spec)
+    shown = os.fspath(path)
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:
+    except SystemExit as exc:  # sys.exit() or argparse at the top level of the file
         raise SpaceError(
-            f"--space {spec!r}: running {os.fspath(path)!r} raised "
-            f"{type(exc).__name__}: {_first_line(str(exc))}"
+            f"--space {spec!r}: the space file {shown!r} exited (SystemExit "
+            f"{_exception_text(exc) or 'None'}) while loading; a space file must only define "
+            "the space: put the rest under if __name__ == '__main__':"
+        ) from None
+    except KeyboardInterrupt:
+        raise SpaceError(
+            f"--space {spec!r}: loading the space file {shown!r} was interrupted "
+            "(KeyboardInterrupt); nothing was run"
+        ) from None
+    except BaseException as exc:  # any other error of the user's file, even a BaseException
+        raise SpaceError(
+            f"--space {spec!r}: running {shown!r} raised "
+            f"{type(exc).__name__}: {_exception_text(exc)}"
         ) from exc
-    if not hasattr(module, name):
-        raise SpaceError(f"--space {spec!r}: {os.fspath(path)!r} defines no {name!r}")
-    return getattr(module, name)
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise SpaceError(f"--space {spec!r}: {shown!r} defines no {name!r}") from None
+    except Exception as exc:  # a module-level __getattr__ of the user's that fails otherwise
+        raise SpaceError(
+            f"--space {spec!r}: reading {name!r} from {shown!r} raised "
+            f"{type(exc).__name__}: {_exception_text(exc)}"
+        ) from exc
+
+
+def _exception_text(exc: BaseException) -> str:
+    """The first line of an exception's message, whatever its ``__str__`` does."""
+    try:
+        return _first_line(str(exc))
+    except Exception:
+        return "(its message cannot be shown)"
 
 
 # --- formatting -------------------------------------------------------------------------------

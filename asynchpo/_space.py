@@ -58,6 +58,13 @@ _GRID_TOLERANCE = 1e-9
 # loguniform('lr', math.log(1e-5), 0) and then suggests lr=1e-5 must not be refused because
 # exp(log(1e-5)) is not exactly 1e-5.
 _BOUND_TOLERANCE = 1e-9
+# Space.support lists at most this many values unless given a limit.
+MAX_SUPPORT = 100_000
+# Suggesters model a randint of more values than this as ordinal (see as_modelled); one of fewer
+# stays categorical, with a weight per value. With TPE (100-250 evaluations, 10-20 seeds) the
+# two found the same best values up to 256 values; from 300 on the ordinal model was better
+# on ordered losses, as good on a loss that is random per value, and 5-20 times faster.
+MAX_CATEGORIES = 256
 
 
 class Kind(enum.Enum):
@@ -151,7 +158,8 @@ def _make_param(node: Node, column: int, parents: tuple[tuple[int, int], ...]) -
         lo, hi, mu, sigma = -math.inf, math.inf, args[0], args[1]
     else:
         lo, hi = args[0], args[1]
-        mu, sigma = (lo + hi) / 2.0, hi - lo
+        # lo / 2 + hi / 2: the sum of two large bounds may overflow where their mean does not.
+        mu, sigma = lo / 2.0 + hi / 2.0, hi - lo
     return Param(
         label=label,
         kind=kind,
@@ -214,10 +222,37 @@ def _param_signature(p: Param) -> str:
     return _signature(p.kind.value, p.args, p.n_options)
 
 
+def as_modelled(p: Param) -> Param:
+    """``p`` as the suggesters model it.
+
+    A randint of more than :data:`MAX_CATEGORIES` values becomes ordinal, as Optuna treats
+    integers: a numeric parameter over ``[low - 0.5, high - 0.5]`` with ``q=1``, so that a
+    density over the range, rounded by :meth:`Space.snap`, gives each integer the same prior
+    mass. A per-value model would cost memory and time in proportion to the range (2**62
+    values). Other parameters are returned as they are.
+    """
+    if p.kind is not Kind.RANDINT or p.n_options <= MAX_CATEGORIES:
+        return p
+    low, high = p.offset - 0.5, p.offset + p.n_options - 0.5
+    return replace(
+        p, categorical=False, q=1.0, low=low, high=high, mu=(low + high) / 2, sigma=high - low
+    )
+
+
+def _inward(bound: int, direction: float) -> float:
+    """The float nearest ``bound`` in ``direction`` (+1: up, -1: down) that does not pass it."""
+    x = float(bound)
+    if (x < bound) if direction > 0 else (x > bound):
+        x = math.nextafter(x, direction * math.inf)
+    return x
+
+
 def _value_bounds(p: Param) -> tuple[float, float]:
     """The smallest and largest value a row may hold for ``p``, before quantization."""
     if p.categorical:
-        return float(p.offset), float(p.offset + p.n_options - 1)
+        # Rounded inward: float(2**62 - 1) is 2**62, so a row clipped to the nearest float
+        # would hold an integer outside randint's range.
+        return _inward(p.offset, 1.0), _inward(p.offset + p.n_options - 1, -1.0)
     if p.log:
         # exp(-inf) = 0 gives lognormal its natural lower bound.
         return math.exp(p.low), math.exp(p.high)
@@ -400,6 +435,10 @@ _TAGS = frozenset(
 )
 
 
+# Ints longer than this have no decimal text in Python 3.11 (4,300 digits by default).
+_HUGE_INT_BITS = 13_000
+
+
 def _dotted(obj: object) -> str | None:
     """``module.qualname`` of a class or function (never a repr: no memory addresses)."""
     try:
@@ -432,7 +471,10 @@ def _render(value: object) -> object:
     if isinstance(value, str):
         return str.__str__(value)  # a plain str, also for subclasses
     if isinstance(value, int):
-        return int(value)
+        number = int(value)
+        if number.bit_length() > _HUGE_INT_BITS:  # json.dumps would raise: by its hex digits
+            return {"object": "builtins.int", "hex": hex(number)}
+        return number
     if isinstance(value, float):
         x = float(value)
         return x if math.isfinite(x) else {"float": repr(x)}
@@ -480,6 +522,8 @@ def _is_text(key: object) -> bool:
 
 def _plain(key: object) -> bool:
     """True for values whose repr is the same in every process: scalars and tuples of them."""
+    if type(key) is int and key.bit_length() > _HUGE_INT_BITS:
+        return False  # repr() would raise
     if key is None or type(key) in (bool, int, float, str):
         return True
     return type(key) is tuple and all(_plain(k) for k in key)
@@ -545,6 +589,39 @@ def _canonical(value: object) -> str:
 # --- compiling ----------------------------------------------------------------------------------
 
 
+# The deepest nesting of containers, choices and scope conversions that a space may have. The
+# builders of a compiled space (space_eval, describe) recurse once per level, a few frames each,
+# and must stay well inside Python's recursion limit (1000) wherever fmin is called from; real
+# spaces nest a handful of levels.
+MAX_DEPTH = 100
+
+
+def _tuple_depth(key: object) -> int:
+    """How deeply tuples nest in a dict key (describe() renders such keys recursively)."""
+    deepest, stack = 0, [(key, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, tuple):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((part, depth + 1) for part in item)
+    return deepest
+
+
+def _too_deep(obj: object, place: tuple[str, int] | None) -> SpaceError:
+    if isinstance(obj, Node):
+        where = f"at label {obj.label!r}"
+    elif place is not None:
+        where = f"under label {place[0]!r} (option {place[1]})"
+    else:
+        where = "outside any parameter"
+    return SpaceError(
+        f"the space nests containers and choices more than {MAX_DEPTH} levels deep ({where}); "
+        "flatten it, e.g. one choice among the combinations instead of choices nested in "
+        "choices"
+    )
+
+
 def _same_definition(a: Node, b: Node) -> bool:
     try:
         return a is b or bool(a == b)
@@ -561,30 +638,44 @@ class _Compiler:
         self.links: dict[str, set[tuple[str, int]]] = {}  # label -> {(choice label, option)}
         self.templates: dict[str, _Template] = {}
         self.on_path: set[int] = set()  # ids of the containers being walked
+        self.depth = 0  # how many containers, choices and conversions enclose the walk
 
     def walk(self, obj: object, place: tuple[str, int] | None) -> _Template:
         if isinstance(obj, Node):
             return self._node(obj, place)
-        if isinstance(obj, Apply):
-            return _Apply(obj.name, self.walk(obj.arg, place))
-        if not isinstance(obj, (dict, list, tuple)):
+        if not isinstance(obj, (dict, list, tuple, Apply)):
             return _Const(obj)
+        if self.depth >= MAX_DEPTH:
+            raise _too_deep(obj, place)
+        if isinstance(obj, Apply):
+            self.depth += 1
+            try:
+                return _Apply(obj.name, self.walk(obj.arg, place))
+            finally:
+                self.depth -= 1
         if id(obj) in self.on_path:
             raise SpaceError(
                 f"the space contains itself: a {type(obj).__name__} holds a reference to one of "
                 "its own ancestors; build the space as a tree"
             )
         self.on_path.add(id(obj))
+        self.depth += 1
         try:
             if isinstance(obj, dict):
-                items = tuple((key, self.walk(value, place)) for key, value in obj.items())
+                items = tuple((key, self._item(key, value, place)) for key, value in obj.items())
                 return _Dict(None if type(obj) is dict else obj, items)
             children = tuple(self.walk(value, place) for value in obj)
             if isinstance(obj, list):
                 return _List(None if type(obj) is list else obj, children)
             return _Tuple(type(obj), children)
         finally:
+            self.depth -= 1
             self.on_path.discard(id(obj))
+
+    def _item(self, key: object, value: object, place: tuple[str, int] | None) -> _Template:
+        if isinstance(key, tuple) and self.depth + _tuple_depth(key) > MAX_DEPTH:
+            raise _too_deep(key, place)
+        return self.walk(value, place)
 
     def _node(self, node: Node, place: tuple[str, int] | None) -> _Template:
         label = node.label
@@ -612,7 +703,13 @@ class _Compiler:
         self.nodes[label] = node
         self.links[label] = {place} if place is not None else set()
         if isinstance(node, (Choice, PChoice)):
-            options = tuple(self.walk(o, (label, i)) for i, o in enumerate(node.options))
+            if self.depth >= MAX_DEPTH:
+                raise _too_deep(node, place)
+            self.depth += 1
+            try:
+                options = tuple(self.walk(o, (label, i)) for i, o in enumerate(node.options))
+            finally:
+                self.depth -= 1
             template: _Template = _Select(label, options)
         else:
             integer = isinstance(node, Numeric) and node.kind in ("randint", "uniformint")
@@ -662,7 +759,13 @@ def compile_space(space: object) -> Space:
     if isinstance(space, Space):
         return space
     compiler = _Compiler()
-    template = compiler.walk(space, None)
+    try:
+        template = compiler.walk(space, None)
+    except RecursionError:  # MAX_DEPTH levels, called from a stack that is already deep
+        raise SpaceError(
+            "the space is nested too deeply for Python's recursion limit; flatten it, e.g. "
+            "one choice among the combinations instead of choices nested in choices"
+        ) from None
     columns = {label: j for j, label in enumerate(compiler.order())}
     params = []
     for label, column in columns.items():
@@ -810,20 +913,39 @@ class Space:
             rows[~self.active(rows)] = np.nan
         return rows
 
-    def support(self, column: int) -> npt.NDArray[np.float64] | None:
-        """Every value the parameter in ``column`` can take, or ``None`` if they are endless.
-
-        Categorical parameters give their option indices (randint: its values); quantized
-        ones with finite bounds give their grid; continuous and normal kinds give ``None``.
-        """
+    def support_size(self, column: int) -> int | None:
+        """How many values the parameter in ``column`` can take, or ``None`` if they are
+        endless (continuous and normal kinds); computed, never listed."""
         p = self._params[column]
         if p.categorical:
-            return np.arange(p.offset, p.offset + p.n_options, dtype=np.float64)
+            return p.n_options
         lo, hi = self._bounds[column]
         if p.q is None or not (math.isfinite(lo) and math.isfinite(hi)):
             return None
         first, last = self._grid[column]
-        return np.arange(first, last + 1) * p.q
+        return int(last) - int(first) + 1
+
+    def support(self, column: int, *, limit: int | None = None) -> npt.NDArray[np.float64] | None:
+        """The values the parameter in ``column`` can take, smallest first, as an array.
+
+        Categorical parameters give their option indices (randint: its values); quantized
+        ones with finite bounds give their grid; continuous and normal kinds give ``None``.
+        With ``limit``, only the first ``limit`` values; without, ``None`` also for a support
+        of more than :data:`MAX_SUPPORT` values (ask :meth:`support_size` first).
+        """
+        size = self.support_size(column)
+        if size is None:
+            return None
+        if limit is not None:
+            size = min(size, limit)
+        elif size > MAX_SUPPORT:
+            return None
+        p = self._params[column]
+        if p.categorical:
+            return np.arange(p.offset, p.offset + size, dtype=np.float64)
+        first = self._grid[column][0]
+        values: npt.NDArray[np.float64] = (first + np.arange(size, dtype=np.float64)) * (p.q or 1.0)
+        return values
 
     def snap(self, rows: npt.ArrayLike) -> Rows:
         """A copy of ``rows`` moved into the support, ``NaN`` where inactive.
@@ -910,6 +1032,15 @@ class Space:
                 return value
             if p.kind is Kind.RANDINT:
                 expected = f"an integer in [{p.offset}, {p.offset + p.n_options})"
+                # In range, but not once a float64 (as rows hold it): say that.
+                if (
+                    isinstance(raw, numbers.Integral)
+                    and p.offset <= int(raw) < p.offset + p.n_options
+                ):
+                    raise SpaceError(
+                        f"label {p.label!r}: {raw!r} is {value:.0f} as a float64 (exact only "
+                        f"to 2**53), outside [{lo:.0f}, {hi:.0f}]; pass a value in that range"
+                    )
             else:
                 expected = f"an option index (0 to {p.n_options - 1})"
             raise SpaceError(
@@ -1059,6 +1190,8 @@ class _Sampler:
         self._counted = np.array([p.column for p in counted], dtype=np.intp)
         self._counts = np.array([p.n_options for p in counted], dtype=np.float64)
         self._offsets = np.array([p.offset for p in counted], dtype=np.float64)
+        # Beyond 2**53 the sum offset + index is rounded: keep it inside the (inward) bounds.
+        self._count_bounds = np.array([_value_bounds(p) for p in counted]).reshape(-1, 2).T
         self._weighted: tuple[tuple[int, npt.NDArray[np.float64]], ...] = tuple(
             (p.column, np.cumsum(np.asarray(p.probs, dtype=np.float64))[:-1])
             for p in params
@@ -1083,11 +1216,14 @@ class _Sampler:
                 rows[:, self._log] = np.exp(rows[:, self._log])
         if len(self._counted):
             index = np.minimum(np.floor(rows[:, self._counted] * self._counts), self._counts - 1)
-            rows[:, self._counted] = self._offsets + index
+            low, high = self._count_bounds
+            rows[:, self._counted] = np.clip(self._offsets + index, low, high)
         for column, edges in self._weighted:
             rows[:, column] = np.searchsorted(edges, rows[:, column], side="right")
         if len(self._q_cols):
-            rows[:, self._q_cols] = np.round(rows[:, self._q_cols] / self._q) * self._q
+            # A far tail of a wide qlognormal may overflow x / q: inf, as for exp above.
+            with np.errstate(over="ignore"):
+                rows[:, self._q_cols] = np.round(rows[:, self._q_cols] / self._q) * self._q
         return rows
 
 

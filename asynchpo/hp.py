@@ -14,10 +14,16 @@ parameter nodes built here::
     }
 
 Every node is an immutable value that checks its own arguments when it is created and raises
-:class:`~asynchpo.SpaceError` (a ``ValueError``) naming the label and the fix. Problems that only
-show in the whole space (two different parameters sharing one label) are reported when the space
-is compiled. The same node, or an equal one, may appear in several places of a space: it is one
-parameter, active whenever any of its places is.
+:class:`~asynchpo.SpaceError` (a ``ValueError``) naming the label and the fix, whatever they are
+(strings, NaN, integers too large for a float, ...). Numbers may be ints, floats, ``Decimal``,
+``Fraction`` or numpy scalars; they become float64, so every draw is a valid float64 value:
+ranges must fit in float64 (``high - low`` finite, ``exp(low)`` of log kinds a normal float,
+``value / q`` finite, ``mu +- 40 sigma`` finite), pchoice probabilities lie in [0, 1], and the
+bounds of ``randint`` and ``uniformint`` are whole numbers within +-2**62 that float64 holds
+exactly (randint: at most 2**62 values). Problems that only show in the whole space (two
+different parameters sharing one label, nesting more than 100 levels of containers and choices)
+are reported when the space is compiled. The same node, or an equal one, may appear in several
+places of a space: it is one parameter, active whenever any of its places is.
 
 Quantized values follow hyperopt exactly: ``round(x / q) * q`` with numpy's round-half-to-even,
 so a value can land slightly outside ``[low, high]`` (``quniform(1, 10, 4)`` yields 0, 4 or 8).
@@ -25,10 +31,15 @@ so a value can land slightly outside ``[low, high]`` (``quniform(1, 10, 4)`` yie
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
+import reprlib
+import sys
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
+
+import numpy as np
 
 from asynchpo._exceptions import SpaceError
 
@@ -70,6 +81,23 @@ _ARG_NAMES: dict[str, tuple[str, ...]] = {
 # The largest x with a finite exp(x) in float64: a log-space bound above it would make every
 # draw infinite.
 _MAX_LOG = math.log(float.fromhex("0x1.fffffffffffffp+1023"))
+# The smallest x whose exp(x) is a normal float64: below it exp(low) loses its precision and soon
+# underflows to 0, whose logarithm (where log kinds are modelled) is -inf.
+_MIN_LOG = math.log(sys.float_info.min)
+
+# How many standard deviations from mu a normal draw may land (a draw beyond 40 has probability
+# below 1e-300): the prior of a normal kind must stay finite that far out.
+_SIGMAS = 40
+
+# The bounds of randint and uniformint: integers up to 2**62 in magnitude (and randint ranges of
+# up to 2**62 values) are drawn and stored without overflowing a signed 64-bit integer.
+_MAX_INT = 2**62
+
+# How a message shows a value that the user passed: short, and never failing (a 5,000-digit int
+# has no str in Python 3.11; a user's object may have a __repr__ that raises).
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 40, 40, 40
+_SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict, _SHOWN.maxlevel = 6, 6, 6, 3
 
 # pchoice probabilities are typed by hand ("0.1, 0.2, 0.7"), so allow rounding slack.
 _PROB_TOLERANCE = 1e-6
@@ -82,27 +110,97 @@ def _format_number(x: float) -> str:
     return repr(x)
 
 
+def _show(value: object) -> str:
+    """A short repr of ``value`` for a message, whatever ``value`` is."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+            return f"an integer of {_digits(value)} digits"
+        return _SHOWN.repr(value)
+    except Exception:  # a __repr__ that raises, an int too long for str
+        return f"a {type(value).__name__}"
+
+
+def _digits(value: int) -> int:
+    """The number of decimal digits of ``value``, without converting it to str."""
+    magnitude = abs(int(value))
+    digits = max(1, math.floor(magnitude.bit_length() * math.log10(2)))
+    while 10**digits <= magnitude:
+        digits += 1
+    return digits
+
+
 def _where(kind: str, label: object) -> str:
     """The prefix of every message about one node, after checking its label."""
     if not isinstance(label, str) or not label.strip():
         raise SpaceError(
-            f"hp.{kind}: the label must be a non-empty string, got {label!r}; "
+            f"hp.{kind}: the label must be a non-empty string, got {_show(label)}; "
             f"name every parameter, e.g. hp.{kind}('x', ...)"
         )
-    return f"hp.{kind}({label!r})"
+    text = str.__str__(label)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SpaceError(
+            f"hp.{kind}({text!r}): the label is not valid text (it holds a lone surrogate, as "
+            "undecodable bytes give); use a label of ordinary characters"
+        ) from None
+    return f"hp.{kind}({text!r})"
 
 
 def _real(where: str, name: str, value: object) -> float:
     """``value`` as a finite float, or a SpaceError saying which argument is wrong."""
     # bool is an int subclass, but hp.uniform('x', False, True) is surely a mistake.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, decimal.Decimal)
+    ):
         raise SpaceError(
-            f"{where}: {name} must be a number, got {value!r}; pass an int or float "
+            f"{where}: {name} must be a number, got {_show(value)}; pass an int or float "
             "(a parameter cannot be the bound of another)"
         )
-    x = float(value)
+    try:
+        with np.errstate(all="ignore"):  # np.longdouble('1e4000') is inf as a float
+            x = float(value)
+    except OverflowError:
+        raise SpaceError(
+            f"{where}: {name} is too large for a float64, got {_show(value)}; pass a number "
+            "of magnitude below 1.8e308"
+        ) from None
+    except Exception as exc:  # Decimal('sNaN'), a number type whose __float__ fails
+        raise SpaceError(
+            f"{where}: {name} cannot be read as a float ({type(exc).__name__}), got "
+            f"{_show(value)}; pass an int or float"
+        ) from None
     if not math.isfinite(x):
-        raise SpaceError(f"{where}: {name} must be finite, got {x}; pass a finite number")
+        raise SpaceError(
+            f"{where}: {name} must be finite, got {_show(value)}; pass a finite number"
+        )
+    return x
+
+
+def _integer(where: str, name: str, value: object) -> float:
+    """A bound of an integer kind: a whole number within +-2**62 that a float64 holds exactly."""
+    x = _real(where, name, value)
+    if not x.is_integer():
+        raise SpaceError(
+            f"{where}: {name} must be a whole number, got {_show(value)}; integer parameters "
+            "have whole bounds (use hp.uniform or hp.quniform for real numbers)"
+        )
+    if abs(x) > _MAX_INT:
+        raise SpaceError(
+            f"{where}: {name} is {_show(value)}, beyond the {_MAX_INT} (2**62) that integer "
+            "parameters allow in magnitude; use bounds within +-2**62, or hp.uniform (or "
+            "hp.loguniform) for a real number this large"
+        )
+    try:
+        # int() first: numpy compares an int64 with a float in float64, which is inexact.
+        exact = bool(x == (int(value) if isinstance(value, numbers.Integral) else value))
+    except Exception:
+        exact = False
+    if not exact:
+        raise SpaceError(
+            f"{where}: {name} {_show(value)} is not exactly a float64 (the nearest is "
+            f"{int(x)}); beyond 2**53 pass a bound that float64 holds, e.g. {int(x)}"
+        )
     return x
 
 
@@ -151,7 +249,9 @@ class PChoice(Node):
         where = _where("pchoice", self.label)
         options = _options(where, self.options)
         if isinstance(self.probs, (str, bytes)) or not isinstance(self.probs, Sequence):
-            raise SpaceError(f"{where}: probs must be a sequence of numbers, got {self.probs!r}")
+            raise SpaceError(
+                f"{where}: probs must be a sequence of numbers, got {_show(self.probs)}"
+            )
         probs = tuple(
             _real(where, f"the probability of option {i}", p) for i, p in enumerate(self.probs)
         )
@@ -161,9 +261,10 @@ class PChoice(Node):
                 "give one probability per option"
             )
         for i, p in enumerate(probs):
-            if p < 0:
+            if not 0 <= p <= 1:
+                size = "negative" if p < 0 else "above 1"
                 raise SpaceError(
-                    f"{where}: the probability of option {i} is negative ({_format_number(p)}); "
+                    f"{where}: the probability of option {i} is {size} ({_format_number(p)}); "
                     "every probability must be between 0 and 1"
                 )
         total = math.fsum(probs)
@@ -196,19 +297,26 @@ class Numeric(Node):
     args: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        names = _ARG_NAMES.get(self.kind)
+        names = _ARG_NAMES.get(self.kind) if isinstance(self.kind, str) else None
         if names is None:
             raise SpaceError(
-                f"unknown parameter kind {self.kind!r} for label {self.label!r}; "
+                f"unknown parameter kind {_show(self.kind)} for label {_show(self.label)}; "
                 f"use one of {', '.join(sorted(_ARG_NAMES))}"
             )
         where = _where(self.kind, self.label)
+        if not isinstance(self.args, (tuple, list)):
+            raise SpaceError(
+                f"{where}: expected a tuple of {len(names)} arguments ({', '.join(names)}), "
+                f"got {_show(self.args)}"
+            )
         if len(self.args) != len(names):
             raise SpaceError(
                 f"{where}: expected {len(names)} arguments ({', '.join(names)}), "
                 f"got {len(self.args)}"
             )
-        args = tuple(_real(where, n, v) for n, v in zip(names, self.args, strict=True))
+        number = _integer if self.kind in ("randint", "uniformint") else _real
+        args = tuple(number(where, n, v) for n, v in zip(names, self.args, strict=True))
+        object.__setattr__(self, "label", str.__str__(self.label))
         object.__setattr__(self, "args", args)
         named = dict(zip(names, args, strict=True))
         if named.get("q", 1.0) <= 0:
@@ -221,10 +329,14 @@ class Numeric(Node):
                 f"{where}: sigma must be positive, got {_format_number(named['sigma'])}; "
                 "sigma is the standard deviation of the prior"
             )
+        if "sigma" in named:
+            _check_prior(where, self.kind, named["mu"], named["sigma"])
         if self.kind == "randint":
             _check_randint(where, named["low"], named["high"])
         elif "low" in named:
             _check_range(where, self.kind, named["low"], named["high"])
+        if "q" in named:
+            _check_grid(where, self.kind, args)
 
     def __repr__(self) -> str:
         args = self.args
@@ -239,8 +351,13 @@ def _options(where: str, options: object) -> tuple[object, ...]:
     # A string is iterable too, but choice('x', 'abc') is a mistake, not three options; a set or
     # a dict has no order to number the options by.
     if isinstance(options, (str, bytes, Mapping, Set)) or not isinstance(options, Iterable):
-        raise SpaceError(f"{where}: options must be a list or tuple, got {options!r}")
-    values = tuple(options)
+        raise SpaceError(f"{where}: options must be a list or tuple, got {_show(options)}")
+    try:
+        values = tuple(options)
+    except Exception as exc:  # an iterable of the user's that fails
+        raise SpaceError(
+            f"{where}: reading the options raised {type(exc).__name__}; pass a list or tuple"
+        ) from None
     if not values:
         raise SpaceError(f"{where}: there are no options; give at least one option")
     return values
@@ -255,24 +372,71 @@ def _check_range(where: str, kind: str, low: float, high: float) -> None:
             f"{where}: low ({_format_number(low)}) must be less than high "
             f"({_format_number(high)}); {hint}"
         )
-    if kind in ("loguniform", "qloguniform") and high > _MAX_LOG:
+    if kind in ("loguniform", "qloguniform"):
+        if high > _MAX_LOG:
+            raise SpaceError(
+                f"{where}: exp(high) = exp({_format_number(high)}) overflows; the bounds of "
+                f"{kind} are logarithms: pass math.log(x) instead of x"
+            )
+        if low < _MIN_LOG:
+            raise SpaceError(
+                f"{where}: exp(low) = exp({_format_number(low)}) underflows to 0 or loses its "
+                f"precision (low must be at least {_MIN_LOG:.2f}); the bounds of {kind} are "
+                "logarithms: pass math.log(x) with x >= 1e-300"
+            )
+    elif not math.isfinite(high - low):
         raise SpaceError(
-            f"{where}: exp(high) = exp({_format_number(high)}) overflows; the bounds of "
-            f"{kind} are logarithms: pass math.log(x) instead of x"
+            f"{where}: the range from {_format_number(low)} to {_format_number(high)} is wider "
+            "than a float64 holds; narrow it (or use hp.loguniform for a range over many "
+            "orders of magnitude)"
+        )
+
+
+def _check_prior(where: str, kind: str, mu: float, sigma: float) -> None:
+    """Refuse a normal prior whose draws are infinite in float64, as a rule or often."""
+    if kind in ("lognormal", "qlognormal") and mu > _MAX_LOG:
+        # Far tails may overflow to inf (their honest value); the median exp(mu) must not.
+        raise SpaceError(
+            f"{where}: exp(mu) = exp({_format_number(mu)}) overflows, so most draws would "
+            f"be infinite; mu is the mean of the logarithm: pass math.log(x) instead of x"
+        )
+    if not math.isfinite(abs(mu) + _SIGMAS * sigma):
+        raise SpaceError(
+            f"{where}: mu +- {_SIGMAS} sigma overflows float64 (mu={_format_number(mu)}, "
+            f"sigma={_format_number(sigma)}), so draws would be infinite; use a smaller sigma"
+        )
+
+
+def _check_grid(where: str, kind: str, args: tuple[float, ...]) -> None:
+    """Refuse a q so small that the grid index ``value / q`` of a likely value overflows."""
+    if kind == "qloguniform":
+        largest = math.exp(args[1])
+    elif kind == "qlognormal":  # the median; far tails may overflow, as lognormal's do
+        largest = math.exp(min(args[0], _MAX_LOG))
+    elif kind == "qnormal":
+        largest = abs(args[0]) + _SIGMAS * args[1]
+    else:  # quniform
+        largest = max(abs(args[0]), abs(args[1]))
+    q = args[-1]
+    if not math.isfinite(largest / q):
+        raise SpaceError(
+            f"{where}: q ({_format_number(q)}) is too small for values up to "
+            f"{_format_number(largest)}: value / q overflows float64; use a larger q, or "
+            f"hp.{kind.removeprefix('q')} for a continuous value"
         )
 
 
 def _check_randint(where: str, low: float, high: float) -> None:
-    for name, value in (("low", low), ("high", high)):
-        if not value.is_integer():
-            raise SpaceError(
-                f"{where}: {name} must be a whole number, got {_format_number(value)}; "
-                "randint draws integers (use hp.uniform for real numbers)"
-            )
+    # Both are whole numbers already (_integer).
     if high <= low:
         raise SpaceError(
             f"{where}: high ({_format_number(high)}) must be greater than low "
             f"({_format_number(low)}); randint draws integers in [low, high)"
+        )
+    if high - low > _MAX_INT:
+        raise SpaceError(
+            f"{where}: [{int(low)}, {int(high)}) holds {int(high) - int(low)} integers, more "
+            f"than the {_MAX_INT} (2**62) randint allows; narrow the range"
         )
 
 
@@ -296,13 +460,13 @@ def pchoice(label: str, p_options: Sequence[tuple[float, object]]) -> PChoice:
     :param label: the parameter's name, unique within the space.
     :param p_options: a non-empty list of ``(probability, option)`` pairs; the probabilities
         must be non-negative and sum to 1 (within 1e-6).
-    :raises SpaceError: if a pair is malformed, a probability is negative or they do not sum
-        to 1.
+    :raises SpaceError: if a pair is malformed, a probability is not in [0, 1] or they do not
+        sum to 1.
     """
     where = _where("pchoice", label)
     if isinstance(p_options, (str, bytes)) or not isinstance(p_options, Sequence):
         raise SpaceError(
-            f"{where}: expected a list of (probability, option) pairs, got {p_options!r}"
+            f"{where}: expected a list of (probability, option) pairs, got {_show(p_options)}"
         )
     if not p_options:
         raise SpaceError(f"{where}: there are no options; give at least one option")
@@ -311,7 +475,7 @@ def pchoice(label: str, p_options: Sequence[tuple[float, object]]) -> PChoice:
     for i, pair in enumerate(p_options):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise SpaceError(
-                f"{where}: option {i} must be a (probability, option) pair, got {pair!r}"
+                f"{where}: option {i} must be a (probability, option) pair, got {_show(pair)}"
             )
         probs.append(pair[0])
         options.append(pair[1])
@@ -424,11 +588,13 @@ def randint(label: str, low: int, high: int | None = None) -> Numeric:
     :param low: the exclusive upper bound when ``high`` is omitted (as in hyperopt and numpy),
         otherwise the inclusive lower bound.
     :param high: the exclusive upper bound.
-    :raises SpaceError: if a bound is not a whole number or the range is empty.
+    :raises SpaceError: if a bound is not a whole number within +-2**62 that float64 holds
+        exactly, the range is empty or it holds more than 2**62 values.
     """
     if high is None:
         where = _where("randint", label)
-        upper = _real(where, "upper", low)
+        _real(where, "upper", low)  # a number at all: the message names it upper
+        upper = _integer(where, "high", low)
         if upper <= 0:
             raise SpaceError(
                 f"{where}: upper must be positive, got {_format_number(upper)}; "
@@ -446,7 +612,8 @@ def uniformint(label: str, low: float, high: float) -> Numeric:
     :param label: the parameter's name, unique within the space.
     :param low: the lower bound.
     :param high: the upper bound, greater than ``low``.
-    :raises SpaceError: if a bound is not a finite number or ``low >= high``.
+    :raises SpaceError: if a bound is not a whole number within +-2**62 that float64 holds
+        exactly, or ``low >= high``.
     """
     return Numeric(label, "uniformint", (low, high))
 

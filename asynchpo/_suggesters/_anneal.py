@@ -5,7 +5,9 @@ best, k drawn from a geometric distribution with mean ``avg_best_idx``), and sam
 value: uniform kinds within a window around it whose width is the prior's range times
 ``1 / (1 + T * shrink_coef)``, normal kinds with the prior's sigma times that factor, and
 categorical kinds from a mixture of "the same option" and the prior. T is the number of trials
-where the label was active, so the search narrows as trials accumulate.
+where the label was active, so the search narrows as trials accumulate. A randint of more
+than ``MAX_CATEGORIES`` values is searched like ``uniformint`` (a window around the anchor),
+so no step costs memory or time in proportion to its range.
 
 Differences from hyperopt, on purpose: only finished trials are learned from (hyperopt also
 counts pending ones in T), and failed trials rank last, as hyperopt's infinite loss does.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from asynchpo._exceptions import ConfigError
-from asynchpo._space import Kind, Param, Space
+from asynchpo._space import Kind, Param, Space, as_modelled
 from asynchpo._suggesters._base import FloatArray, History
 
 __all__ = ["suggest"]
@@ -96,7 +98,7 @@ def suggest(
     order = np.lexsort((history.ids, losses))
     row = np.full(len(space), np.nan)
     # Parents come before their children, so each label's activity is known when it is drawn.
-    for param in space.params:
+    for param in map(as_modelled, space.params):  # a randint of many values is ordinal
         if param.parents and not any(row[column] == option for column, option in param.parents):
             continue
         column = history.rows[:, param.column]

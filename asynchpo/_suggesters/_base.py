@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,12 +49,18 @@ class History:
     :param pruned: ``(n,)`` which trials a pruner stopped early. Their loss is NaN: it was
         measured at an earlier step than the others' and cannot be ranked with them. Unlike
         other failures, they are evaluations the search chose to cut short.
+    :param origin: the :class:`HistoryBuffer` the snapshot was taken from (a number unique in
+        the process), or ``None``. Two snapshots of one origin agree on their common prefix:
+        the shorter is the longer's first ``len`` trials. So a suggester may key what it
+        learned from a history on ``(origin, len)`` and, given a longer snapshot of the same
+        origin, only take in the trials appended since, instead of hashing or copying it all.
     """
 
     rows: FloatArray
     losses: FloatArray
     ids: IntArray
     pruned: npt.NDArray[np.bool_]
+    origin: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -64,15 +71,22 @@ class History:
         return ~np.isnan(self.losses)
 
 
+_ORIGINS = itertools.count()
+
+
 class HistoryBuffer:
     """Append-only columnar storage behind :class:`History` snapshots.
 
     Invariant: rows below ``len(self)`` are never written again, so a snapshot (a view of the
-    first n rows) stays valid while more trials are appended, even from another thread: growing
-    allocates new arrays and leaves the old ones to the snapshots that hold them.
+    first n rows, never a copy) stays valid while more trials are appended, even from another
+    thread: growing allocates new arrays and leaves the old ones to the snapshots that hold
+    them. Every snapshot carries the buffer's :attr:`origin`, so snapshots of one buffer are
+    prefixes of each other (see :class:`History`).
     """
 
     def __init__(self, n_params: int, capacity: int = 256) -> None:
+        #: A number no other buffer of this process has.
+        self.origin = next(_ORIGINS)
         self._n = 0
         self._rows = np.empty((capacity, n_params))
         self._losses = np.empty(capacity)
@@ -105,7 +119,7 @@ class HistoryBuffer:
         pruned = self._pruned[:n]
         for array in (rows, losses, ids, pruned):
             array.flags.writeable = False
-        return History(rows=rows, losses=losses, ids=ids, pruned=pruned)
+        return History(rows=rows, losses=losses, ids=ids, pruned=pruned, origin=self.origin)
 
 
 class Suggester(Protocol):

@@ -6,7 +6,9 @@ How it proposes a point, given the finished trials and the pending (running) poi
    succeeded), points come from the prior.
 2. **Coordinates.** Every numeric parameter is mapped to [0, 1]: uniform kinds linearly (after
    ``log`` for log kinds), normal kinds through their prior's CDF, so every numeric dimension
-   has a uniform prior on the unit interval. Categorical parameters are option indices.
+   has a uniform prior on the unit interval. Categorical parameters are option indices; a
+   ``randint`` of more than ``MAX_CATEGORIES`` (256) values is numeric instead (ordinal, over
+   ``[low - 0.5, high - 0.5]``), so no model holds a weight per value.
 3. **Groups.** Parameters that are active under the same condition form a group; the root
    group holds the always-active ones (the branch-choosing ``choice`` parameters among them).
    Groups are sampled top-down: a group is drawn only when its branch has been chosen.
@@ -29,12 +31,23 @@ How it proposes a point, given the finished trials and the pending (running) poi
    from the prior), then prior draws, then every point. Once the space is used up, points
    repeat, as in hyperopt.
 
-The models of a history are cached (keyed by the history's identity), so a burst of
-suggestions between two results only re-scores candidates against the pending kernels.
+**Bounded work on a long study.** What the suggester learns from a history is kept per history
+origin (the append-only buffer the snapshots come from) and takes in only the trials added
+since the last call: no hashing or copying of the whole history, no full sort (the best trials
+are kept incrementally; a partial selection finds them in a new history). l (at most 25
+kernels) is refit at every new trial. g is refit on the history's first
+``_refit_length(n)`` trials: every trial up to 511 trials, then whenever the history has grown by
+1/256 (a power-of-two step; every 256 trials at 100,000), so g lags by less than 0.4% of the
+history, a lag of the order of the points pending in a parallel run. g keeps at most 2,048
+kernels: beyond that, the newest 1,024 bad trials and a weighted subsample of the older ones
+(see ``_compress``). A suggestion is a function of (space, seed, history) whatever was cached:
+the same as a fresh suggester's. A burst of suggestions between two results only re-scores
+candidates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -50,7 +63,7 @@ import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
 from asynchpo._exceptions import ConfigError
-from asynchpo._space import Kind, Param, Space
+from asynchpo._space import Kind, Param, Space, as_modelled
 from asynchpo._suggesters._base import FloatArray, History
 from asynchpo._suggesters._parzen import Dimensions, Mixture, bandwidths
 
@@ -69,6 +82,9 @@ _MAX_ENUMERATION = 200_000
 _PRIOR_RETRIES = 200
 # Above this many bad trials, g is estimated from a weighted subsample (see _compress).
 _MAX_BAD_KERNELS = 2048
+# g is refit when the history has grown by 1/_REFIT_FRACTION since its last fit (rounded down
+# to a power of two), at every new trial below 2 * _REFIT_FRACTION trials (see _refit_length).
+_REFIT_FRACTION = 256
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,8 +103,9 @@ class _Coordinates:
 
     def __init__(self, space: Space) -> None:
         self.space = space
-        self.params = space.params
-        self.discrete = all(space.support(p.column) is not None for p in space.params)
+        # A randint of many values is modelled as ordinal (numeric), never value by value.
+        self.params = tuple(as_modelled(p) for p in space.params)
+        self.discrete = all(space.support_size(p.column) is not None for p in space.params)
         # The choice parameters that select between sub-spaces (some parameter depends on them).
         self.branch_choosers = frozenset(column for p in space.params for column, _ in p.parents)
 
@@ -235,7 +252,7 @@ class TPE:
         self._spaces: OrderedDict[int, tuple[Space, _Coordinates, tuple[_Group, ...]]] = (
             OrderedDict()
         )
-        self._models: OrderedDict[tuple[Any, ...], dict[int, _Model]] = OrderedDict()
+        self._trackers: OrderedDict[tuple[Any, ...], _Tracker] = OrderedDict()
 
     @property
     def algo_name(self) -> str:
@@ -264,16 +281,17 @@ class TPE:
         rng: np.random.Generator,
     ) -> FloatArray:
         coords, groups = self._layout(space)
-        ok = history.ok
         row: FloatArray
-        # Pruned trials end the startup too (as in Optuna): with a pruner most trials are
-        # pruned, and waiting for n_startup_jobs completed ones would keep drawing from the
-        # prior for a long time. At least one completed trial is needed to model anything.
-        informed = int(np.count_nonzero(ok)) + int(np.count_nonzero(history.pruned))
-        if not ok.any() or informed < self.n_startup_jobs:
+        with self._tracking(space, coords, groups, history) as tracker:
+            n_ok = tracker.n_ok
+            # Pruned trials end the startup too (as in Optuna): with a pruner most trials are
+            # pruned, and waiting for n_startup_jobs completed ones would keep drawing from
+            # the prior for a long time. At least one completed trial is needed to model.
+            modelled = n_ok > 0 and n_ok + tracker.n_pruned >= self.n_startup_jobs
+            models = tracker.models(history) if modelled else {}
+        if not modelled:
             row = space.sample(rng, 1)[0]
         else:
-            models = self._models_for(space, coords, groups, history)
             row, ranked, prior = self._propose(space, coords, groups, models, pending, rng)
             if coords.discrete and self._seen(row, history, pending):
                 for candidate in ranked:
@@ -295,7 +313,7 @@ class TPE:
                 return cached[1], cached[2]
         coords = _Coordinates(space)
         by_condition: dict[tuple[tuple[int, int], ...], list[Param]] = {}
-        for p in space.params:
+        for p in coords.params:
             by_condition.setdefault(p.parents, []).append(p)
         groups: list[_Group] = []
         for parents, members in by_condition.items():
@@ -305,10 +323,10 @@ class TPE:
                 categorical = tuple(p.column for p in unit if p.categorical)
                 dims = Dimensions(
                     numeric_floor=np.array(
-                        [coords.floor(space.params[c], self.bandwidth_floor) for c in numeric]
+                        [coords.floor(coords.params[c], self.bandwidth_floor) for c in numeric]
                     ),
-                    categories=tuple(space.params[c].n_options for c in categorical),
-                    priors=tuple(coords.prior(space.params[c]) for c in categorical),
+                    categories=tuple(coords.params[c].n_options for c in categorical),
+                    priors=tuple(coords.prior(coords.params[c]) for c in categorical),
                 )
                 groups.append(
                     _Group(
@@ -326,91 +344,44 @@ class TPE:
                 self._spaces.popitem(last=False)
         return coords, tuple(groups)
 
-    # Models (cached per history) -------------------------------------------------------------
+    # Models (taken in incrementally per history origin) -------------------------------------
 
-    def _models_for(
+    @contextlib.contextmanager
+    def _tracking(
         self,
         space: Space,
         coords: _Coordinates,
         groups: tuple[_Group, ...],
         history: History,
-    ) -> dict[int, _Model]:
-        # The models are a function of the space and the history's content; a digest of the
-        # content (not the buffers' addresses, which a later history may reuse) is the key.
-        digest = hashlib.blake2b(digest_size=16)
-        for array in (history.rows, history.losses, history.ids, history.pruned):
-            digest.update(np.ascontiguousarray(array).data)
-        key = (space.fingerprint, len(history), digest.digest())
-        with self._lock:
-            models = self._models.get(key)
-            if models is not None:
-                self._models.move_to_end(key)
-                return models
-        models = {index: self._model(coords, group, history) for index, group in enumerate(groups)}
-        with self._lock:
-            self._models[key] = models
-            while len(self._models) > 4:
-                self._models.popitem(last=False)
-        return models
+    ) -> Iterator[_Tracker]:
+        """The tracker of ``history``'s origin, brought up to ``len(history)``, held locked.
 
-    def _good_mask(self, history: History, active: BoolArray) -> BoolArray:
-        """Which trials are "good" for a group active on ``active``."""
-        losses = history.losses
-        ok = history.ok
-        subset = ok if self.split == "global" else ok & active
-        n = int(np.count_nonzero(subset))
-        n_good = min(max(1, math.ceil(self.gamma * n)), _MAX_GOOD, n)
-        good = np.zeros(len(losses), dtype=np.bool_)
-        if n_good == 0:
-            return good
-        candidates = np.flatnonzero(subset)
-        # Ties in loss go to the older trial (smaller id), so the split is deterministic.
-        order = np.lexsort((history.ids[candidates], losses[candidates]))
-        good[candidates[order[:n_good]]] = True
-        return good & active
-
-    def _model(self, coords: _Coordinates, group: _Group, history: History) -> _Model:
-        rows = history.rows
-        active = ~np.isnan(rows[:, group.columns[0]])
-        ok = history.ok
-        n_ok = int(np.count_nonzero(ok & active))
-        bad_trials = active & (ok | history.pruned | (self.failed == "bad"))
-        if group.parents and n_ok < _MIN_GROUP_TRIALS:
-            good_mask = np.zeros(len(rows), dtype=np.bool_)
-        else:
-            good_mask = self._good_mask(history, active)
-        bad_trials &= ~good_mask
-        bad_index, bad_weights = _compress(np.flatnonzero(bad_trials), history)
-        numeric_good, categorical_good = self._encode(coords, group, rows[good_mask])
-        numeric_bad, categorical_bad = self._encode(coords, group, rows[bad_index])
-        mixture: Mixture | None = None
-        if good_mask.any():
-            losses = history.losses[good_mask]
-            if self.weights == "ei":
-                bad_losses = history.losses[active & ok & ~good_mask]
-                threshold = float(bad_losses.min()) if len(bad_losses) else float(losses.max())
-                w = np.maximum(threshold - losses, 1e-12)
-                w = w / w.mean()
-            else:
-                w = np.ones(len(losses))
-            n_kernels = len(w) + 1
-            mixture = Mixture(
-                numeric_good,
-                categorical_good,
-                w,
-                self.prior_weight,
-                group.dims,
-                bandwidths(numeric_good, group.dims.numeric_floor, n_kernels),
-            )
-        bad = Mixture(
-            numeric_bad,
-            categorical_bad,
-            bad_weights,
-            self.prior_weight,
-            group.dims,
-            bandwidths(numeric_bad, group.dims.numeric_floor, len(numeric_bad) + 1),
-        )
-        return _Model(good=mixture, bad=bad)
+        Snapshots of one :class:`~asynchpo._suggesters._base.HistoryBuffer` share an origin and
+        are prefixes of each other, so its tracker only takes in the trials appended since the
+        last call: no hashing, no copy. A history without an origin is keyed by a digest of its
+        content. A snapshot shorter than what the tracker has taken in (an older one) gets a
+        tracker of its own, not cached.
+        """
+        origin: object = history.origin
+        if origin is None:
+            digest = hashlib.blake2b(digest_size=16)
+            for array in (history.rows, history.losses, history.ids, history.pruned):
+                digest.update(np.ascontiguousarray(array).data)
+            origin = ("content", len(history), digest.digest())
+        key = (space.fingerprint, origin)
+        with self._lock:
+            tracker = self._trackers.get(key)
+            if tracker is None or tracker.n > len(history):
+                tracker = _Tracker(self, coords, groups)
+                if key not in self._trackers:
+                    self._trackers[key] = tracker
+            if self._trackers.get(key) is tracker:
+                self._trackers.move_to_end(key)
+                while len(self._trackers) > 4:
+                    self._trackers.popitem(last=False)
+        with tracker.lock:
+            tracker.take_in(history)
+            yield tracker
 
     def _encode(
         self, coords: _Coordinates, group: _Group, rows: FloatArray
@@ -572,33 +543,195 @@ class TPE:
         return fallback
 
 
+def _refit_length(n: int) -> int:
+    """The history length g is fit on when the history has ``n`` trials.
+
+    ``n`` rounded down to a multiple of a power of two step, the largest not above
+    ``n / _REFIT_FRACTION``: every trial below ``2 * _REFIT_FRACTION`` trials, then every 2,
+    4, ... (every 256 at 100,000 trials). So fitting g, which costs O(n), is done once per
+    step, and a suggestion's g lags the history by less than 1/_REFIT_FRACTION of it. A function
+    of ``n`` alone, so that the suggestion stays a function of (space, seed, history).
+    """
+    step = 1 << max(0, (n // _REFIT_FRACTION).bit_length() - 1)
+    return n - n % step
+
+
+def _best(index: IntArray, history: History, k: int) -> IntArray:
+    """The ``k`` best of the trials ``index`` (positions of successful trials), best first:
+    ranked by loss, ties to the smaller id, then to the earlier position. A partial selection
+    narrows a large ``index`` first, so the cost is O(len(index)), not a sort."""
+    losses = history.losses
+    if len(index) > 4 * k:
+        values = losses[index]
+        kth = np.partition(values, k - 1)[k - 1]
+        index = index[values <= kth]
+    order = np.lexsort((index, history.ids[index], losses[index]))
+    best: IntArray = index[order[:k]]
+    return best
+
+
+def _n_good(gamma: float, n: int) -> int:
+    return min(max(1, math.ceil(gamma * n)), _MAX_GOOD, n)
+
+
+class _Tracker:
+    """What a TPE has learned from one history origin, taken in one new trial at a time.
+
+    Per group it keeps the count of successful trials where the group was active and the best
+    ``_MAX_GOOD + 1`` of them (enough for the good set and the threshold below it), so that l
+    (at most 25 kernels) is refit for every new trial in O(new trials). g, whose size grows with
+    the history, is refit on the history's first :func:`_refit_length` trials only, so a new
+    fit is needed once per step (see there). Everything is a function of the history, never of
+    the order in which it was taken in, so cached and uncached suggestions are the same.
+    """
+
+    def __init__(self, tpe: TPE, coords: _Coordinates, groups: tuple[_Group, ...]) -> None:
+        self.lock = threading.Lock()
+        self.tpe, self.coords, self.groups = tpe, coords, groups
+        self.n = 0
+        self.n_ok = 0
+        self.n_pruned = 0
+        self._n_ok_active = [0] * len(groups)
+        empty = np.empty(0, dtype=np.int64)
+        self._ranked = [empty] * len(groups)  # per group: its best ok trials, best first
+        self._ranked_all = empty  # the best ok trials of every group
+        self._bad: dict[int, tuple[int, Mixture]] = {}  # group -> (fit length, g)
+        self._models: tuple[int, dict[int, _Model]] = (-1, {})
+
+    def take_in(self, history: History) -> None:
+        """Take in the trials of ``history`` (of this tracker's origin) not seen yet."""
+        start, n = self.n, len(history)
+        if n == start:
+            return
+        keep = _MAX_GOOD + 1
+        ok = ~np.isnan(history.losses[start:n])
+        self.n_ok += int(np.count_nonzero(ok))
+        self.n_pruned += int(np.count_nonzero(history.pruned[start:n]))
+        new_ok = start + np.flatnonzero(ok)
+        self._ranked_all = _best(np.concatenate([self._ranked_all, new_ok]), history, keep)
+        for index, group in enumerate(self.groups):
+            active = ~np.isnan(history.rows[new_ok, group.columns[0]])
+            new = new_ok[active]
+            self._n_ok_active[index] += len(new)
+            self._ranked[index] = _best(np.concatenate([self._ranked[index], new]), history, keep)
+        self.n = n
+
+    def models(self, history: History) -> dict[int, _Model]:
+        """l and g of every group at ``len(history)`` (taken in already)."""
+        n, models = self._models
+        if n != self.n:
+            models = {index: self._model(index, history) for index in range(len(self.groups))}
+            self._models = (self.n, models)
+        return models
+
+    def _good(self, index: int, history: History) -> tuple[IntArray, float]:
+        """The positions of a group's good trials (in history order), and the threshold: the
+        best loss among its other successful trials (the worst good loss if none)."""
+        group = self.groups[index]
+        ranked = self._ranked[index]
+        if self.tpe.split == "global":
+            top = self._ranked_all[: _n_good(self.tpe.gamma, self.n_ok)]
+            good = top[~np.isnan(history.rows[top, group.columns[0]])]
+        else:
+            good = ranked[: _n_good(self.tpe.gamma, self._n_ok_active[index])]
+        # The group's good trials are a prefix of its own ranking in both splits.
+        rest = ranked[len(good) :]
+        losses = history.losses
+        if not len(good):
+            return good, math.nan
+        threshold = float(losses[rest[0]]) if len(rest) else float(losses[good].max())
+        return np.sort(good), threshold
+
+    def _model(self, index: int, history: History) -> _Model:
+        tpe, group = self.tpe, self.groups[index]
+        good = np.empty(0, dtype=np.int64)
+        threshold = math.nan
+        if not (group.parents and self._n_ok_active[index] < _MIN_GROUP_TRIALS):
+            good, threshold = self._good(index, history)
+        mixture: Mixture | None = None
+        if len(good):
+            numeric_good, categorical_good = tpe._encode(self.coords, group, history.rows[good])
+            losses = history.losses[good]
+            if tpe.weights == "ei":
+                w = np.maximum(threshold - losses, 1e-12)
+                w = w / w.mean()
+            else:
+                w = np.ones(len(losses))
+            mixture = Mixture(
+                numeric_good,
+                categorical_good,
+                w,
+                tpe.prior_weight,
+                group.dims,
+                bandwidths(numeric_good, group.dims.numeric_floor, len(w) + 1),
+            )
+        return _Model(good=mixture, bad=self._g(index, history))
+
+    def _g(self, index: int, history: History) -> Mixture:
+        """g of a group, fit on the first :func:`_refit_length` trials of the history."""
+        length = _refit_length(self.n)
+        fitted = self._bad.get(index)
+        if fitted is not None and fitted[0] == length:
+            return fitted[1]
+        tpe, group = self.tpe, self.groups[index]
+        rows, losses = history.rows[:length], history.losses[:length]
+        pruned = history.pruned[:length]
+        active = ~np.isnan(rows[:, group.columns[0]])
+        ok = ~np.isnan(losses)
+        n_ok = int(np.count_nonzero(ok & active))
+        bad_trials = active & (ok | pruned | (tpe.failed == "bad"))
+        if not (group.parents and n_ok < _MIN_GROUP_TRIALS):
+            subset = ok if tpe.split == "global" else ok & active
+            count = int(np.count_nonzero(subset))
+            if count:
+                top = _best(np.flatnonzero(subset), history, _n_good(tpe.gamma, count))
+                bad_trials[top] = False
+        bad_index, bad_weights = _compress(np.flatnonzero(bad_trials), history)
+        numeric_bad, categorical_bad = tpe._encode(self.coords, group, rows[bad_index])
+        bad = Mixture(
+            numeric_bad,
+            categorical_bad,
+            bad_weights,
+            tpe.prior_weight,
+            group.dims,
+            bandwidths(numeric_bad, group.dims.numeric_floor, len(numeric_bad) + 1),
+        )
+        self._bad[index] = (length, bad)
+        return bad
+
+
 def _compress(index: IntArray, history: History) -> tuple[IntArray, FloatArray]:
-    """At most :data:`_MAX_BAD_KERNELS` of the bad trials, with weights that keep g's shape.
+    """At most :data:`_MAX_BAD_KERNELS` of the bad trials ``index`` (positions in the history,
+    ascending), with weights that keep g's shape.
 
     g is the only density whose size grows with the history, and scoring costs O(kernels).
-    Beyond the cap, the newest half is kept as is and the older trials are thinned to the
-    other half: every k-th in loss order (so their spread of losses is kept), each weighted
-    by k, an unbiased estimate of the full mixture. Failed trials are always kept.
+    Beyond the cap, the newest half (in the order the trials finished) is kept as is and the
+    older trials are thinned to the other half, the scored ones and the unscored ones (failed,
+    pruned) in proportion to their numbers: scored ones every k-th in loss order (so their
+    spread of losses is kept), unscored ones every k-th in age, each weighted by k, an unbiased
+    estimate of the full mixture.
     """
     if len(index) <= _MAX_BAD_KERNELS:
         return index, np.ones(len(index))
-    failed = index[np.isnan(history.losses[index])]
-    scored = index[~np.isnan(history.losses[index])]
     recent_count = _MAX_BAD_KERNELS // 2
-    by_age = scored[np.argsort(history.ids[scored], kind="stable")]
-    recent, older = by_age[-recent_count:], by_age[:-recent_count]
-    older = older[np.argsort(history.losses[older], kind="stable")]
-    keep = max(1, _MAX_BAD_KERNELS - recent_count - len(failed))
-    picks = np.linspace(0, len(older) - 1, num=min(keep, len(older))).round().astype(np.int64)
-    thinned = older[picks]
-    weights = np.concatenate(
-        [
-            np.ones(len(recent)),
-            np.full(len(thinned), len(older) / len(thinned)),
-            np.ones(len(failed)),
-        ]
-    )
-    return np.concatenate([recent, thinned, failed]), weights
+    recent, older = index[-recent_count:], index[:-recent_count]
+    keep = _MAX_BAD_KERNELS - recent_count
+    losses = history.losses[older]
+    unscored = np.isnan(losses)
+    scored = older[~unscored]
+    scored = scored[np.argsort(losses[~unscored], kind="stable")]
+    failed = older[unscored]
+    keep_failed = round(keep * len(failed) / len(older))
+    keep_failed = min(len(failed), max(keep_failed, 1 if len(failed) else 0))
+    parts, weights = [recent], [np.ones(len(recent))]
+    for kept, budget in ((scored, keep - keep_failed), (failed, keep_failed)):
+        if not len(kept) or budget <= 0:
+            continue
+        picks = np.linspace(0, len(kept) - 1, num=min(budget, len(kept)))
+        thinned = kept[picks.round().astype(np.int64)]
+        parts.append(thinned)
+        weights.append(np.full(len(thinned), len(kept) / len(thinned)))
+    return np.concatenate(parts), np.concatenate(weights)
 
 
 def _complete(space: Space, row: FloatArray, fill: FloatArray) -> FloatArray:
@@ -620,8 +753,11 @@ def _complete(space: Space, row: FloatArray, fill: FloatArray) -> FloatArray:
 
 
 def _enumerate(space: Space, limit: int) -> Iterator[FloatArray]:
-    """Every point of a discrete space (at most ``limit``), as rows."""
-    supports = [space.support(p.column) for p in space.params]
+    """Every point of a discrete space (at most ``limit``), as rows.
+
+    No parameter's support is listed beyond its first ``limit`` values, which are all that
+    ``limit`` points can use (a randint may have 2**62 values)."""
+    supports = [space.support(p.column, limit=limit) for p in space.params]
 
     def extend(row: FloatArray, column: int) -> Iterator[FloatArray]:
         if column == len(space):
