@@ -444,6 +444,8 @@ def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: 
         return Path(log_dir).absolute()
     if isinstance(storage, str | os.PathLike):
         path = Path(storage).absolute()
+        if not path.name:  # "/": opening the storage refuses it as a folder
+            return None
         return path.with_name(f"{path.stem}-logs") / _study_folder(study)
     return None
 

@@ -22,10 +22,11 @@ from typing import Any, Final
 
 import numpy as np
 
-from asynchpo._exceptions import TrialCrashed, TrialPruned
+from asynchpo._exceptions import SpaceError, TrialCrashed, TrialPruned
 from asynchpo._pruners import Pruner
 from asynchpo._results import error_text, interpret, safe_str
 from asynchpo._space import Space
+from asynchpo._storage._schema import DamagedRecord
 from asynchpo._suggesters._base import FloatArray, History, HistoryBuffer
 from asynchpo._trial import Reports, Trial, TrialState, best_trial
 
@@ -268,6 +269,10 @@ class Ledger:
         previous = self._records.get(tid)
         if previous is not None and previous.state.is_finished:
             return False  # finished records are final
+        if self.space is not None and tid not in self._rows:
+            # Checked before anything changes: a stored point outside the space (a damaged
+            # row) is refused here, not wherever the point is first used.
+            self._rows[tid] = self._checked_row(trial)
         if (
             trial.state is TrialState.RUNNING
             and self.driver is not None
@@ -333,6 +338,15 @@ class Ledger:
         self._reports.pop(tid, None)
         self._prune_decided.discard(tid)
         self._rows.pop(tid, None)
+
+    def _checked_row(self, trial: Trial) -> FloatArray:
+        assert self.space is not None
+        try:
+            return self.space.to_row(trial.params)
+        except SpaceError as exc:
+            raise DamagedRecord(
+                f"the params do not fit the study's space ({exc})", trial=trial.id
+            ) from None
 
     def _row(self, trial: Trial) -> FloatArray:
         row = self._rows.get(trial.id)

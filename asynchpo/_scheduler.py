@@ -52,7 +52,7 @@ from asynchpo._executors._base import (
 )
 from asynchpo._ledger import _NOT_EVALUATED, stop_reason
 from asynchpo._progress import Progress
-from asynchpo._study import RunningTrial, Study
+from asynchpo._study import RunningTrial, Study, single_storage_error
 from asynchpo._trial import TrialState
 
 __all__ = ["RunOptions", "Scheduler", "StopReason", "current_trial"]
@@ -206,17 +206,26 @@ class Scheduler:
             if deadline.cancelled_caught and self._stop_reason is None:
                 self._stop_reason = StopReason.TIMEOUT
         except BaseExceptionGroup as group:
-            # The task group wraps errors; a single one is re-raised as itself below.
+            # The task group wraps errors; a single one is re-raised as itself below, and so is
+            # the first of several storage errors (workers that hit a full disk at once).
             failure = group.exceptions[0] if len(group.exceptions) == 1 else group
+            failure = single_storage_error(group) or failure
         finally:
             with anyio.CancelScope(shield=True):
                 reason = self._stop_reason or StopReason.CANCELLED
                 try:
                     count = await self.study._interrupt(reason)
-                except Exception:
+                except Exception as exc:
                     # The run is already failing or stopping; stored RUNNING rows are re-run
-                    # on resume anyway, so losing this write loses no finished result.
-                    logger.exception("could not record the trials in flight as interrupted")
+                    # on resume anyway, so losing this write loses no finished result. One
+                    # line: the error that ends the run (a full disk, most likely the same)
+                    # reaches the caller on its own.
+                    failing = failure is not None or self._error is not None
+                    logger.log(
+                        logging.DEBUG if failing else logging.WARNING,
+                        "could not record the trials in flight as interrupted: %s",
+                        exc,
+                    )
                 else:
                     if count:
                         logger.info("%d trials in flight were interrupted (%s)", count, reason)

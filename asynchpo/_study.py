@@ -28,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, overload
 
 import anyio
@@ -40,6 +40,7 @@ import numpy as np
 from asynchpo._exceptions import (
     ConfigError,
     LeaseLost,
+    StorageError,
     StudyError,
     StudyMismatch,
     StudyNotFound,
@@ -49,10 +50,11 @@ from asynchpo._executors._base import checked_report
 from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
 from asynchpo._pruners import Pruner
-from asynchpo._space import Space, compile_space, describe_difference
+from asynchpo._space import Space, _canonical, compile_space, describe_difference
 from asynchpo._storage import Storage, StudyConfig, StudyRecord, open_storage
-from asynchpo._storage._base import Driver
+from asynchpo._storage._base import Changes, Driver
 from asynchpo._storage._group_commit import GroupCommit
+from asynchpo._storage._schema import DamagedRecord, check_params, check_space_description
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import FloatArray, Suggester, TrialRngs, algo_name
 from asynchpo._summary import StudySummary, summarize
@@ -283,7 +285,8 @@ class Study:
 
     async def drivers(self) -> list[Driver]:
         """Every driver that registered with the study, oldest first."""
-        return await self._storage.drivers(self.record.id)
+        with self._naming_damage():
+            return await self._storage.drivers(self.record.id)
 
     # asking ------------------------------------------------------------------------------
 
@@ -341,7 +344,7 @@ class Study:
             stale = self._stale_foreign()
         spent = self.max_evals is not None and ledger.active + self._starting >= self.max_evals
         if stale or (ledger.waiting and not spent):
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), self._naming_damage():
                 taken = await self._storage.take_trial(
                     self.record.id, self._driver_id, self.max_evals, time.time(), slot
                 )
@@ -611,7 +614,7 @@ class Study:
         params = [self.space.to_point(self.space.to_row(point)) for point in points]
         if not params:
             return []
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True), self._naming_damage():
             added = await self._storage.enqueue(self.record.id, params)
             self._behind = True
             self._absorb(added)
@@ -621,13 +624,22 @@ class Study:
 
     def _absorb(self, records: Sequence[Trial], version: int | None = None) -> None:
         ledger = self._ledger
-        ledger.absorb(records, version)
+        with self._naming_damage():
+            if self.space is None:
+                # A reader has no compiled space to check points against: the stored
+                # description says which labels and option indices there are.
+                for record in records:
+                    check_params(self.record.config.space, record)
+            ledger.absorb(records, version)
         known = ledger.records
         for record in records:
             # Only what the ledger took in: a read that left before this driver's own latest
             # write brings older records, which must not reach the watchers either.
             if known.get(record.id) is record:
                 self._notify(record)
+
+    def _naming_damage(self) -> contextlib.AbstractContextManager[None]:
+        return _naming_damage(self.name, self.record.id, self._where)
 
     def _notify(self, record: Trial) -> None:
         for listener in self._listeners:
@@ -676,7 +688,10 @@ class Study:
         async with self._sync_lock:
             if upto is not None and self._ledger.version >= upto and not self._behind:
                 return
-            changes = await self._storage.changes(self.record.id, self._ledger.version)
+            with self._naming_damage():
+                changes = _checked(
+                    await self._storage.changes(self.record.id, self._ledger.version)
+                )
             self._behind = False
             self._own_versions = {v for v in self._own_versions if v > changes.version}
             self._absorb(changes.trials, changes.version)
@@ -700,7 +715,8 @@ class Study:
         now = time.time()
         others: dict[int, Driver] = {}
         me = None if self._driver is None else self._driver.id
-        self._all_drivers = await self._storage.drivers(self.record.id)
+        with self._naming_damage():
+            self._all_drivers = await self._storage.drivers(self.record.id)
         for driver in self._all_drivers:
             if driver.id == me or driver.ended is not None:
                 continue
@@ -726,7 +742,8 @@ class Study:
             if wait > 0:
                 await anyio.sleep(wait)
                 continue
-            self._driver = await self._storage.heartbeat(self._driver.id)
+            with self._naming_damage():
+                self._driver = await self._storage.heartbeat(self._driver.id)
             self._last_write = time.monotonic()
             await self._refresh_drivers()
 
@@ -776,10 +793,34 @@ class Study:
 # --- opening ----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _naming_damage(study: str, study_id: int | None, where: str) -> Iterator[None]:
+    """Turn a damaged row's error into the one that names the study, the trial and the file."""
+    try:
+        yield
+    except DamagedRecord as exc:
+        file = None if where == _NOT_A_FILE else where
+        raise exc.located(study, study_id, file) from None
+
+
+_NOT_A_FILE: Final = "this storage"
+
+
+def _checked(changes: Changes) -> Changes:
+    """``changes``, once its version (the study's counter, a column of its row) is a number."""
+    if type(changes.version) is not int:
+        raise DamagedRecord(
+            f"the study's version counter is {changes.version!r}, not a whole number (set it "
+            "with: UPDATE studies SET version = (SELECT max(seq) FROM trials WHERE study_id = "
+            "studies.id))"
+        )
+    return changes
+
+
 def _storage_label(spec: object) -> str:
     if isinstance(spec, str | os.PathLike):
         return os.fspath(spec)
-    return "this storage"
+    return _NOT_A_FILE
 
 
 async def _create_or_check(
@@ -806,6 +847,15 @@ async def _create_or_check(
             # Another driver created it between the two calls: check it like any other.
             record = await storage.get_study(name)
     stored = record.config
+    check_space_description(stored)
+    # The fingerprint is the hash of the space: one that matches while the other does not
+    # was changed after the study was created.
+    same_space = _canonical(list(stored.space)) == _canonical(space.describe())
+    if (stored.fingerprint == space.fingerprint) != same_space:
+        raise DamagedRecord(
+            "the configuration's space does not match its fingerprint (one of them was "
+            "changed after the study was created)"
+        )
     fix = "Use a new study name for the new configuration, or restore the original to resume."
     if stored.fingerprint != space.fingerprint:
         lines = describe_difference(stored.space, space.describe()) or ["the spaces differ"]
@@ -909,16 +959,22 @@ async def open_study(
     if (
         compiled is None
         and isinstance(storage, str | os.PathLike)
-        and not await anyio.Path(storage).exists()
+        # lexists: False (not an OSError) for a name too long or a path through a file.
+        and not await anyio.to_thread.run_sync(os.path.lexists, storage)
     ):
         raise StudyNotFound(f"no storage file at {where!r}; check the path")
-    async with open_storage(storage) as store:
+    # Reading changes no byte of the file (nor creates -wal or -shm files next to it).
+    async with open_storage(storage, read_only=compiled is None) as store:
         if compiled is None:
-            record = await store.get_study(study)
+            with _naming_damage(study, None, where):
+                record = await store.get_study(study)
+                check_space_description(record.config)
             handle = Study(store, record, None, None, driver=None, where=where)
-            everything = await store.changes(record.id, -1)
+            with handle._naming_damage():
+                everything = _checked(await store.changes(record.id, -1))
             handle._absorb(everything.trials, everything.version)
-            handle._all_drivers = await store.drivers(record.id)
+            with handle._naming_damage():
+                handle._all_drivers = await store.drivers(record.id)
             handle._others = {d.id: d for d in handle._all_drivers if alive(d, time.time())}
             try:
                 yield handle
@@ -926,8 +982,12 @@ async def open_study(
                 handle._closed = True
             return
         assert algo is not None
-        record = await _create_or_check(store, study, compiled, algo_name(algo), base_seed, where)
-        driver = await store.open_driver(record.id, HOST, os.getpid(), lease)
+        with _naming_damage(study, None, where):
+            record = await _create_or_check(
+                store, study, compiled, algo_name(algo), base_seed, where
+            )
+        with _naming_damage(study, record.id, where):
+            driver = await store.open_driver(record.id, HOST, os.getpid(), lease)
         handle = Study(
             store,
             record,
@@ -939,22 +999,32 @@ async def open_study(
             pruner=pruner,
         )
         handle._loop = (anyio.lowlevel.current_token(), threading.get_ident())
+        closing_cleanly = False
         try:
             await handle._refresh_drivers()
-            everything = await store.changes(record.id, -1)
+            with handle._naming_damage():
+                everything = _checked(await store.changes(record.id, -1))
             handle._absorb(everything.trials, everything.version)
             failure: BaseException | None = None
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(handle._heartbeat, lease / 3)
-                try:
-                    yield handle
-                except BaseException as exc:
-                    # Raised again below as itself, not wrapped in the heartbeat's group.
-                    failure = exc
-                finally:
-                    tg.cancel_scope.cancel()
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(handle._heartbeat, lease / 3)
+                    try:
+                        yield handle
+                    except BaseException as exc:
+                        # Raised again below as itself, not wrapped in the heartbeat's group.
+                        failure = exc
+                    finally:
+                        tg.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # The heartbeat failed (a storage error): raised as itself, not as a group.
+                single = single_storage_error(group)
+                if single is None:
+                    raise
+                raise single  # noqa: B904 - its cause (SQLite's error) is the one to show
             if failure is not None:
                 raise failure
+            closing_cleanly = True
         finally:
             handle._closed = True
             with anyio.CancelScope(shield=True):
@@ -962,5 +1032,29 @@ async def open_study(
                     count = await handle._interrupt("the study was closed")
                     if count:
                         logger.info("%d trials in flight were interrupted", count)
+                except StorageError as exc:
+                    if closing_cleanly:
+                        raise
+                    # The study is closing on an error of its own (often the same full disk):
+                    # that one reaches the caller; RUNNING rows are re-run on resume anyway.
+                    logger.debug("could not record the trials in flight as interrupted: %s", exc)
                 finally:
-                    await store.end_driver(driver.id)
+                    try:
+                        await store.end_driver(driver.id)
+                    except StorageError as exc:
+                        if closing_cleanly:
+                            raise
+                        logger.debug("could not end driver %d: %s", driver.id, exc)
+
+
+def single_storage_error(group: BaseExceptionGroup[Any]) -> StorageError | None:
+    """The first error of a task group's ``group`` when every error in it is a storage error
+    (workers that hit the same full disk at once), to raise as itself; else ``None``."""
+    errors, others = group.split(StorageError)
+    if errors is None or others is not None:
+        return None
+    first: BaseException = errors
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, StorageError)
+    return first

@@ -12,11 +12,9 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-import anyio
-
-from asynchpo._exceptions import StorageError
 from asynchpo._leases import alive
 from asynchpo._storage import Driver, SqliteStorage, StudyRecord
+from asynchpo._storage._schema import DamagedRecord
 from asynchpo._trial import Trial, TrialState, best_trial
 
 __all__ = ["StudySummary", "list_studies", "open_existing", "summarize"]
@@ -121,12 +119,8 @@ async def open_existing(path: str | os.PathLike[str]) -> SqliteStorage:
     :raises StorageError: if there is no file at ``path`` (none is created), or it is not an
         asynchpo database.
     """
-    target = anyio.Path(path)
-    if not await target.exists():
-        raise StorageError(f"no storage file at {os.fspath(path)!r}; check the path")
-    if not await target.is_file():
-        raise StorageError(f"{os.fspath(path)!r} is not a file; pass the path of a .sqlite file")
-    return await SqliteStorage.open(path)
+    # Read-only: the path must be an existing regular file, and no byte of it changes.
+    return await SqliteStorage.open(path, read_only=True)
 
 
 async def list_studies(storage: str | os.PathLike[str]) -> list[StudySummary]:
@@ -140,10 +134,19 @@ async def list_studies(storage: str | os.PathLike[str]) -> list[StudySummary]:
     store = await open_existing(storage)
     try:
         summaries = []
-        for record in await store.list_studies():
-            trials = await store.trials(record.id)
-            # Every driver, dead ones too: a stale trial's driver tells when it was last seen.
-            summaries.append(summarize(record, trials, await store.drivers(record.id)))
+        where = os.fspath(storage)
+        try:
+            records = await store.list_studies()
+        except DamagedRecord as exc:
+            raise exc.located(None, None, where) from None
+        for record in records:
+            try:
+                trials = await store.trials(record.id)
+                # Every driver, dead ones too: a stale trial's driver tells when it was last seen.
+                drivers = await store.drivers(record.id)
+            except DamagedRecord as exc:
+                raise exc.located(record.name, record.id, where) from None
+            summaries.append(summarize(record, trials, drivers))
         return summaries
     finally:
         await store.aclose()

@@ -12,6 +12,7 @@ stopped.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import math
 from collections.abc import Iterator, Sequence
@@ -89,10 +90,19 @@ class Trials:
         self._last_finished = max(finished, key=lambda t: t.finished or 0.0, default=None)
 
     def _update(self, trial: Trial) -> None:
-        """Insert or replace one record (trial ids are dense, so the list is indexed by id)."""
-        while len(self._records) <= trial.id:
-            self._records.append(trial)
-        self._records[trial.id] = trial
+        """Insert or replace one record, keeping the list ordered by id. Ids are dense unless a
+        (damaged) row was deleted by hand, so the record is usually at the index of its id."""
+        records, tid = self._records, trial.id
+        if 0 <= tid < len(records) and records[tid].id == tid:
+            records[tid] = trial
+        elif not records or records[-1].id < tid:
+            records.append(trial)
+        else:
+            at = bisect.bisect_left(records, tid, key=lambda record: record.id)
+            if at < len(records) and records[at].id == tid:
+                records[at] = trial
+            else:
+                records.insert(at, trial)
         if trial.state.is_finished:
             self._last_finished = trial
         self._docs = None

@@ -17,7 +17,9 @@ __all__ = ["StorageSpec", "open_storage"]
 StorageSpec = Storage | str | os.PathLike[str] | None
 
 
-def open_storage(spec: StorageSpec) -> AbstractAsyncContextManager[Storage]:
+def open_storage(
+    spec: StorageSpec, *, read_only: bool = False
+) -> AbstractAsyncContextManager[Storage]:
     """An async context manager that yields the storage ``spec`` describes.
 
     - ``None``: a new :class:`MemoryStorage`;
@@ -32,10 +34,12 @@ def open_storage(spec: StorageSpec) -> AbstractAsyncContextManager[Storage]:
             ...
 
     :param spec: the storage to use, as above.
+    :param read_only: open a SQLite file for reading only (``SqliteStorage.open(path,
+        read_only=True)``): the file must exist, and not a byte of it changes.
     :raises TypeError: (at the call, not at ``async with``) for any other kind of value.
     """
     if spec is None or isinstance(spec, Storage | str | os.PathLike):
-        return _StorageContext(spec)
+        return _StorageContext(spec, read_only=read_only)
     raise TypeError(
         "storage must be None (keep trials in memory), a path to a SQLite file (str or "
         f"os.PathLike) or a Storage instance, not {type(spec).__name__}"
@@ -46,15 +50,20 @@ def open_storage(spec: StorageSpec) -> AbstractAsyncContextManager[Storage]:
 class _StorageContext(AbstractAsyncContextManager[Storage]):
     """Opens the storage on entry; closes it on exit only if it opened it."""
 
-    def __init__(self, spec: StorageSpec) -> None:
+    def __init__(self, spec: StorageSpec, *, read_only: bool) -> None:
         self._spec = spec
+        self._read_only = read_only
         self._owned: Storage | None = None
 
     async def __aenter__(self) -> Storage:
         spec = self._spec
         if isinstance(spec, Storage):
             return spec
-        storage: Storage = MemoryStorage() if spec is None else await SqliteStorage.open(spec)
+        storage: Storage = (
+            MemoryStorage()
+            if spec is None
+            else await SqliteStorage.open(spec, read_only=self._read_only)
+        )
         self._owned = storage
         return storage
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import math
 import operator
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
 from asynchpo._exceptions import StorageError, StudyNotFound
 from asynchpo._results import clean_text
-from asynchpo._storage._base import StudyConfig
-from asynchpo._trial import Trial, TrialState
+from asynchpo._storage._base import Driver, StudyConfig, StudyRecord
+from asynchpo._trial import Reports, Trial, TrialState
 
 __all__ = [
     "APPLICATION_ID",
@@ -29,9 +30,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRIAL_COLUMNS",
     "TRIGGER_MESSAGE",
+    "DamagedRecord",
     "Row",
+    "check_params",
+    "check_space_description",
+    "damaged_message",
     "decode_config",
+    "decode_driver",
+    "decode_study",
     "decode_trial",
+    "delete_trial_sql",
     "encode_config",
     "encode_trial",
     "finished_trial_error",
@@ -369,32 +377,213 @@ def _encode_reports(tid: int, reports: Sequence[tuple[int, float]]) -> str:
 def decode_trial(row: Sequence[Any]) -> Trial:
     """The trial stored as ``row`` (the columns of :data:`Row`, in order).
 
+    Every column is checked, so that a damaged row (edited by hand, written by another
+    program) is refused here, naming the trial and what is wrong, rather than failing later
+    wherever the value is first used.
+
     :param row: a stored row.
-    :raises StorageError: if the row cannot be read back (a damaged or foreign file).
+    :raises DamagedRecord: if the row cannot be read back.
     """
-    try:
-        tid, state, params, loss, result, error, created, started, finished, slot, reports = row[
-            :11
-        ]
-        return Trial(
-            id=tid,
-            state=_STATES[state],
-            params=json.loads(params),
-            loss=loss,
-            result=json.loads(result),
-            error=error,
-            created=created,
-            started=started,
-            finished=finished,
-            slot=slot,
-            reports=tuple((step, loss) for step, loss in json.loads(reports)),
-            driver=row[11] if len(row) > 11 else None,
+    if len(row) < 11:
+        raise DamagedRecord(f"a trial row has {len(row)} columns instead of {len(TRIAL_COLUMNS)}")
+    tid, state, params, loss, result, error, created, started, finished, slot, reports = row[:11]
+    driver = row[11] if len(row) > 11 else None
+    if type(tid) is not int:
+        raise DamagedRecord(f"a trial's id is {_shown(tid)}, not a whole number")
+    kind = _STATES.get(state) if isinstance(state, str) else None
+    if kind is None:
+        raise DamagedRecord(
+            f"the state is {_shown(state)}, not one of {', '.join(_STATES)}", trial=tid
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StorageError(
-            f"a stored trial record cannot be read ({exc!r}); the storage is damaged or was "
-            "written by another program"
-        ) from exc
+    point = _json_object(tid, "params", params)
+    for label, value in point.items():
+        if not _is_number(value):
+            raise DamagedRecord(
+                f"the params hold {_shown(value)} for label {label!r}, not a finite number",
+                trial=tid,
+            )
+    if loss is not None and not (_is_number(loss) or (type(loss) is float and loss == loss)):
+        raise DamagedRecord(f"the loss is {_shown(loss)}, not a number", trial=tid)
+    stored_result = _json_object(tid, "result", result)
+    if error is not None and not isinstance(error, str):
+        raise DamagedRecord(f"the error is {_shown(error)}, not text", trial=tid)
+    for column, moment in (("created", created), ("started", started), ("finished", finished)):
+        if not (_is_time(moment) or (moment is None and column != "created")):
+            raise DamagedRecord(
+                f"the {column} time is {_shown(moment)}, not seconds since 1970", trial=tid
+            )
+    for column, number in (("slot", slot), ("driver", driver)):
+        if number is not None and type(number) is not int:
+            raise DamagedRecord(f"the {column} is {_shown(number)}, not a whole number", trial=tid)
+    return Trial(
+        id=tid,
+        state=kind,
+        params=point,
+        loss=loss,
+        result=stored_result,
+        error=error,
+        created=created,
+        started=started,
+        finished=finished,
+        slot=slot,
+        reports=_decode_reports(tid, reports),
+        driver=driver,
+    )
+
+
+class DamagedRecord(StorageError):
+    """A stored row that cannot be read back: what is wrong, and which trial (if a trial's).
+
+    Raised by the decoders, which do not know the study's name or the file; the study that
+    read the row turns it into the full message with :meth:`located`.
+    """
+
+    def __init__(self, what: str, *, trial: int | None = None, study: str | None = None) -> None:
+        self.what = what
+        self.trial = trial
+        self.study = study
+        super().__init__(damaged_message(what, study=study, trial=trial))
+
+    def located(self, study: str | None, study_id: int | None, where: str | None) -> StorageError:
+        """The error to raise, naming the study (unless the row named its own) and the file."""
+        return StorageError(
+            damaged_message(
+                self.what,
+                study=study if self.study is None else self.study,
+                study_id=study_id,
+                trial=self.trial,
+                where=where,
+            )
+        )
+
+
+def damaged_message(
+    what: str,
+    *,
+    study: str | None = None,
+    study_id: int | None = None,
+    trial: int | None = None,
+    where: str | None = None,
+) -> str:
+    """One line: the storage is damaged, what is wrong, where, and what to do."""
+    text = f"the storage is damaged: {what}"
+    if study is not None:
+        text += f", in study {study!r}" + ("" if trial is None else f" trial {trial}")
+    elif trial is not None:
+        text += f", in trial {trial}"
+    if where is not None:
+        text += f" ({where})"
+    text += "; restore the file from a backup"
+    if trial is not None and study_id is not None and where is not None:
+        text += (
+            ", or delete the trial (the study then goes on without it) with: sqlite3 "
+            f'{shlex.quote(where)} "{delete_trial_sql(study_id, trial)}"'
+        )
+    return text
+
+
+def delete_trial_sql(study_id: int, trial: int) -> str:
+    """SQL that deletes a (damaged) trial and recounts the study's budget counter, which the
+    triggers keep on insert and update only; no quotes but single ones, for a shell."""
+    return (
+        f"DELETE FROM trials WHERE study_id = {study_id} AND tid = {trial}; UPDATE studies SET"
+        f" active = (SELECT count(*) FROM trials WHERE study_id = {study_id} AND state IN"
+        f" ({_ACTIVE_CHECK})) WHERE id = {study_id}"
+    )
+
+
+def _shown(value: object) -> str:
+    """A stored value for a message: its repr, cut short, and its kind."""
+    if isinstance(value, bytes | bytearray):
+        return f"a blob of {len(value)} bytes"
+    if value is None:
+        return "NULL"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_KINDS.get(type(value), type(value).__name__)})"
+
+
+_KINDS: Final[dict[type, str]] = {
+    str: "text",
+    int: "an integer",
+    float: "a float",
+    bool: "a boolean",
+    list: "a JSON list",
+    dict: "a JSON object",
+}
+
+
+def _is_number(value: object) -> bool:
+    """An int or finite float, as JSON and SQLite give them (a bool is not a number here)."""
+    if type(value) is int:
+        try:
+            return math.isfinite(value)
+        except OverflowError:
+            return False
+    return type(value) is float and math.isfinite(value)
+
+
+# Times are shown as dates: beyond these, datetime cannot represent them.
+_LATEST_TIME: Final = 32503680000.0  # 3000-01-01
+
+
+def _is_time(value: object) -> bool:
+    """Seconds since the epoch that a date can show."""
+    return _is_number(value) and 0 <= value < _LATEST_TIME  # type: ignore[operator]
+
+
+def _no_constant(name: str) -> Any:
+    # asynchpo writes JSON with allow_nan=False: NaN or Infinity was not written by it.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_value(tid: int | None, column: str, text: object) -> Any:
+    if not isinstance(text, str):
+        raise DamagedRecord(f"the {column} is {_shown(text)}, not JSON text", trial=tid)
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DamagedRecord(
+            f"the {column} {_shown(text)} is not valid JSON ({reason})", trial=tid
+        ) from None
+
+
+def _json_object(tid: int, column: str, text: object) -> dict[str, Any]:
+    value = _json_value(tid, column, text)
+    if not isinstance(value, dict):
+        raise DamagedRecord(
+            f"the {column} are {_shown(value)}, not a JSON object"
+            if column == "params"
+            else f"the {column} is {_shown(value)}, not a JSON object",
+            trial=tid,
+        )
+    return value
+
+
+def _decode_reports(tid: int, text: object) -> Reports:
+    value = _json_value(tid, "reports", text)
+    if not isinstance(value, list):
+        raise DamagedRecord(f"the reports are {_shown(value)}, not a JSON list", trial=tid)
+    out: list[tuple[int, float]] = []
+    for pair in value:
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or type(pair[0]) is not int
+            or not _is_number(pair[1])
+        ):
+            raise DamagedRecord(
+                f"the reports hold {_shown(pair)}, not a [step, loss] pair", trial=tid
+            )
+        if out and pair[0] <= out[-1][0]:
+            raise DamagedRecord(
+                f"the reports go from step {out[-1][0]} to step {pair[0]}; steps must increase",
+                trial=tid,
+            )
+        out.append((pair[0], float(pair[1])))
+    return tuple(out)
 
 
 def encode_config(config: StudyConfig) -> str:
@@ -422,25 +611,156 @@ def encode_config(config: StudyConfig) -> str:
         ) from exc
 
 
-def decode_config(text: str) -> StudyConfig:
-    """The configuration stored as ``text`` by :func:`encode_config`.
+def decode_config(text: object, *, study: str | None = None) -> StudyConfig:
+    """The configuration stored as ``text`` by :func:`encode_config`, checked.
 
     :param text: the stored JSON.
-    :raises StorageError: if it cannot be read back.
+    :param study: the study's name, for the message.
+    :raises DamagedRecord: if it cannot be read back.
     """
+
+    def damaged(what: str) -> DamagedRecord:
+        return DamagedRecord(f"the configuration {what}", study=study)
+
+    if not isinstance(text, str):
+        raise damaged(f"is {_shown(text)}, not JSON text")
     try:
-        data = json.loads(text)
-        return StudyConfig(
-            space=data["space"],
-            fingerprint=data["fingerprint"],
-            algo=data["algo"],
-            seed=data["seed"],
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise damaged(f"is not valid JSON ({reason})") from None
+    if not isinstance(data, dict):
+        raise damaged(f"is {_shown(data)}, not a JSON object")
+    missing = [key for key in ("space", "fingerprint", "algo", "seed") if key not in data]
+    if missing:
+        raise damaged(f"lacks {', '.join(map(repr, missing))}")
+    space, fingerprint, algo, seed = data["space"], data["fingerprint"], data["algo"], data["seed"]
+    if not isinstance(space, list):
+        raise damaged(f"has a space of {_shown(space)}, not a JSON list")
+    for index, entry in enumerate(space):
+        if not isinstance(entry, dict):
+            raise damaged(f"has a space entry {index} that is {_shown(entry)}, not a JSON object")
+    if not isinstance(fingerprint, str):
+        raise damaged(f"has a fingerprint of {_shown(fingerprint)}, not text")
+    if not isinstance(algo, str):
+        raise damaged(f"has an algo of {_shown(algo)}, not text")
+    if type(seed) is not int or seed < 0:
+        raise damaged(f"has a seed of {_shown(seed)}, not a whole number >= 0")
+    return StudyConfig(space=space, fingerprint=fingerprint, algo=algo, seed=seed)
+
+
+def check_space_description(config: StudyConfig, *, study: str | None = None) -> None:
+    """Check a study's stored space description as a study relies on it (the entries of
+    ``Space.describe``; the storage itself keeps any JSON objects).
+
+    :raises DamagedRecord: naming the entry and what is wrong with it.
+    """
+    labels: set[str] = set()
+    for index, entry in enumerate(config.space):
+        problem = _space_entry_problem(entry, labels)
+        if problem is not None:
+            raise DamagedRecord(
+                f"the configuration has a space entry {index} that {problem}", study=study
+            )
+        labels.add(entry["label"])
+
+
+def _space_entry_problem(entry: object, labels: set[str]) -> str | None:
+    """What is wrong with one stored space entry (see ``Space.describe``), or ``None``."""
+    if not isinstance(entry, dict):
+        return f"is {_shown(entry)}, not a JSON object"
+    for key in ("label", "kind", "args", "parents"):
+        if key not in entry:
+            return f"lacks {key!r}"
+    label, kind, args, parents = entry["label"], entry["kind"], entry["args"], entry["parents"]
+    if not isinstance(label, str) or label in labels:
+        return f"has the label {_shown(label)}, not a new text label"
+    if not isinstance(kind, str):
+        return f"has the kind {_shown(kind)}, not text"
+    if not isinstance(args, list) or not all(_is_number(a) for a in args):
+        return f"has the args {_shown(args)}, not a list of numbers"
+    if not isinstance(parents, list) or not all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and type(p[1]) is int
+        for p in parents
+    ):
+        return f"has the parents {_shown(parents)}, not [label, option] pairs"
+    options = entry.get("options")
+    if options is not None and (type(options) is not int or options < 1):
+        return f"has {_shown(options)} options, not a whole number >= 1"
+    values = entry.get("values")
+    if values is not None and (not isinstance(values, list) or len(values) != options):
+        return f"has the option values {_shown(values)}, not a list of one per option"
+    return None
+
+
+def decode_study(row: Sequence[Any]) -> StudyRecord:
+    """The study stored as ``row`` (id, name, config, created), checked.
+
+    :raises DamagedRecord: if the row cannot be read back.
+    """
+    study_id, name, config_text, created = row
+    if not isinstance(name, str):
+        raise DamagedRecord(f"study {study_id} has the name {_shown(name)}, not text")
+    config = decode_config(config_text, study=name)
+    if not _is_time(created):
+        raise DamagedRecord(
+            f"the study's created time is {_shown(created)}, not seconds since 1970", study=name
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StorageError(
-            f"a stored study configuration cannot be read ({exc!r}); the storage is damaged "
-            "or was written by another program"
-        ) from exc
+    return StudyRecord(id=study_id, name=name, config=config, created=created)
+
+
+def decode_driver(row: Sequence[Any]) -> Driver:
+    """The driver stored as ``row`` (the columns of :class:`Driver`, in order), checked.
+
+    :raises DamagedRecord: if the row cannot be read back.
+    """
+    driver_id, study_id, host, pid, started, seen, lease, ended = row
+    problem = None
+    if not isinstance(host, str):
+        problem = f"the host {_shown(host)}, not text"
+    elif type(pid) is not int:
+        problem = f"the pid {_shown(pid)}, not a whole number"
+    elif not (_is_number(lease) and lease > 0):
+        problem = f"a lease of {_shown(lease)}, not a number of seconds"
+    else:
+        for column, moment in (("started", started), ("seen", seen), ("ended", ended)):
+            if not (_is_time(moment) or (moment is None and column == "ended")):
+                problem = f"the {column} time {_shown(moment)}, not seconds since 1970"
+                break
+    if problem is not None:
+        raise DamagedRecord(
+            f"driver {driver_id} has {problem} (delete the row with: DELETE FROM drivers WHERE "
+            f"id = {driver_id}; its trials then run again)"
+        )
+    return Driver(driver_id, study_id, host, pid, started, seen, lease, ended)
+
+
+def check_params(space: Sequence[Mapping[str, Any]], trial: Trial) -> None:
+    """Check a stored trial's params against the study's stored space description, as far as
+    a reader without the compiled space relies on it: every label is one of the space's, and a
+    choice's value is one of its option indices.
+
+    :param space: the study's stored space description (``StudyConfig.space``).
+    :param trial: a decoded trial.
+    :raises DamagedRecord: naming the trial and the label.
+    """
+    entries = {entry["label"]: entry for entry in space}
+    for label, value in trial.params.items():
+        entry = entries.get(label)
+        if entry is None:
+            raise DamagedRecord(
+                f"the params give label {label!r}, which the study's space does not have",
+                trial=trial.id,
+            )
+        if entry.get("kind") in ("choice", "pchoice"):
+            options = entry.get("options")
+            count = options if isinstance(options, int) else 0
+            if type(value) is not int or not 0 <= value < count:
+                raise DamagedRecord(
+                    f"the params give {_shown(value)} for label {label!r}, not one of its "
+                    f"option indices (0 to {count - 1})",
+                    trial=trial.id,
+                )
 
 
 def finished_trial_error(

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
 import aiosqlite
+import anyio
 
 from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
 from asynchpo._storage._base import Changes, Driver, Storage, StudyConfig, StudyRecord, Written
@@ -27,6 +30,8 @@ from asynchpo._storage._schema import (
     WAITING_CHECK,
     Row,
     decode_config,
+    decode_driver,
+    decode_study,
     decode_trial,
     encode_config,
     encode_trial,
@@ -104,7 +109,10 @@ _HINTS: Final = {
     ),
     sqlite3.SQLITE_PERM: "access was denied; check the file's permissions",
     sqlite3.SQLITE_FULL: "the disk is full; free some space and resume the study",
-    sqlite3.SQLITE_IOERR: "the operating system reported an I/O error; check the disk",
+    sqlite3.SQLITE_IOERR: (
+        "the operating system reported an I/O error (as it does for a full disk or a file "
+        "size limit); free some space or check the disk, then resume the study"
+    ),
     sqlite3.SQLITE_CORRUPT: "the file is damaged; restore it from a backup or use a new file",
     sqlite3.SQLITE_NOTADB: "the file is not a SQLite database; use a new file",
     sqlite3.SQLITE_CANTOPEN: "check that the path is a file you may write, in a folder that exists",
@@ -131,14 +139,21 @@ class SqliteStorage(Storage):
     """
 
     def __init__(
-        self, connection: aiosqlite.Connection, path: str, *, rows_per_statement: int
+        self,
+        connection: aiosqlite.Connection,
+        path: str,
+        *,
+        rows_per_statement: int,
+        read_only: bool = False,
     ) -> None:
         """Wrap a connection that :meth:`open` has set up; call :meth:`open` instead.
 
         :param connection: an open aiosqlite connection in autocommit mode, schema checked.
         :param path: the database file, as it is named in messages.
         :param rows_per_statement: the most records one upsert statement may take.
+        :param read_only: the connection only reads (no second connection is opened).
         """
+        self._read_only = read_only
         self._conn: aiosqlite.Connection | None = connection
         # A second connection, used on the event loop's thread for statements that run at
         # once (see _execute).
@@ -147,15 +162,19 @@ class SqliteStorage(Storage):
         self._rows_per_statement = rows_per_statement
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> SqliteStorage:
+    async def open(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> SqliteStorage:
         """Open the asynchpo database at ``path``, creating the file if it does not exist.
 
         The folder must exist: it is not created, so that a typo in a path does not quietly
-        start a new study somewhere else.
+        start a new study somewhere else. A file that is refused is left exactly as it was.
 
         :param path: the database file.
-        :raises StorageError: if the folder does not exist, the file is not a SQLite database,
-            is a database of another program, or was written by a newer asynchpo.
+        :param read_only: open an existing file for reading only: not a byte of it changes and
+            no file is created (it works in a read-only folder). A file without a study, or
+            written by an older asynchpo, is read through a copy in memory; writes are refused.
+        :raises StorageError: if the folder does not exist, the path is not a regular file, the
+            file is not a SQLite database, is a database of another program, or was written by
+            a newer asynchpo.
         """
         where = _display_path(path)
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
@@ -163,16 +182,13 @@ class SqliteStorage(Storage):
                 f"cannot open {where}: asynchpo needs SQLite >= 3.24 but Python is linked "
                 f"against SQLite {sqlite3.sqlite_version}; use a Python built with a newer SQLite"
             )
-        _check_location(path, where)
-        try:
-            connection = await aiosqlite.connect(
-                os.fspath(path),
-                isolation_level=None,  # autocommit: each statement is its own transaction
-                timeout=BUSY_TIMEOUT_S,
-                cached_statements=512,
-            )
-        except sqlite3.Error as exc:
-            raise _storage_error(f"open {where}", exc) from exc
+        _check_location(path, where, read_only=read_only)
+        # Stay well below SQLITE_MAX_VARIABLE_NUMBER, which was 999 before SQLite 3.32.
+        rows_per_statement = 500 if sqlite3.sqlite_version_info >= (3, 32, 0) else 90
+        if read_only:
+            connection = await _open_read_only(where)
+            return cls(connection, where, rows_per_statement=rows_per_statement, read_only=True)
+        connection = await _connect(os.fspath(path), where)
         try:
             await _prepare(connection, where, in_memory=os.fspath(path) == _IN_MEMORY)
         except BaseException as exc:
@@ -180,8 +196,6 @@ class SqliteStorage(Storage):
             if isinstance(exc, sqlite3.Error):
                 raise _storage_error(f"open {where}", exc) from exc
             raise
-        # Stay well below SQLITE_MAX_VARIABLE_NUMBER, which was 999 before SQLite 3.32.
-        rows_per_statement = 500 if sqlite3.sqlite_version_info >= (3, 32, 0) else 90
         return cls(connection, where, rows_per_statement=rows_per_statement)
 
     @property
@@ -286,7 +300,12 @@ class SqliteStorage(Storage):
     def _reader(self) -> sqlite3.Connection | None:
         """The second connection, used on the calling (event loop's) thread for statements
         that either run at once or not at all: it never waits for a lock (``timeout=0``)."""
-        if self._side is None and self._path != _IN_MEMORY and self._conn is not None:
+        if (
+            self._side is None
+            and self._path != _IN_MEMORY
+            and not self._read_only
+            and self._conn is not None
+        ):
             try:
                 side = sqlite3.connect(
                     self._path, isolation_level=None, timeout=0, check_same_thread=False
@@ -425,7 +444,7 @@ class SqliteStorage(Storage):
             (study_id, host, pid, lease),
             f"register a driver of study {study_id}",
         )
-        return Driver(*rows[0])
+        return decode_driver(rows[0])
 
     async def heartbeat(self, driver: int) -> Driver:
         """Renew the lease of ``driver`` and return its record."""
@@ -443,7 +462,7 @@ class SqliteStorage(Storage):
             )
             if not rows:
                 raise StorageError(f"there is no driver {driver} in {self._path}")
-        return Driver(*rows[0])
+        return decode_driver(rows[0])
 
     async def end_driver(self, driver: int) -> None:
         """Mark ``driver`` ended, so that its running trials may be taken at once."""
@@ -460,7 +479,7 @@ class SqliteStorage(Storage):
             (study_id,),
             f"read the drivers of study {study_id}",
         )
-        return [Driver(*row) for row in rows]
+        return [decode_driver(row) for row in rows]
 
     async def aclose(self) -> None:
         """Close the connection and stop its thread. Idempotent; safe after any failure."""
@@ -569,6 +588,10 @@ async def _prepare(conn: aiosqlite.Connection, where: str, *, in_memory: bool) -
     # Reading the header first: a file that is not a database fails here, and a database of
     # another program is recognised before anything in it is changed.
     ours = await _is_ours(conn, where)
+    if ours:
+        # Refuse a newer or damaged file before anything writes to it (WAL mode is stored in
+        # the file): a refused file keeps every byte.
+        _refuse_newer(await _stored_version(conn, where), where)
     await _enable_wal(conn, where, in_memory=in_memory)
     if not ours:
         try:
@@ -648,24 +671,33 @@ async def _is_ours(conn: aiosqlite.Connection, where: str) -> bool:
     return False
 
 
-async def _check_version(conn: aiosqlite.Connection, where: str) -> None:
+async def _stored_version(conn: aiosqlite.Connection, where: str) -> int:
+    """The schema version of an asynchpo file (read only); raise if it is unreadable."""
     try:
         rows = list(
             await conn.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'")
         )
-        version = int(rows[0][0])
-    except (sqlite3.OperationalError, IndexError, ValueError) as exc:
+        return int(rows[0][0])
+    except (sqlite3.OperationalError, IndexError, ValueError, TypeError) as exc:
         raise StorageError(
             f"cannot open {where}: it is marked as an asynchpo storage but its schema version "
             "is missing or unreadable, so the file is damaged; restore it from a backup or use "
             "a new file"
         ) from exc
+
+
+def _refuse_newer(version: int, where: str) -> None:
     if version > SCHEMA_VERSION:
         raise StorageError(
             f"cannot open {where}: it was written by a newer asynchpo (schema version "
             f"{version}; this asynchpo knows up to {SCHEMA_VERSION}); upgrade asynchpo "
             "(pip install -U asynchpo) to open it"
         )
+
+
+async def _check_version(conn: aiosqlite.Connection, where: str) -> None:
+    version = await _stored_version(conn, where)
+    _refuse_newer(version, where)
     while version < SCHEMA_VERSION:
         # Each step is one transaction: a crash leaves the file at one version or the next.
         steps = MIGRATIONS.get(version)
@@ -689,6 +721,91 @@ async def _check_version(conn: aiosqlite.Connection, where: str) -> None:
         version += 1
 
 
+async def _connect(target: str, where: str, *, uri: bool = False) -> aiosqlite.Connection:
+    """An aiosqlite connection in autocommit mode; a failure leaves no thread behind."""
+    connection = aiosqlite.connect(
+        target,
+        uri=uri,
+        isolation_level=None,  # autocommit: each statement is its own transaction
+        timeout=BUSY_TIMEOUT_S,
+        cached_statements=512,
+    )
+    try:
+        return await connection
+    except BaseException as exc:
+        # aiosqlite asks its thread to stop but does not wait: a thread that ends after the
+        # event loop closed fails with "Event loop is closed" on top of this error.
+        await _thread_ended(connection)
+        if isinstance(exc, sqlite3.Error):
+            raise _storage_error(f"open {where}", exc) from exc
+        raise
+
+
+async def _thread_ended(connection: aiosqlite.Connection) -> None:
+    thread = getattr(connection, "_thread", None)
+    if not isinstance(thread, threading.Thread) or thread.ident is None:
+        return
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(thread.join, BUSY_TIMEOUT_S)
+
+
+async def _open_read_only(where: str) -> aiosqlite.Connection:
+    """A connection that only reads the existing file ``where``: no byte of it changes and no
+    file is created next to it, so that reading works in a read-only folder too."""
+    target = _read_only_uri(where)
+    if target is None:
+        # An empty file holds no study; SQLite would read it as an empty database.
+        return await _in_memory_copy(None, where)
+    conn = await _connect(target, where, uri=True)
+    try:
+        ours = await _is_ours(conn, where)
+        version = await _stored_version(conn, where) if ours else None
+        if version is not None:
+            _refuse_newer(version, where)
+        if version != SCHEMA_VERSION:
+            # An empty database or an older schema: read it through an upgraded copy in memory
+            # rather than changing the file.
+            return await _in_memory_copy(conn, where)
+    except BaseException as exc:
+        await _close_quietly(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise _storage_error(f"read {where}", exc) from exc
+        raise
+    return conn
+
+
+def _read_only_uri(where: str) -> str | None:
+    """The URI that opens ``where`` for reading only; ``None`` for an empty file."""
+    if os.path.getsize(where) == 0:
+        return None
+    # Without a -wal file no connection is writing (asynchpo's writers keep one while open):
+    # the file is read as it is, without the -wal and -shm files that a WAL reader creates
+    # and, being read-only, could not remove. With one (or a rollback journal), the reader
+    # goes through it, as SQLite's locks and recovery require.
+    journal = any(os.path.lexists(where + suffix) for suffix in ("-wal", "-journal"))
+    immutable = "" if journal else "&immutable=1"
+    return f"file:{urllib.parse.quote(where)}?mode=ro{immutable}"
+
+
+async def _in_memory_copy(source: aiosqlite.Connection | None, where: str) -> aiosqlite.Connection:
+    """A read-only in-memory copy of ``source`` (closed here), brought to the current schema."""
+    memory = await _connect(_IN_MEMORY, where)
+    try:
+        if source is not None:
+            await source.backup(memory)
+            await source.close()
+        await _prepare(memory, where, in_memory=True)
+        await memory.execute_fetchall("PRAGMA query_only = ON")
+    except BaseException as exc:
+        await _close_quietly(memory)
+        if source is not None:
+            await _close_quietly(source)
+        if isinstance(exc, sqlite3.Error):
+            raise _storage_error(f"read {where}", exc) from exc
+        raise
+    return memory
+
+
 async def _pragma(conn: aiosqlite.Connection, pragma: str) -> Any:
     rows = list(await conn.execute_fetchall(f"PRAGMA {pragma}"))
     return rows[0][0] if rows else None
@@ -705,21 +822,46 @@ def _display_path(path: str | os.PathLike[str]) -> str:
     return text if text == _IN_MEMORY else os.path.abspath(text)
 
 
-def _check_location(path: str | os.PathLike[str], where: str) -> None:
-    """Raise a clear error for paths SQLite could only answer with "unable to open"."""
+def _check_location(path: str | os.PathLike[str], where: str, *, read_only: bool) -> None:
+    """Raise a clear error for paths SQLite could only answer with "unable to open", or that
+    are no regular file (a FIFO would block SQLite's thread)."""
     if os.fspath(path) == _IN_MEMORY:
+        if read_only:
+            raise StorageError("cannot open ':memory:' for reading: it holds no study")
         return
     target = Path(where)
-    if not target.parent.is_dir():
+    try:
+        if target.is_dir():
+            raise StorageError(
+                f"cannot open {where}: it is a folder; pass the path of a database file in it, "
+                f"e.g. {target / 'studies.db'}"
+            )
+        if not target.parent.is_dir():
+            raise StorageError(
+                f"cannot open {where}: the folder {target.parent} does not exist; create it "
+                f"first (e.g. Path({str(target.parent)!r}).mkdir(parents=True)) or fix the path"
+            )
+        if target.is_symlink() and not target.exists():
+            raise StorageError(
+                f"cannot open {where}: it is a symbolic link to {os.readlink(target)!r}, which "
+                "does not exist; pass the path of the database file itself, or fix the link"
+            )
+        exists = target.exists()
+        if exists and not target.is_file():
+            raise StorageError(
+                f"cannot open {where}: it is not a regular file (a FIFO, socket or device); "
+                "pass the path of a database file"
+            )
+    except OSError as exc:
+        # A name longer than the system allows, a path through a file, a loop of links...
         raise StorageError(
-            f"cannot open {where}: the folder {target.parent} does not exist; create it first "
-            f"(e.g. Path({str(target.parent)!r}).mkdir(parents=True)) or fix the path"
-        )
-    if target.is_dir():
-        raise StorageError(
-            f"cannot open {where}: it is a folder; pass the path of a database file in it, "
-            f"e.g. {target / 'studies.db'}"
-        )
+            f"cannot open {where}: {exc.strerror or exc}; pass the path of a database file in "
+            "a folder that exists"
+        ) from exc
+    except ValueError as exc:  # a NUL character in the path
+        raise StorageError(f"cannot open {where!r}: {exc}; fix the path") from exc
+    if read_only and not exists:
+        raise StorageError(f"no storage file at {where}; check the path")
 
 
 def _parameters(study_id: int, rows: Iterable[Row]) -> list[Any]:
@@ -730,8 +872,7 @@ def _parameters(study_id: int, rows: Iterable[Row]) -> list[Any]:
 
 
 def _study_record(row: Sequence[Any]) -> StudyRecord:
-    study_id, name, config_json, created = row
-    return StudyRecord(id=study_id, name=name, config=decode_config(config_json), created=created)
+    return decode_study(row)
 
 
 def _error_code(exc: sqlite3.Error) -> int:
