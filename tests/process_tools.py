@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+
+def run_cli(
+    *args: str,
+    timeout: float = 30,
+    env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], object] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m asynchpo ARGS`` to its end, its output as text (``env`` over this one's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "asynchpo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
+        check=False,
+        preexec_fn=preexec_fn,
+    )
 
 
 def alive(pid: int) -> bool:

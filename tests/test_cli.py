@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
+from process_tools import run_cli
 
 import asynchpo
 import asynchpo._cli
@@ -33,14 +34,7 @@ PROGRAM = ["--", sys.executable, TRAIN, "--lr", "{lr}", "--layers", "{layers}"]
 
 
 def cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "asynchpo", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **env},
-        check=False,
-    )
+    return run_cli(*args, timeout=timeout, env=env)
 
 
 def start(*args: str, **env: str) -> subprocess.Popen[str]:

@@ -15,8 +15,6 @@ import io
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from process_tools import run_cli
 
 import asynchpo
 from asynchpo import StorageError, StudyMismatch, Trials, fmin_sync, hp, rand
@@ -111,7 +110,7 @@ def load(path: Path) -> None:
     assert len(trials.trials) == len(trials)
 
 
-def resume(path: Path) -> None:
+def resume(path: Path, trials: Trials | None = None) -> None:
     fmin_sync(
         objective,
         SPACE,
@@ -121,6 +120,7 @@ def resume(path: Path) -> None:
         study=STUDY,
         seed=0,
         show_progressbar=False,
+        trials=trials,
     )
 
 
@@ -290,17 +290,7 @@ def test_a_gap_in_trial_ids_is_harmless(base: Path, tmp_path: Path) -> None:
     conn.executescript(delete_trial_sql(1, 2))
     conn.close()
     trials = Trials()
-    fmin_sync(
-        objective,
-        SPACE,
-        algo=rand.suggest,
-        max_evals=TRIALS + 3,
-        storage=path,
-        study=STUDY,
-        seed=0,
-        show_progressbar=False,
-        trials=trials,
-    )
+    resume(path, trials)
     ids = [0, 1, *range(3, TRIALS + 4)]  # the queued trial 6, then 7, 8, 9
     assert trials.tids == ids
     assert len(trials) == TRIALS + 3
@@ -332,13 +322,7 @@ def test_the_cli_prints_one_line_and_no_traceback(base: Path, tmp_path: Path) ->
     path = tmp_path / "damaged.sqlite"
     assert corrupt(base, path, "UPDATE trials SET params = '[1, 2]' WHERE tid = 3")
     for command in ("show", "trials"):
-        done = subprocess.run(
-            [sys.executable, "-m", "asynchpo", command, str(path), STUDY],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli(command, str(path), STUDY, timeout=60)
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr
         assert done.stderr.count("\n") == 1, done.stderr

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from process_tools import run_cli
 
 from asynchpo import AllTrialsFailed, TrialState, fmin, hp, load_trials
 from asynchpo._results import MAX_VALUES, interpret, json_safe
@@ -310,13 +311,7 @@ def test_a_program_reporting_a_hostile_result_fails_its_trials_and_resumes(
     db = tmp_path / "r.sqlite"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "asynchpo", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        return run_cli(*args)
 
     for max_evals in ("2", "3"):
         done = cli(

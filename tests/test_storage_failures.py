@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from process_tools import run_cli
 
 from asynchpo import SqliteStorage, StorageError, fmin, hp, open_study
 from asynchpo._storage import Driver, Storage, Written
@@ -41,14 +42,7 @@ def cli(*args: str, limit: int | None = None) -> subprocess.CompletedProcess[str
         if limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
-    return subprocess.run(
-        [sys.executable, "-m", "asynchpo", *args],
-        capture_output=True,
-        text=True,
-        timeout=40,
-        check=False,
-        preexec_fn=limited,
-    )
+    return run_cli(*args, timeout=40, preexec_fn=limited)
 
 
 def run_args(storage: Path | str, max_evals: int, concurrency: int = 2) -> list[str]:

@@ -9,12 +9,12 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from process_tools import run_cli
 from test_storage import _old_file
 
 from asynchpo import (
@@ -37,13 +37,7 @@ def snapshot(path: Path) -> tuple[bytes, list[str]]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "asynchpo", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_cli(*args)
 
 
 async def _study_file(path: Path, trials: int = 3) -> None:
