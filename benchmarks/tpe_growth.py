@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,7 +83,9 @@ def suggester_rate(size: int, calls: int, n_pending: int) -> tuple[float, float,
     return calls / elapsed, 1000.0 * slowest, 1000.0 * cpu / calls
 
 
-async def _end_to_end(trials: int, concurrency: int) -> list[tuple[float, float]]:
+async def _end_to_end(
+    trials: int, concurrency: int, storage: str | None
+) -> list[tuple[float, float]]:
     stamps: list[tuple[float, float]] = []
 
     async def noop(params: dict[str, Any]) -> float:
@@ -95,17 +99,20 @@ async def _end_to_end(trials: int, concurrency: int) -> list[tuple[float, float]
         max_evals=trials,
         concurrency=concurrency,
         seed=0,
+        storage=storage,
         show_progressbar=False,
     )
     return stamps
 
 
-def end_to_end_rates(trials: int, concurrency: int) -> list[tuple[int, int, float, float]]:
+def end_to_end_rates(
+    trials: int, concurrency: int, storage: str | None
+) -> list[tuple[int, int, float, float]]:
     """Trials per second in windows, and the process's CPU time per trial (ms) there:
     ``(first trial, last trial, rate, CPU)``."""
     import anyio
 
-    stamps = anyio.run(_end_to_end, trials, concurrency)
+    stamps = anyio.run(_end_to_end, trials, concurrency, storage)
     edges = sorted({0, 1000, 2000, 5000, 10000, 20000, 50000, 100000, len(stamps) - 1})
     edges = [e for e in edges if e < len(stamps)]
     windows = []
@@ -125,6 +132,9 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=256, help="points in flight")
     parser.add_argument("--e2e-trials", type=int, default=20000, help="0 to skip the fmin run")
     parser.add_argument("--concurrency", type=int, default=256, help="fmin's concurrency")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="checkpoint the fmin run to a new SQLite file"
+    )
     args = parser.parse_args()
 
     rows = []
@@ -139,12 +149,15 @@ def main() -> None:
 
     if args.e2e_trials:
         progress(f"fmin to {args.e2e_trials} trials at concurrency {args.concurrency} ...")
-        started, cpu = time.perf_counter(), time.process_time()
-        windows = end_to_end_rates(args.e2e_trials, args.concurrency)
-        total, cpu = time.perf_counter() - started, time.process_time() - cpu
+        with tempfile.TemporaryDirectory() as folder:
+            storage = str(Path(folder) / "growth.sqlite") if args.sqlite else None
+            started, cpu = time.perf_counter(), time.process_time()
+            windows = end_to_end_rates(args.e2e_trials, args.concurrency, storage)
+            total, cpu = time.perf_counter() - started, time.process_time() - cpu
+        kind = "SQLite" if args.sqlite else "memory"
         print()
         print(
-            f"fmin, no-op objective, memory storage, concurrency {args.concurrency}: "
+            f"fmin, no-op objective, {kind} storage, concurrency {args.concurrency}: "
             f"{args.e2e_trials:,} trials in {total:.1f} s ({cpu:.1f} s of CPU)"
         )
         print(
