@@ -25,6 +25,12 @@ different parameters sharing one label, nesting more than 100 levels of containe
 are reported when the space is compiled. The same node, or an equal one, may appear in several
 places of a space: it is one parameter, active whenever any of its places is.
 
+Arithmetic on nodes (``10 ** hp.uniform("e", -3, 0)``, ``hp.quniform("w", 1, 8, 1) * 8``,
+``-x``, ``abs(x)``) and :data:`scope`'s functions build an :class:`Apply`: an expression
+evaluated when a point is evaluated, while the stored point keeps the parameters' own values.
+Anything else (another pyll function, arithmetic with a string) raises
+:class:`~asynchpo.SpaceError` naming it.
+
 Quantized values follow hyperopt exactly: ``round(x / q) * q`` with numpy's round-half-to-even,
 so a value can land slightly outside ``[low, high]`` (``quniform(1, 10, 4)`` yields 0, 4 or 8).
 """
@@ -38,10 +44,12 @@ import reprlib
 import sys
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from asynchpo._exceptions import SpaceError
+from asynchpo._kinds import INTEGER_KINDS, LOG_KINDS, Kind
 
 __all__ = [
     "Apply",
@@ -204,8 +212,139 @@ def _integer(where: str, name: str, value: object) -> float:
     return x
 
 
+# --- expressions: arithmetic on nodes and hyperopt's scope functions ---------------------------
+
+# Where the README explains which parts of hyperopt's pyll are supported.
+_README = "see 'Porting from hyperopt' in the README"
+
+# The functions an expression may apply, with how many arguments each takes (None: one or more).
+# The operators are named as hyperopt's pyll names them (``x + 1`` is ``scope.add(x, 1)``).
+_OPERATORS: dict[str, str] = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "pow": "**",
+}
+_UNARY: dict[str, str] = {"neg": "-", "pos": "+"}
+_ARITY: dict[str, int | None] = {
+    **dict.fromkeys(_OPERATORS, 2),
+    **dict.fromkeys(_UNARY, 1),
+    "abs": 1,
+    "int": 1,
+    "float": 1,
+    "exp": 1,
+    "log": 1,
+    "sqrt": 1,
+    "minimum": 2,
+    "maximum": 2,
+    "switch": None,
+}
+# Functions whose arguments must be numbers or parts that evaluate to numbers; int, float and
+# switch (its options) take any part of a space.
+_NUMERIC = frozenset(_ARITY) - {"int", "float", "switch"}
+_SUPPORTED = (
+    "scope.int, scope.float, scope.exp, scope.log, scope.sqrt, scope.minimum, scope.maximum, "
+    "scope.switch and the operators + - * / // % ** and abs() on hp nodes"
+)
+
+
+def _operand(where: str, value: object) -> object:
+    """``value`` if arithmetic may take it: a number, a parameter node or an expression."""
+    if isinstance(value, (Node, Apply)):
+        return value
+    if not isinstance(value, (bool, np.bool_)) and isinstance(
+        value, (numbers.Real, decimal.Decimal)
+    ):
+        return value
+    raise SpaceError(
+        f"{where}: arithmetic on hp nodes takes numbers and other hp nodes, got "
+        f"{_show(value)}; {_README}, or compute the value in the objective"
+    )
+
+
+class _Arithmetic:
+    """The operators of hp nodes and expressions: each builds an :class:`Apply`."""
+
+    __slots__ = ()
+    # numpy defers to the reflected operators below (np.float64(10) ** node is an expression).
+    __array_ufunc__ = None
+
+    def _binary(self, name: str, other: object, *, reflected: bool = False) -> Apply:
+        symbol = _OPERATORS[name]
+        left, right = (other, self) if reflected else (self, other)
+        _operand(f"{_show(left)} {symbol} {_show(right)}", other)
+        return Apply(name, (left, right))
+
+    def __add__(self, other: object) -> Apply:
+        return self._binary("add", other)
+
+    def __radd__(self, other: object) -> Apply:
+        return self._binary("add", other, reflected=True)
+
+    def __sub__(self, other: object) -> Apply:
+        return self._binary("sub", other)
+
+    def __rsub__(self, other: object) -> Apply:
+        return self._binary("sub", other, reflected=True)
+
+    def __mul__(self, other: object) -> Apply:
+        return self._binary("mul", other)
+
+    def __rmul__(self, other: object) -> Apply:
+        return self._binary("mul", other, reflected=True)
+
+    def __truediv__(self, other: object) -> Apply:
+        return self._binary("truediv", other)
+
+    def __rtruediv__(self, other: object) -> Apply:
+        return self._binary("truediv", other, reflected=True)
+
+    def __floordiv__(self, other: object) -> Apply:
+        return self._binary("floordiv", other)
+
+    def __rfloordiv__(self, other: object) -> Apply:
+        return self._binary("floordiv", other, reflected=True)
+
+    def __mod__(self, other: object) -> Apply:
+        return self._binary("mod", other)
+
+    def __rmod__(self, other: object) -> Apply:
+        return self._binary("mod", other, reflected=True)
+
+    def __pow__(self, other: object) -> Apply:
+        return self._binary("pow", other)
+
+    def __rpow__(self, other: object) -> Apply:
+        return self._binary("pow", other, reflected=True)
+
+    def __neg__(self) -> Apply:
+        return Apply("neg", (self,))
+
+    def __pos__(self) -> Apply:
+        return Apply("pos", (self,))
+
+    def __abs__(self) -> Apply:
+        return Apply("abs", (self,))
+
+    def _no_value(self, what: str) -> SpaceError:
+        return SpaceError(
+            f"{what}({_show(self)}): a parameter has no value until a point is evaluated; "
+            f"use scope.int, scope.float, scope.exp, ... or arithmetic on the node ({_README}), "
+            "or compute the value in the objective"
+        )
+
+    def __float__(self) -> float:
+        raise self._no_value("float")
+
+    def __int__(self) -> int:
+        raise self._no_value("int")
+
+
 @dataclass(frozen=True, slots=True, repr=False)
-class Node:
+class Node(_Arithmetic):
     """Base class of the parameter nodes; build them with the functions of this module.
 
     :param label: the parameter's name, unique within a space.
@@ -314,7 +453,7 @@ class Numeric(Node):
                 f"{where}: expected {len(names)} arguments ({', '.join(names)}), "
                 f"got {len(self.args)}"
             )
-        number = _integer if self.kind in ("randint", "uniformint") else _real
+        number = _integer if Kind(self.kind) in INTEGER_KINDS else _real
         args = tuple(number(where, n, v) for n, v in zip(names, self.args, strict=True))
         object.__setattr__(self, "label", str.__str__(self.label))
         object.__setattr__(self, "args", args)
@@ -366,13 +505,13 @@ def _options(where: str, options: object) -> tuple[object, ...]:
 def _check_range(where: str, kind: str, low: float, high: float) -> None:
     if low >= high:
         hint = "swap them or widen the range"
-        if kind in ("loguniform", "qloguniform"):
+        if Kind(kind) in LOG_KINDS:
             hint = "both are logarithms: e.g. low=math.log(1e-5), high=math.log(1e-1)"
         raise SpaceError(
             f"{where}: low ({_format_number(low)}) must be less than high "
             f"({_format_number(high)}); {hint}"
         )
-    if kind in ("loguniform", "qloguniform"):
+    if Kind(kind) in LOG_KINDS:
         if high > _MAX_LOG:
             raise SpaceError(
                 f"{where}: exp(high) = exp({_format_number(high)}) overflows; the bounds of "
@@ -618,56 +757,137 @@ def uniformint(label: str, low: float, high: float) -> Numeric:
     return Numeric(label, "uniformint", (low, high))
 
 
-# --- hyperopt's scope.int and scope.float -------------------------------------------------------
-
-_CONVERSIONS = ("int", "float")
-
-
 @dataclass(frozen=True, slots=True, repr=False)
-class Apply:
-    """A conversion of part of a space, applied when a point is evaluated (see :data:`scope`).
+class Apply(_Arithmetic):
+    """A function of parts of a space, applied when a point is evaluated.
 
-    :param name: ``"int"`` or ``"float"``.
-    :param arg: what it converts: a parameter node, or any part of a space.
+    Built by arithmetic on nodes (``10 ** hp.uniform("e", -3, 0)``) and by :data:`scope`
+    (``scope.int(hp.quniform("n", 1, 8, 1))``). The stored point keeps the parameters' own
+    values; ``space_eval`` and the objective's parameters get the function's result.
+
+    :param name: the function, as hyperopt's pyll names it: ``"add"``, ``"pow"``, ``"int"``,
+        ``"exp"``, ``"switch"``, ...
+    :param args: its arguments: numbers, parameter nodes, further expressions, or (for
+        ``int``, ``float`` and the options of ``switch``) any part of a space.
     """
 
     name: str
-    arg: object
+    args: tuple[object, ...]
 
     def __post_init__(self) -> None:
-        if self.name not in _CONVERSIONS:
-            raise SpaceError(f"scope.{self.name} is not supported; use scope.int or scope.float")
+        arity = _ARITY.get(self.name) if isinstance(self.name, str) else None
+        if arity is None and self.name != "switch":
+            shown = self.name if isinstance(self.name, str) else _show(self.name)
+            raise SpaceError(
+                f"scope.{shown} is not supported (supported: {_SUPPORTED}; "
+                f"{_README}); compute the value in the objective"
+            )
+        where = f"scope.{self.name}"
+        if not isinstance(self.args, tuple):
+            raise SpaceError(f"{where}: args must be a tuple, got {_show(self.args)}")
+        if arity is None:
+            if len(self.args) < 2:
+                raise SpaceError(
+                    f"{where}: expected an index and at least one option, got "
+                    f"{len(self.args)} arguments; e.g. scope.switch(hp.randint('i', 2), a, b)"
+                )
+            _operand(where, self.args[0])
+        elif len(self.args) != arity:
+            raise SpaceError(f"{where}: expected {arity} arguments, got {len(self.args)}")
+        if self.name in _NUMERIC:
+            for arg in self.args:
+                _operand(where, arg)
+
+    @property
+    def arg(self) -> object:
+        """The first argument (what ``scope.int`` and ``scope.float`` convert)."""
+        return self.args[0]
 
     def __repr__(self) -> str:
-        return f"scope.{self.name}({self.arg!r})"
+        if self.name in _OPERATORS:
+            left, right = self.args
+            return f"({left!r} {_OPERATORS[self.name]} {right!r})"
+        if self.name in _UNARY:
+            return f"({_UNARY[self.name]}{self.args[0]!r})"
+        if self.name == "abs":
+            return f"abs({self.args[0]!r})"
+        return f"scope.{self.name}({', '.join(map(repr, self.args))})"
 
 
 class _Scope:
-    """hyperopt's ``scope.int`` and ``scope.float``, for spaces ported from hyperopt::
+    """hyperopt's ``scope`` (``from hyperopt.pyll import scope``), for spaces ported from it::
 
         from asynchpo import hp, scope
 
-        space = {"layers": scope.int(hp.quniform("layers", 1, 8, 1))}
+        space = {
+            "layers": scope.int(hp.quniform("layers", 1, 8, 1)),
+            "lr": scope.exp(hp.uniform("log_lr", -9, -1)),
+        }
 
-    ``scope.int(x)`` gives ``int(x)`` (truncated toward zero, as in hyperopt) in the evaluated
-    parameters; the stored point keeps the parameter's own value. Other pyll functions
-    (arithmetic on nodes, ``scope.switch``, ...) are not supported: compute such values in
-    the objective.
+    Each function builds an expression evaluated when a point is evaluated: ``scope.int(x)``
+    gives ``int(x)`` (truncated toward zero, as in hyperopt), ``scope.float``, ``scope.exp``,
+    ``scope.log``, ``scope.sqrt``, ``scope.minimum(x, y)``, ``scope.maximum(x, y)``, and
+    ``scope.switch(index, a, b, ...)`` the option at ``index`` (the parameters of every option
+    are drawn, unlike ``hp.choice``'s). Arithmetic on nodes (``10 ** hp.uniform(...)``) builds
+    the same expressions. The stored point keeps the parameters' own values. Other pyll
+    functions raise :class:`~asynchpo.SpaceError`: compute such values in the objective.
     """
 
     __slots__ = ()
 
     def int(self, arg: object) -> Apply:
         """``int(arg)`` when a point is evaluated."""
-        return Apply("int", arg)
+        return Apply("int", (arg,))
 
     def float(self, arg: object) -> Apply:
         """``float(arg)`` when a point is evaluated."""
-        return Apply("float", arg)
+        return Apply("float", (arg,))
+
+    def exp(self, arg: object) -> Apply:
+        """``math.exp(arg)`` when a point is evaluated."""
+        return Apply("exp", (arg,))
+
+    def log(self, arg: object) -> Apply:
+        """``math.log(arg)`` when a point is evaluated."""
+        return Apply("log", (arg,))
+
+    def sqrt(self, arg: object) -> Apply:
+        """``math.sqrt(arg)`` when a point is evaluated."""
+        return Apply("sqrt", (arg,))
+
+    def minimum(self, x: object, y: object) -> Apply:
+        """The smaller of ``x`` and ``y`` when a point is evaluated."""
+        return Apply("minimum", (x, y))
+
+    def maximum(self, x: object, y: object) -> Apply:
+        """The larger of ``x`` and ``y`` when a point is evaluated."""
+        return Apply("maximum", (x, y))
+
+    def switch(self, index: object, *options: object) -> Apply:
+        """``options[index]`` when a point is evaluated (only that option is evaluated)."""
+        return Apply("switch", (index, *options))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe for optional methods
+            raise AttributeError(name)
+        if name not in _ARITY:
+            raise UnsupportedScopeFunction(
+                f"scope.{name} is not supported (supported: {_SUPPORTED}; {_README}); compute "
+                "the value in the objective"
+            )
+
+        def function(*args: object) -> Apply:
+            return Apply(name, args)
+
+        return function
 
     def __repr__(self) -> str:
         return "scope"
 
 
-#: hyperopt's ``scope`` (``from hyperopt.pyll import scope``): ``scope.int`` and ``scope.float``.
+class UnsupportedScopeFunction(SpaceError, AttributeError):
+    """An unknown ``scope`` function: a SpaceError, and an AttributeError for ``hasattr``."""
+
+
+#: hyperopt's ``scope`` (``from hyperopt.pyll import scope``): see :class:`_Scope`.
 scope = _Scope()

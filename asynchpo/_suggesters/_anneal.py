@@ -18,12 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from asynchpo._exceptions import ConfigError
-from asynchpo._space import Kind, Param, Space, as_modelled
+from asynchpo._kinds import NORMAL_KINDS
+from asynchpo._space import Param, Space, as_modelled
 from asynchpo._suggesters._base import FloatArray, History
 
 __all__ = ["suggest"]
-
-_NORMAL_KINDS = frozenset({Kind.NORMAL, Kind.QNORMAL, Kind.LOGNORMAL, Kind.QLOGNORMAL})
 
 
 def _anchor(
@@ -48,7 +47,7 @@ def _prior(param: Param, rng: np.random.Generator) -> float:
     """One draw from the label's prior, before quantization."""
     if param.categorical:
         return float(param.offset + rng.choice(param.n_options, p=_categorical_prior(param)))
-    if param.kind in _NORMAL_KINDS:
+    if param.kind in NORMAL_KINDS:
         x = rng.normal(param.mu, param.sigma)
     else:
         x = rng.uniform(param.low, param.high)
@@ -62,7 +61,7 @@ def _near(param: Param, anchor: float, shrink: float, rng: np.random.Generator) 
         counts[int(anchor) - param.offset] = 1.0
         p = (1.0 - shrink) * counts + shrink * prior
         return float(param.offset + rng.choice(param.n_options, p=p / p.sum()))
-    if param.kind in _NORMAL_KINDS:
+    if param.kind in NORMAL_KINDS:
         centre = np.log(max(anchor, 1e-16)) if param.log else anchor
         x = rng.normal(centre, param.sigma * shrink)
     else:

@@ -63,7 +63,8 @@ import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
 from asynchpo._exceptions import ConfigError
-from asynchpo._space import Kind, Param, Space, as_modelled
+from asynchpo._kinds import NORMAL_KINDS
+from asynchpo._space import Param, Space, as_modelled
 from asynchpo._suggesters._base import FloatArray, History
 from asynchpo._suggesters._parzen import Dimensions, Mixture, bandwidths
 
@@ -72,7 +73,6 @@ __all__ = ["TPE", "suggest"]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-_NORMAL_KINDS = frozenset({Kind.NORMAL, Kind.QNORMAL, Kind.LOGNORMAL, Kind.QLOGNORMAL})
 _MAX_GOOD = 25
 # A child group is modelled once this many successful trials reached its branch; before that
 # its parameters are drawn from the prior.
@@ -114,7 +114,7 @@ class _Coordinates:
         x = values
         if p.log:
             x = np.log(np.maximum(x, 1e-300))
-        if p.kind in _NORMAL_KINDS:
+        if p.kind in NORMAL_KINDS:
             unit: FloatArray = ndtr((x - p.mu) / p.sigma)
         else:
             unit = (x - p.low) / (p.high - p.low)
@@ -122,7 +122,7 @@ class _Coordinates:
 
     def from_unit(self, p: Param, unit: FloatArray) -> FloatArray:
         """[0, 1] -> numeric values (before quantization; ``space.snap`` does that)."""
-        if p.kind in _NORMAL_KINDS:
+        if p.kind in NORMAL_KINDS:
             x = p.mu + p.sigma * ndtri(np.clip(unit, 1e-12, 1.0 - 1e-12))
         else:
             x = p.low + unit * (p.high - p.low)
@@ -135,7 +135,7 @@ class _Coordinates:
     def floor(self, p: Param, bandwidth_floor: float) -> float:
         """The smallest bandwidth of a numeric parameter: at least one grid step."""
         step = 0.0
-        if p.q is not None and not p.log and p.kind not in _NORMAL_KINDS:
+        if p.q is not None and not p.log and p.kind not in NORMAL_KINDS:
             step = p.q / (p.high - p.low)
         return max(bandwidth_floor, step)
 
