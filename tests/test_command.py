@@ -98,7 +98,7 @@ async def test_placeholders_environment_and_cwd(
         "--lr",
         "0.30000000000000004",
         "--n=3",
-        "relu-3-True",
+        "relu-3-true",  # JSON, not a Python repr
         "{lr}",
         "{0.30000000000000004}",
     ]

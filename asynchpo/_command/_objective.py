@@ -1,42 +1,44 @@
-"""``Command``: an objective that runs a program per trial, such as a training script.
-
-Each trial starts the program in its own process group with the trial's parameters on its
-command line and in its environment, drains its output to a per-trial log, reads the loss it
-reports, and makes sure that nothing it started outlives the trial. :class:`Command` documents
-the protocol a program follows.
-"""
+"""``Command``: the objective that runs a program per trial (see its docstring)."""
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import dataclasses
 import errno
-import itertools
 import json
 import logging
 import math
-import mmap
 import numbers
 import os
-import re
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
-import anyio.lowlevel
-import anyio.to_thread
 
+from asynchpo._command._argv import (
+    _CONVERSIONS,
+    _check_lengths,
+    _conversion_text,
+    _format,
+    _is_argv,
+    _os_text,
+    _parse,
+    _placements,
+    _Template,
+    _too_long,
+    _unwritable,
+)
+from asynchpo._command._logs import _Log, _trial_log
+from asynchpo._command._pipes import _PIPE_LINGER, _clip, _drain, _Pipe, _Tail
+from asynchpo._command._protocol import _RESULT_FILES, _report_line, _result_file, _result_line
+from asynchpo._command._watchdog import _LAUNCHER, _WATCHDOG
 from asynchpo._exceptions import ConfigError, TrialCrashed, TrialPruned
 from asynchpo._executors._base import TrialContext, current_trial
 from asynchpo._results import json_safe
@@ -44,231 +46,17 @@ from asynchpo._results import json_safe
 if TYPE_CHECKING:
     from asynchpo._space import Space
 
-__all__ = ["Command"]
-
 logger = logging.getLogger("asynchpo")
 
-# A pipe holds 64 KiB on Linux: one read takes what a full pipe has.
-_CHUNK: Final = 64 * 1024
-# How many lines of stderr (or stdout) an error message shows, and how much of each.
-_SHOWN_LINES: Final = 20
-_SHOWN_WIDTH: Final = 300
-# How long to keep reading once the process group is gone: enough for what is still in the
-# pipes, and a bound on a process that left the group (setsid) but kept the pipes open.
-_PIPE_LINGER: Final = 2.0
 
 # Parameters whose JSON is longer go to ASYNCHPO_PARAMS_FILE only: Linux refuses to start a
 # program with an environment variable over 128 KiB (MAX_ARG_STRLEN), and the whole
 # environment and command line share 2 MiB or so (ARG_MAX).
 _PARAMS_IN_ENV: Final = 64 * 1024
-# The longest argument (or environment variable) Linux passes, its final NUL included.
-_MAX_ARG_STRLEN: Final = 32 * 4096
-_TOO_LONG_FIX: Final = (
-    "have the program read large values from the JSON file named by $ASYNCHPO_PARAMS_FILE "
-    "rather than from {label} placeholders"
-)
-
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_LOG_MARK: Final = b"===== asynchpo: trial "
-_LOG_ATTEMPT = re.compile(rb"===== asynchpo: trial \d+, attempt (\d+)[,:]")
-
-# A template is one argv element split at its placeholders: literal, label, literal, ...,
-# literal (an odd number of parts, the labels at odd positions).
-_Template = tuple[str, ...]
-
-
-def _parse(element: str, index: int) -> _Template:
-    parts: list[str] = []
-    literal: list[str] = []
-    end = 0
-    for match in _PLACEHOLDER.finditer(element):
-        literal.append(element[end : match.start()])
-        end = match.end()
-        token = match[0]
-        if token in ("{{", "}}"):
-            literal.append(token[0])
-        elif match[1]:
-            parts += ["".join(literal), match[1]]
-            literal = []
-        else:
-            raise ConfigError(
-                f"argv[{index}] = {element!r} has a stray {token!r}: a placeholder is "
-                "{label}, and a literal brace is written {{ or }}"
-            )
-    literal.append(element[end:])
-    parts.append("".join(literal))
-    return tuple(parts)
 
 
 def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_argv(argv: object) -> bool:
-    return (
-        isinstance(argv, Sequence)
-        and not isinstance(argv, str)
-        and len(argv) > 0
-        and all(isinstance(arg, str) for arg in argv)
-    )
-
-
-def _format(value: object) -> str:
-    """One value as command-line text: a float with every digit it has, the rest with str()."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return str(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    return repr(float(value))  # repr, not str: numpy's str may round, repr round-trips
-
-
-def _os_text(text: str) -> str:
-    """``text`` as a string that the OS receives as UTF-8 bytes, whatever the locale.
-
-    Under ``LC_ALL=C`` Python encodes arguments and environment values as ASCII, and an accented
-    study name or option would make every trial fail to start.
-    """
-    try:
-        return os.fsdecode(text.encode("utf-8", "surrogateescape"))
-    except UnicodeEncodeError:  # a lone surrogate that no bytes stand for
-        return text
-
-
-# The watchdog: a small process that outlives this one by a moment. It reads "+<pgid>" and
-# "-<pgid>" lines on its stdin; when the stdin pipe ends (this process exited or was killed,
-# even by SIGKILL, since the kernel closes the pipe), it SIGKILLs every group still
-# registered, then exits. A group is counted, not just noted: a trial's "+" and an earlier
-# trial's late "-" for the same (reused) number must leave it registered.
-_WATCHDOG_CODE: Final = """
-import os, signal, sys
-groups = {}
-for line in sys.stdin:
-    line = line.strip()
-    if line[:1] == "+":
-        group = int(line[1:])
-        groups[group] = groups.get(group, 0) + 1
-    elif line[:1] == "-":
-        group = int(line[1:])
-        if groups.get(group, 0) > 1:
-            groups[group] -= 1
-        else:
-            groups.pop(group, None)
-for group in groups:
-    try:
-        os.killpg(group, signal.SIGKILL)
-    except OSError:
-        pass
-"""
-
-# How a trial starts when the watchdog guards it: a shell, in the trial's new process group,
-# with the watchdog's pipe as its stdin, registers its own group ("+$$": its pid is the
-# group's id) and only then execs the program, with stdin back to /dev/null. So no program
-# runs before the watchdog knows its group, and there is no window in which this process can
-# die unnoticed:
-# - before the write, only this shell exists, and the program never starts if the watchdog
-#   pipe is broken (SIGPIPE ends the shell);
-# - a write to a pipe is atomic (one short line) and stays in the pipe until read, and the
-#   pipe cannot end while this shell holds its write end, so the watchdog reads "+<group>"
-#   before it can see the end of its input, whenever this process dies;
-# - the watchdog itself is started (and waited for) before the first trial, so there is no
-#   trial without one, and a search killed while it starts has no trial yet.
-# sh costs about a millisecond per trial, and keeps spawning on the fast vfork path (a
-# preexec_fn would force a full fork of this process per trial, and could not be trusted
-# with threads).
-_LAUNCHER: Final = 'echo "+$$" >&0 && exec "$@" </dev/null'
-
-
-class _Watchdog:
-    """Kills the process groups of running trials if this process dies (see _WATCHDOG_CODE).
-
-    One per process, started before its first trial. Trials register themselves through
-    _LAUNCHER; this process writes the releases. It covers everything in a trial's process
-    group, children included, on Linux and macOS alike.
-    """
-
-    def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
-        self._pid = 0
-        # Trials may run in several threads' event loops at once (on a Dask worker, say).
-        self._lock = threading.Lock()
-
-    def _running(self) -> subprocess.Popen[bytes] | None:
-        process = self._process
-        if process is None or self._pid != os.getpid() or process.poll() is not None:
-            return None
-        return process
-
-    def _start(self) -> int:
-        with self._lock:
-            process = self._running()
-            if process is None:
-                if self._process is not None and self._pid == os.getpid():
-                    logger.warning(
-                        "the trial watchdog died (exit code %s); started a new one: trials "
-                        "already running may outlive a killed search",
-                        self._process.returncode,
-                    )
-                process = self._process = subprocess.Popen(
-                    [sys.executable, "-c", _WATCHDOG_CODE],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C in a terminal must not stop it first
-                )
-                self._pid = os.getpid()
-            assert process.stdin is not None
-            return process.stdin.fileno()
-
-    async def pipe(self) -> int:
-        """The write end of the watchdog's pipe, once the watchdog runs (started if need be)."""
-        process = self._running()
-        if process is not None and process.stdin is not None:
-            return process.stdin.fileno()
-        return await anyio.to_thread.run_sync(self._start)
-
-    def release(self, pgid: int) -> None:
-        try:
-            with self._lock:
-                process = self._running()
-                if process is not None and process.stdin is not None:
-                    os.write(process.stdin.fileno(), f"-{pgid}\n".encode())
-        except OSError:
-            logger.warning("the trial watchdog is gone; a trial may outlive a killed search")
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _size(text: str) -> int:
-    """How many bytes ``text`` takes when the OS receives it."""
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def _check_lengths(argv: Sequence[str]) -> None:
-    """Raise TrialCrashed if an argument is longer than Linux lets a program receive."""
-    if not sys.platform.startswith("linux"):
-        return  # macOS has no limit per argument, only on the total (E2BIG, below)
-    for index, arg in enumerate(argv):
-        size = _size(arg) + 1
-        if size > _MAX_ARG_STRLEN:
-            raise TrialCrashed(
-                f"could not start {argv[0]!r}: argv[{index}] takes {size:,} bytes, more than "
-                f"the {_MAX_ARG_STRLEN:,} Linux allows in one argument (Argument list too "
-                f"long); {_TOO_LONG_FIX}"
-            )
-
-
-def _too_long(argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """The error for a start that failed with E2BIG: what is large and what to do."""
-    args = sum(_size(arg) + 1 for arg in argv)
-    variables = sum(_size(k) + _size(v) + 2 for k, v in env.items())
-    longest = max(env, key=lambda k: len(env[k]), default="")
-    largest = f", the longest variable {longest!r}" if variables > args else ""
-    return (
-        f"could not start {argv[0]!r}: its arguments ({args:,} bytes) and environment "
-        f"({variables:,} bytes{largest}) are more than the system allows (Argument list too "
-        f"long); {_TOO_LONG_FIX}, and keep env= and slot_env values small"
-    )
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
@@ -287,224 +75,6 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _clip(text: str, width: int = _SHOWN_WIDTH) -> str:
-    return text if len(text) <= width else text[:width] + "…"
-
-
-class _Tail:
-    """The last ``size`` bytes of a stream: what a result or an error message is read from."""
-
-    __slots__ = ("_data", "_size", "cut")
-
-    def __init__(self, size: int) -> None:
-        self._data = bytearray()
-        self._size = size
-        self.cut = False
-
-    def add(self, chunk: bytes) -> None:
-        self._data += chunk
-        excess = len(self._data) - self._size
-        if excess > 0:
-            del self._data[:excess]
-            self.cut = True
-
-    def lines(self) -> list[str]:
-        lines = self._data.decode("utf-8", errors="replace").splitlines()
-        return lines[1:] if self.cut else lines  # a cut tail starts in the middle of a line
-
-    def shown(self, name: str) -> str:
-        """The last lines, indented, for an error message."""
-        lines = [line for line in self.lines() if line.strip()][-_SHOWN_LINES:]
-        if not lines:
-            return f"{name} was empty"
-        body = "\n".join(f"  | {_clip(line)}" for line in lines)
-        return f"last lines of {name}:\n{body}"
-
-
-def _attempts_in(path: Path) -> tuple[int, bool]:
-    """The attempt number of a log's last header or footer, and whether it ends mid-line."""
-    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        ends_mid_line = view[-1] != ord("\n")
-        end = len(view)
-        while (at := view.rfind(_LOG_MARK, 0, end)) >= 0:
-            match = _LOG_ATTEMPT.match(view, at)
-            if match and (at == 0 or view[at - 1] == ord("\n")):
-                return int(match[1]), ends_mid_line
-            end = at
-    return 1, ends_mid_line  # output that no header of ours precedes: count it as one attempt
-
-
-def _open_log(path: Path) -> tuple[BinaryIO, int, bool]:
-    """Open a log to append to: the file, this attempt's number, whether the log ends mid-line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by _Log
-    try:
-        previous, ends_mid_line = _attempts_in(path) if file.tell() else (0, False)
-    except BaseException:
-        file.close()
-        raise
-    return file, previous + 1, ends_mid_line
-
-
-class _Log:
-    """One trial's log: a header line, the output as it arrives, a footer line saying how it ended.
-
-    Unbuffered, so that ``tail -f`` shows a training run live, and written in a worker thread,
-    so that a slow disk never stalls the event loop. A failed write (a full disk) ends the
-    logging of this trial with a warning; the trial itself goes on.
-    """
-
-    def __init__(self) -> None:
-        self.path: Path | None = None
-        self.ending = "stopped before the program ended: the trial was cancelled"
-        self._file: anyio.AsyncFile[bytes] | None = None
-        self._name = ""
-        self._line_start = True
-
-    async def open(self, log_dir: Path, trial_id: int, command: str) -> None:
-        path = log_dir / f"trial-{trial_id}.log"
-        try:
-            raw, attempt, ends_mid_line = await anyio.to_thread.run_sync(_open_log, path)
-        except (OSError, ValueError) as exc:
-            logger.warning("trial %d runs without a log: cannot open %s (%s)", trial_id, path, exc)
-            return
-        self.path, self._file = path, anyio.wrap_file(raw)
-        self._name = f"trial {trial_id}, attempt {attempt}"
-        self._line_start = not ends_mid_line
-        await self._mark(f"{self._name}, {time.strftime('%Y-%m-%d %H:%M:%S')}: {command}")
-
-    async def write(self, data: bytes) -> None:
-        if self._file is None or not data:
-            return
-        try:
-            await self._file.write(data)
-        except (OSError, ValueError) as exc:  # ValueError: the other stream's failure closed it
-            logger.warning(
-                "stopped writing %s (%s); the rest of its output is lost", self.path, exc
-            )
-            await self._close()
-        self._line_start = data.endswith(b"\n")
-
-    async def close(self) -> None:
-        await self._mark(f"{self._name}: {self.ending}")
-        await self._close()
-
-    async def _mark(self, text: str) -> None:
-        await self.write(b"" if self._line_start else b"\n")
-        await self.write(f"===== asynchpo: {text} =====\n".encode(errors="replace"))
-
-    async def _close(self) -> None:
-        file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                await file.aclose()
-
-
-@contextlib.asynccontextmanager
-async def _trial_log(log_dir: Path | None, trial_id: int, command: str) -> AsyncIterator[_Log]:
-    log = _Log()
-    if log_dir is not None:
-        await log.open(Path(log_dir), trial_id, command)
-    try:
-        yield log
-    finally:
-        with anyio.CancelScope(shield=True):
-            await log.close()
-
-
-class _ResultFiles:
-    """Paths for ``ASYNCHPO_RESULT_FILE`` and ``ASYNCHPO_PARAMS_FILE``: unique, in one private
-    folder per process.
-
-    One folder, not one per trial: making and removing a folder can cost more than the rest
-    of what Command adds to a short trial. The folder is removed at exit.
-    """
-
-    def __init__(self) -> None:
-        self._folder: Path | None = None
-        self._owner = 0
-        self._count = itertools.count()
-
-    def new(self, kind: str = "result") -> Path:
-        if self._folder is None or self._owner != os.getpid():  # a forked child makes its own
-            self._folder = Path(tempfile.mkdtemp(prefix="asynchpo-results-"))
-            self._owner = os.getpid()
-            atexit.register(shutil.rmtree, self._folder, ignore_errors=True)
-        return self._folder / f"{kind}-{next(self._count)}.json"
-
-
-_RESULT_FILES = _ResultFiles()
-
-
-class _Pipe:
-    """A pipe for one of the child's outputs: it gets the write end, we read the other."""
-
-    def __init__(self) -> None:
-        self.read, self.write = os.pipe()
-        os.set_blocking(self.read, False)
-
-    def close_write(self) -> None:
-        if self.write >= 0:
-            os.close(self.write)
-            self.write = -1
-
-    def close(self) -> None:
-        self.close_write()
-        os.close(self.read)
-
-
-_LINE_ENDS: Final = re.compile(rb"[\r\n]")
-OnLine = Callable[[bytes], Awaitable[None]]
-
-
-async def _pump(fd: int, tail: _Tail, log: _Log, on_line: OnLine | None = None) -> None:
-    """Copy a pipe to the log until it ends, keeping its tail; give ``on_line`` each line.
-
-    The log gets whole lines (up to a newline or carriage return), so that lines of stdout and
-    stderr never mix mid-line; a partial line is held until its end arrives, the pipe ends, or
-    it outgrows one chunk.
-    """
-    partial = b""
-    while True:
-        try:
-            chunk = os.read(fd, _CHUNK)
-        except BlockingIOError:
-            await anyio.wait_readable(fd)
-            continue
-        if not chunk:
-            await log.write(partial)
-            if on_line is not None and partial:
-                await on_line(partial)
-            return
-        tail.add(chunk)
-        data = partial + chunk
-        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
-        if end == 0 and len(data) > _CHUNK:
-            end = len(data)
-        partial = data[end:]
-        await log.write(data[:end])
-        if on_line is not None and end:
-            for line in _LINE_ENDS.split(data[:end]):
-                if line:
-                    await on_line(line)
-        await anyio.lowlevel.checkpoint()
-
-
-async def _drain(
-    pipes: Sequence[tuple[int, _Tail, OnLine | None]],
-    log: _Log,
-    scope: anyio.CancelScope,
-    done: anyio.Event,
-) -> None:
-    try:
-        with scope:
-            async with anyio.create_task_group() as tg:
-                for fd, tail, on_line in pipes:
-                    tg.start_soon(_pump, fd, tail, log, on_line)
-    finally:
-        done.set()
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Finished:
     """How a trial's process ended, and the tails of what it wrote."""
@@ -515,62 +85,6 @@ class _Finished:
     stdout: _Tail
     stderr: _Tail
     pruned: TrialPruned | None = None
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _result_line(line: str) -> dict[str, Any] | None:
-    """A stdout line's result: a number, or a JSON object that has ``loss`` (and no ``step``:
-    that is a report); else None."""
-    text = line.strip()
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
-            return None
-        if isinstance(value, dict) and "loss" in value and "step" not in value:
-            return value
-        return None
-    try:
-        return {"loss": float(text)}
-    except ValueError:
-        return None
-
-
-def _report_line(line: bytes) -> tuple[object, object] | None:
-    """``(step, loss)`` of a report line (a JSON object with ``step`` and ``loss``), else None."""
-    text = line.strip()
-    if not text.startswith(b"{") or b'"step"' not in text:
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict) or "step" not in value or "loss" not in value:
-        return None
-    return value["step"], value["loss"]
-
-
-def _result_file(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        return {
-            "status": "fail",
-            "error": "the process wrote $ASYNCHPO_RESULT_FILE but it is not JSON: "
-            f"{_clip(repr(raw))}; write a number or an object with 'loss'",
-        }
-    if _is_number(value):
-        return {"loss": value}
-    if isinstance(value, dict):
-        return value
-    return {
-        "status": "fail",
-        "error": f"$ASYNCHPO_RESULT_FILE holds {_clip(repr(value))}; "
-        "write a number or an object with 'loss'",
-    }
 
 
 @final
@@ -584,12 +98,23 @@ class Command:
 
     **What the program receives.**
 
-    - ``{label}`` in an argument is replaced by the label's value in this trial (a ``choice``
-      label gives the chosen option). Floats keep every digit (``repr``), other values are
-      written with ``str()``. An argument may hold several placeholders and text around
-      them; ``{{`` and ``}}`` are literal braces. A placeholder must name a label of the space
-      that is active in every trial; a conditional parameter (one inside a ``choice``
-      branch) is read from ``ASYNCHPO_PARAMS_FILE`` or ``ASYNCHPO_PARAMS`` instead.
+    - ``{label}`` in an argument is replaced by the label's value in this trial, as the
+      objective receives it where the space places the parameter: a ``choice`` label gives
+      the chosen option, and ``scope.int`` / ``scope.float`` around the parameter are applied
+      (``scope.int(hp.quniform("layers", 1, 4, 1))`` gives ``3``, not ``3.0``). Arithmetic is
+      not: a placeholder names a parameter, so in ``10 ** hp.uniform("e", -3, 0)``, ``{e}`` is
+      the exponent (the value the stored point holds); a program that needs the computed
+      value reads it from ``ASYNCHPO_PARAMS_FILE``. A parameter that the space converts
+      differently in different places is refused at start.
+    - How values are written: text as itself; whole numbers as digits; floats with every
+      digit (``repr``: ``0.30000000000000004``, ``nan``, ``inf``); anything else as JSON, the
+      same as in ``ASYNCHPO_PARAMS``: ``true``, ``false``, ``null``, ``{"a": 1}``, ``[1, 2]``
+      (tuples as lists, dict keys as strings, non-ASCII text as itself). A choice with an
+      option JSON cannot hold (a function, a class, another object) is refused at start.
+    - An argument may hold several placeholders and text around them; ``{{`` and ``}}`` are
+      literal braces. A placeholder must name a label of the space that is active in every
+      trial; a conditional parameter (one inside a ``choice`` branch) is read from
+      ``ASYNCHPO_PARAMS_FILE`` or ``ASYNCHPO_PARAMS`` instead.
     - Environment: this process's environment, updated with ``env``, then with the trial's
       ``slot_env`` values, then with ``ASYNCHPO_PARAMS_FILE`` (the path of a file holding the
       trial's parameters as ``space_eval`` gives them, as JSON; a value JSON cannot hold is
@@ -675,6 +200,7 @@ class Command:
 
     __slots__ = (
         "_argv",
+        "_conversions",
         "_cwd",
         "_die_with_parent",
         "_env",
@@ -687,6 +213,7 @@ class Command:
     _argv: tuple[str, ...]
     _templates: tuple[_Template, ...]
     _labels: tuple[str, ...]
+    _conversions: dict[str, tuple[str, ...]]
     _timeout: float | None
     _cwd: str | None
     _env: dict[str, str]
@@ -729,6 +256,7 @@ class Command:
         self._argv = tuple(argv)
         self._templates = templates
         self._labels = tuple(dict.fromkeys(t[i] for t in templates for i in range(1, len(t), 2)))
+        self._conversions = {}  # set by prepare: the space's scope.int / scope.float per label
         self._timeout = None if timeout is None else float(timeout)
         self._cwd = None if cwd is None else os.fspath(cwd)
         self._env = environment
@@ -771,7 +299,9 @@ class Command:
         """Check, before any trial runs, that every trial could start.
 
         :raises ConfigError: for a placeholder that names no label or a conditional one, a
-            program that cannot be found or run, or a ``cwd`` that is not a readable folder.
+            label the space converts in different ways in different places, a choice with an
+            option that JSON cannot write (a function, a class, an object), a program that
+            cannot be found or run, or a ``cwd`` that is not a readable folder.
         """
         if os.name != "posix":
             raise ConfigError(
@@ -794,6 +324,7 @@ class Command:
                     "Use ASYNCHPO_PARAMS for conditional parameters: the program reads the "
                     "trial's parameters as JSON from that environment variable."
                 )
+        self._conversions = self._placeholder_conversions(space)
         if self._cwd is not None and not (
             os.path.isdir(self._cwd) and os.access(self._cwd, os.R_OK | os.X_OK)
         ):
@@ -806,6 +337,37 @@ class Command:
                 "die_with_parent=True starts each trial through /bin/sh, which this system "
                 "lacks; install a POSIX shell, or pass die_with_parent=False"
             )
+
+    def _placeholder_conversions(self, space: Space) -> dict[str, tuple[str, ...]]:
+        """The conversions each placeholder's value gets; refuse values it cannot write."""
+        placements = _placements(space)
+        described = {str(entry["label"]): entry for entry in space.describe()}
+        conversions: dict[str, tuple[str, ...]] = {}
+        for label in self._labels:
+            ways = placements.get(label, {()})
+            if len(ways) > 1:
+                shown = " and ".join(sorted(_conversion_text(label, way) for way in ways))
+                raise ConfigError(
+                    f"the placeholder {{{label}}} is ambiguous: the space has {shown}, so the "
+                    "objective receives different values in different places; convert the "
+                    "parameter the same way everywhere, or have the program read the trial's "
+                    "parameters from the JSON file named by $ASYNCHPO_PARAMS_FILE"
+                )
+            if ways != {()}:
+                (conversions[label],) = ways
+            options = described[label].get("values", [])
+            assert isinstance(options, list)  # a choice's options, as describe() gives them
+            for index, option in enumerate(options):
+                what = _unwritable(option, described)
+                if what is not None:
+                    raise ConfigError(
+                        f"the placeholder {{{label}}} cannot write option {index} of the "
+                        f"choice {label!r}: it holds {what}, which is neither text nor JSON; "
+                        "have the program read the trial's parameters from the JSON file named "
+                        "by $ASYNCHPO_PARAMS_FILE, or make the options names that the program "
+                        "maps to what it needs"
+                    )
+        return conversions
 
     def _check_program(self) -> None:
         program = self._argv[0]
@@ -883,11 +445,17 @@ class Command:
                 "not in the space or not active. Use ASYNCHPO_PARAMS for conditional "
                 "parameters (fmin checks this at start when it calls prepare)."
             )
+        texts: dict[str, str] = {}
+        for label in self._labels:
+            value = values[label]
+            for name in self._conversions.get(label, ()):
+                value = _CONVERSIONS[name](value)
+            texts[label] = _format(value)
         argv: list[str] = []
         for template in self._templates:
             parts = list(template)
             for i in range(1, len(parts), 2):
-                parts[i] = _format(values[parts[i]])
+                parts[i] = texts[parts[i]]
             argv.append(_os_text("".join(parts)))
         return argv
 
