@@ -12,6 +12,7 @@ interrupted search resumes without losing or repeating a finished trial::
 
 from asynchpo import anneal as anneal
 from asynchpo import hp as hp
+from asynchpo import mix as mix
 from asynchpo import pruners as pruners
 from asynchpo import rand as rand
 from asynchpo import tpe as tpe
@@ -39,8 +40,10 @@ from asynchpo._executors._process import ProcessExecutor as ProcessExecutor
 from asynchpo._fmin import fmin as fmin
 from asynchpo._fmin import fmin_sync as fmin_sync
 from asynchpo._fmin import load_trials as load_trials
+from asynchpo._fmin import load_trials_sync as load_trials_sync
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
+from asynchpo._sample import sample as sample
 from asynchpo._space import Space as Space
 from asynchpo._space import compile_space as compile_space
 from asynchpo._space import space_eval as space_eval
@@ -59,6 +62,7 @@ from asynchpo._summary import list_studies as list_studies
 from asynchpo._trial import Trial as Trial
 from asynchpo._trial import TrialState as TrialState
 from asynchpo._trials import Trials as Trials
+from asynchpo._trials import generate_trials_to_calculate as generate_trials_to_calculate
 from asynchpo.hp import scope as scope
 
 __version__ = "0.1.0"
@@ -104,14 +108,18 @@ __all__ = [
     "current_trial",
     "fmin",
     "fmin_sync",
+    "generate_trials_to_calculate",
     "hp",
     "list_studies",
     "load_trials",
+    "load_trials_sync",
+    "mix",
     "no_progress_loss",
     "open_study",
     "open_study_sync",
     "pruners",
     "rand",
+    "sample",
     "scope",
     "space_eval",
     "tpe",

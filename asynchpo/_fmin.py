@@ -17,13 +17,20 @@ import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import anyio
+import anyio.from_thread
 import numpy as np
 
 from asynchpo._exceptions import AllTrialsFailed, ConfigError
-from asynchpo._executors._base import Executor, Objective, ObjectiveExit, TrialObjective
+from asynchpo._executors._base import (
+    Executor,
+    Objective,
+    ObjectiveExit,
+    TrialContext,
+    TrialObjective,
+)
 from asynchpo._executors._local import LocalExecutor
 from asynchpo._progress import Progress
 from asynchpo._pruners import Pruner
@@ -36,7 +43,7 @@ from asynchpo._suggesters._base import Suggester, algo_name
 from asynchpo._trial import ParamValue, TrialState
 from asynchpo._trials import Trials
 
-__all__ = ["fmin", "fmin_sync", "load_trials"]
+__all__ = ["fmin", "fmin_sync", "load_trials", "load_trials_sync"]
 
 logger = logging.getLogger("asynchpo")
 
@@ -113,6 +120,51 @@ def _study_seed(seed: int | None, rstate: np.random.Generator | None) -> int | N
     return seed
 
 
+def _study_name(study: str | None, trials: Trials | None) -> str:
+    """``study``, else the ``Trials``' ``exp_key`` (hyperopt's experiment key), else the default."""
+    exp_key = None if trials is None else trials.exp_key
+    if study is None:
+        return DEFAULT_STUDY if exp_key is None else exp_key
+    if exp_key is not None and exp_key != study:
+        raise ConfigError(
+            f"study={study!r} and Trials(exp_key={exp_key!r}) name two studies; "
+            "pass one of them, or the same name"
+        )
+    return study
+
+
+class _KeepingResults(Executor):
+    """The caller's executor, and what each evaluation returned kept in the ``Trials`` view
+    when JSON would change it (a fitted model, a numpy array, bytes), so that hyperopt's
+    "return the model" pattern gets the objects back; storage keeps their JSON-safe form."""
+
+    def __init__(self, inner: Executor, view: Trials) -> None:
+        self._inner = inner
+        self._view = view
+
+    @contextlib.asynccontextmanager
+    async def open(self, concurrency: int) -> AsyncIterator[None]:
+        async with self._inner.open(concurrency):
+            yield
+
+    def check(self, objective: Objective) -> None:
+        self._inner.check(objective)
+
+    async def evaluate(self, objective: Objective, params: Any, context: TrialContext) -> Any:
+        value = await self._inner.evaluate(objective, params, context)
+        self._view._keep_live(context.trial_id, value)
+        return value
+
+    def takes_trial(self, objective: Objective) -> bool:
+        return self._inner.takes_trial(objective)
+
+    def can_report(self, objective: Objective) -> bool:
+        return self._inner.can_report(objective)
+
+    def wants_context(self, objective: Objective) -> TypeGuard[TrialObjective]:
+        return self._inner.wants_context(objective)
+
+
 def _early_stop(fn: EarlyStopFn | None, trials: Trials) -> Callable[[], bool] | None:
     """hyperopt's protocol: ``fn(trials, *args) -> (stop, args)``, args threaded through."""
     if fn is None:
@@ -128,81 +180,125 @@ def _early_stop(fn: EarlyStopFn | None, trials: Trials) -> Callable[[], bool] | 
 
 
 class _Termination:
-    """SIGTERM while ``fmin`` runs in the main thread: the run stops as on Ctrl-C.
+    """SIGTERM or Ctrl-C (SIGINT) while ``fmin`` runs in the main thread: the run stops.
 
     Batch schedulers (SLURM, Kubernetes) preempt a job with SIGTERM, and SIGKILL it a grace
     period later: by then the trials in flight must be stored as interrupted, so that the
-    next run (or another driver) runs them again.
+    next run (or another driver) runs them again. Ctrl-C stops the run the same way, and
+    ``fmin`` then raises a short :class:`_Interrupted` rather than letting the event loop's
+    cancellation out as a long chain of tracebacks.
     """
 
     def __init__(self) -> None:
-        self.received = False
+        self.received = False  # SIGTERM
+        self.interrupted = False  # SIGINT
         self._scheduler: Scheduler | None = None
 
     def attach(self, scheduler: Scheduler) -> None:
-        """Stop ``scheduler`` on SIGTERM; if one came already, it starts no trial."""
+        """Stop ``scheduler`` on SIGTERM or SIGINT; if one came already, it starts no trial."""
         self._scheduler = scheduler
-        if self.received:
-            scheduler.cancel(StopReason.TERMINATED)
+        if self.received or self.interrupted:
+            scheduler.cancel(StopReason.TERMINATED if self.received else StopReason.INTERRUPTED)
 
-    def stop(self) -> None:
-        if not self.received:
-            # INFO, as for Ctrl-C: the caller says what it wants to (the CLI does).
-            logger.info(
-                "SIGTERM: stopping the run; the trials in flight are recorded as interrupted "
-                "and run again on resume"
-            )
-        self.received = True
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        if signum == signal.SIGINT:
+            self.interrupted = True
+            reason = StopReason.INTERRUPTED
+        else:
+            if not self.received:
+                # INFO, as for Ctrl-C: the caller says what it wants to (the CLI does).
+                logger.info(
+                    "SIGTERM: stopping the run; the trials in flight are recorded as "
+                    "interrupted and run again on resume"
+                )
+            self.received = True
+            reason = StopReason.TERMINATED
         if self._scheduler is not None:
-            self._scheduler.cancel(StopReason.TERMINATED)
+            self._scheduler.cancel(reason)
 
 
-class _SigtermRoute:
-    """The ``fmin`` calls that SIGTERM stops: all those running on the main thread's event
+class _SignalRoute:
+    """The ``fmin`` calls that a signal stops: all those running on the main thread's event
     loop. Several may run there at once, each ending when it likes, and the loop holds one
     handler per signal: the first call in sets it, the last one out removes it."""
 
-    def __init__(self, previous: Any) -> None:
+    def __init__(self, signum: int, previous: Any) -> None:
+        self.signum = signum
         self.runs: list[_Termination] = []
         self.previous = previous  # the handler to set again after the last one
+        self.delivered = 0
 
     def deliver(self) -> None:
         # An event-loop callback, not a signal handler: it may cancel scopes.
+        self.delivered += 1
+        if self.signum == signal.SIGINT and self.delivered > 1:
+            # A second Ctrl-C while the runs store their trials: stop at once, as asyncio does.
+            raise KeyboardInterrupt
         for run in list(self.runs):
-            run.stop()
+            run.stop(self.signum)
 
 
-_SIGTERM_ROUTES: dict[asyncio.AbstractEventLoop, _SigtermRoute] = {}
+_SIGNAL_ROUTES: dict[tuple[asyncio.AbstractEventLoop, int], _SignalRoute] = {}
+
+
+def _takes_over_sigint(handler: object) -> bool:
+    """Whether ``fmin`` may handle Ctrl-C: only in place of Python's default handler or the
+    one ``asyncio.run`` (and ``anyio.run``) sets, which cancels the main task; a handler the
+    program set itself, or an ignored SIGINT (a background job), is left as it is."""
+    if handler is signal.default_int_handler:
+        return True
+    # asyncio.Runner sets functools.partial(runner._on_sigint, main_task=...).
+    method = handler.func if isinstance(handler, functools.partial) else handler
+    owner = getattr(method, "__self__", None)
+    return isinstance(owner, asyncio.Runner) and getattr(method, "__name__", "") == "_on_sigint"
 
 
 @contextlib.asynccontextmanager
-async def _stop_on_sigterm() -> AsyncIterator[_Termination]:
-    """SIGTERM stops the run the block attaches, if it runs in the main thread (only there
-    can a signal handler be set) on asyncio's event loop; the SIGTERM handler it replaced is
-    set again once no ``fmin`` runs there any more."""
+async def _stop_on_signals() -> AsyncIterator[_Termination]:
+    """SIGTERM and Ctrl-C stop the run the block attaches, if it runs in the main thread
+    (only there can a signal handler be set) on asyncio's event loop; the handlers it
+    replaced are set again once no ``fmin`` runs there any more."""
     termination = _Termination()
     try:
         loop = asyncio.get_running_loop()
-    except RuntimeError:  # another event loop: SIGTERM is left as it is
+    except RuntimeError:  # another event loop: the signals are left as they are
         loop = None
     if loop is None or sys.platform == "win32" or not _in_main_thread():
         yield termination
         return
-    route = _SIGTERM_ROUTES.get(loop)
-    if route is None:
-        route = _SIGTERM_ROUTES[loop] = _SigtermRoute(signal.getsignal(signal.SIGTERM))
-        loop.add_signal_handler(signal.SIGTERM, route.deliver)
-    route.runs.append(termination)
+    routes: list[_SignalRoute] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        route = _SIGNAL_ROUTES.get((loop, signum))
+        if route is None:
+            previous = signal.getsignal(signum)
+            if signum == signal.SIGINT and not _takes_over_sigint(previous):
+                continue
+            route = _SIGNAL_ROUTES[loop, signum] = _SignalRoute(signum, previous)
+            loop.add_signal_handler(signum, route.deliver)
+        route.runs.append(termination)
+        routes.append(route)
     try:
         yield termination
     finally:
-        route.runs.remove(termination)
-        if not route.runs:
-            del _SIGTERM_ROUTES[loop]
-            loop.remove_signal_handler(signal.SIGTERM)
-            # The loop leaves SIG_DFL behind, not the handler it replaced.
-            if route.previous is not None:
-                signal.signal(signal.SIGTERM, route.previous)
+        for route in routes:
+            route.runs.remove(termination)
+            if not route.runs:
+                del _SIGNAL_ROUTES[loop, route.signum]
+                loop.remove_signal_handler(route.signum)
+                # The loop leaves SIG_DFL behind, not the handler it replaced.
+                if route.previous is not None:
+                    signal.signal(route.signum, route.previous)
+
+
+class _Interrupted(KeyboardInterrupt, SystemExit):
+    """Ctrl-C stopped ``fmin``, which stored its trials: a ``KeyboardInterrupt``, so that
+    ``except KeyboardInterrupt`` catches it as before, and a ``SystemExit`` whose code is
+    its message, so that, uncaught, it ends the program with that one line on stderr
+    (and exit status 1) instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = message
 
 
 def _in_main_thread() -> bool:
@@ -259,7 +355,11 @@ async def fmin(
     :param timeout: stop after this many seconds; trials in flight are interrupted.
     :param loss_threshold: stop once a trial reaches a loss at or below this.
     :param trials: a :class:`Trials` to fill in. Without ``storage`` it is the in-memory
-        store: passing it to another ``fmin`` call continues the search.
+        store: passing it to another ``fmin`` call continues the search, that call's
+        ``rstate`` or ``seed`` driving its new trials. Its ``exp_key`` names the study when
+        ``study`` is not given; points of :func:`generate_trials_to_calculate` are evaluated
+        first. Its results hold what the objective returned, objects JSON cannot hold
+        included (a fitted model); storage keeps their JSON-safe form.
     :param rstate: a ``numpy.random.Generator`` to draw the study's seed from (hyperopt).
     :param seed: the study's seed; each trial's generator derives from (seed, trial id).
         Default: the stored seed of an existing study, else a random one.
@@ -276,7 +376,8 @@ async def fmin(
         terminal.
     :param return_argmin: return the best point (choice indices, as hyperopt); if false,
         return the best parameters evaluated (``space_eval``).
-    :param verbose: log the run's start and end at INFO level to the ``asynchpo`` logger.
+    :param verbose: write a line per finished trial to stderr (its loss, or its error), above
+        the progress line if one is drawn; logging is left as it is.
     :param executor: where evaluations run; default in this process (coroutines on the
         loop, functions in threads); ``ProcessExecutor()`` for CPU-bound functions.
     :param slot_env: environment values by slot, e.g. ``{"CUDA_VISIBLE_DEVICES": ["0", "1"]}``
@@ -299,6 +400,12 @@ async def fmin(
         run them again.
     :returns: the best point found in the whole study.
     :raises AllTrialsFailed: when no trial of the study succeeded.
+    :raises KeyboardInterrupt: on Ctrl-C while ``fmin`` ran in the main thread on asyncio's
+        event loop (``fmin_sync``, ``asyncio.run``, ``anyio.run``): the run stops as on
+        SIGTERM below, and then a ``KeyboardInterrupt`` that is also a ``SystemExit`` is
+        raised, whose message says how many trials finished and were interrupted. Caught, it
+        is a ``KeyboardInterrupt``; uncaught, it ends the program with that one line on stderr
+        and exit status 1, not a traceback. A second Ctrl-C stops at once.
     :raises SystemExit: with code 143, when the process got SIGTERM while ``fmin`` ran in the
         main thread on asyncio's event loop (as ``fmin_sync`` does), from a batch scheduler
         preempting the job or a ``kill``: the run stops as on Ctrl-C (trials in flight are
@@ -322,14 +429,20 @@ async def fmin(
         raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
     algo_name(algo)  # refuses options bound by position, before any work
     base_seed = _study_seed(seed, rstate)
-    study_name = DEFAULT_STUDY if study is None else study
+    study_name = _study_name(study, trials)
     check_options(study_name, base_seed, max_evals, pruner, lease_seconds)
     view = trials if trials is not None else Trials()
     if storage is None:
-        # Like hyperopt, the Trials object is the in-memory store: reusing it continues.
+        # Like hyperopt, the Trials object is the in-memory store: reusing it continues, and
+        # this call's seed (or rstate) drives its new trials.
         if not isinstance(view._memory, MemoryStorage):
             view._memory = MemoryStorage()
         storage = view._memory
+        if base_seed is not None:
+            storage.reseed(study_name, base_seed)
+    view._bind(
+        (storage if not isinstance(storage, str | os.PathLike) else os.fspath(storage), study_name)
+    )
     executor = LocalExecutor() if executor is None else executor
     if not isinstance(executor, Executor):
         raise TypeError(
@@ -339,9 +452,8 @@ async def fmin(
         executor.takes_trial(fn)  # refuses a signature that fits neither call, before any work
     executor.check(fn)
     _check_pruner(pruner, executor, fn)
+    executor = _KeepingResults(executor, view)
     logs = _log_folder(log_dir, storage, study_name)
-    if verbose:
-        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
 
     study_context = open_study(
         storage,
@@ -354,10 +466,13 @@ async def fmin(
         lease_seconds=lease_seconds,
     )
     try:
-        async with _stop_on_sigterm() as termination, study_context as handle:
+        async with _stop_on_signals() as termination, study_context as handle:
+            if view._to_calculate:
+                await handle.enqueue(view._to_calculate)
+                view._to_calculate = []
             if points_to_evaluate:
                 await handle.enqueue(points_to_evaluate)
-            view._reset(handle.labels, handle.trials, handle.log_labels)
+            view._reset(handle.labels, handle.trials, handle.log_labels, handle.config.space)
             handle.watch(view._update)
             progress = (
                 Progress(max_evals, handle.finished)
@@ -374,6 +489,7 @@ async def fmin(
                 slot_env=slots,
                 log_dir=logs,
                 retries=int(retries),
+                verbose=bool(verbose),
             )
             scheduler = Scheduler(handle, fn, executor, options)
             termination.attach(scheduler)
@@ -402,6 +518,19 @@ async def fmin(
     if termination.received:
         # Only now: the trials in flight are stored as interrupted and the study is closed.
         raise SystemExit(SIGTERM_EXIT_CODE)
+    if termination.interrupted:
+        resume = (
+            "pass the same trials to fmin to go on"
+            if storage is view._memory
+            else "call fmin again with the same storage and study to resume"
+        )
+        interrupted = _Interrupted(
+            f"interrupted (KeyboardInterrupt): {handle.finished} trials finished, "
+            f"{scheduler.interrupted} in flight recorded as interrupted; {resume}"
+        )
+        if _EXIT_AFTER_THE_LOOP.get():
+            raise ObjectiveExit(interrupted)  # fmin_sync raises it after its loop ends
+        raise interrupted from None
     return _best(view, compiled, return_argmin)
 
 
@@ -495,8 +624,9 @@ def _best(view: Trials, space: Space, return_argmin: bool) -> Any:
 def fmin_sync(*args: Any, **kwargs: Any) -> Any:
     """:func:`fmin` for code that is not async: runs it in a new event loop and returns.
 
-    Ctrl-C cancels the search cleanly: trials in flight are recorded as interrupted and
-    ``KeyboardInterrupt`` is raised once the checkpoint is consistent. SIGTERM does the same
+    Ctrl-C stops the search cleanly: trials in flight are recorded as interrupted and a
+    ``KeyboardInterrupt`` is raised once the checkpoint is consistent (see :func:`fmin`: left
+    uncaught, it ends the script with one line). SIGTERM does the same
     when called in the main thread, and raises ``SystemExit(143)`` (see :func:`fmin`), so an
     uncaught one ends a script with exit code 143.
     """
@@ -527,3 +657,18 @@ async def load_trials(
     """
     async with open_study(storage, study) as handle:
         return handle.trials_view()
+
+
+def load_trials_sync(
+    storage: str | os.PathLike[str] | Storage, study: str = DEFAULT_STUDY
+) -> Trials:
+    """:func:`load_trials` for code that is not async: returns the stored study's trials.
+
+    Runs on an event loop in a thread of its own, so it works in scripts and inside Jupyter,
+    where an event loop already runs.
+
+    :raises StudyNotFound: if the storage has no study called ``study``, or there is no file
+        at the path ``storage`` (none is created).
+    """
+    with anyio.from_thread.start_blocking_portal() as portal:
+        return portal.call(load_trials, storage, study)

@@ -47,6 +47,7 @@ from asynchpo._exceptions import (
     TrialPruned,
 )
 from asynchpo._executors._base import checked_report
+from asynchpo._kinds import LOG_KINDS
 from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
 from asynchpo._pruners import Pruner
@@ -89,6 +90,9 @@ _OWN_VERSIONS_BEFORE_READING: Final = 16
 
 # A running trial's record is rewritten with its reports at most this often.
 _REPORTS_CHECKPOINT_EVERY: Final = 1.0  # seconds
+
+# The stored kinds (hyperopt names) of log-scaled parameters.
+_LOG_KIND_NAMES = frozenset(kind.value for kind in LOG_KINDS)
 
 
 # --- a trial in flight ------------------------------------------------------------------------
@@ -215,7 +219,7 @@ class Study:
         return [
             str(entry["label"])
             for entry in self.record.config.space
-            if str(entry.get("kind", "")).endswith(("loguniform", "lognormal"))
+            if str(entry.get("kind", "")) in _LOG_KIND_NAMES
         ]
 
     @property
@@ -271,7 +275,7 @@ class Study:
         from asynchpo._trials import Trials
 
         view = Trials()
-        view._reset(self.labels, self.trials, self.log_labels)
+        view._reset(self.labels, self.trials, self.log_labels, self.config.space)
         return view
 
     def watch(self, callback: Callable[[Trial], None]) -> None:
@@ -871,7 +875,9 @@ async def _create_or_check(
     if seed is not None and seed != stored.seed:
         raise StudyMismatch(
             f"study {name!r} in {where} was created with seed {stored.seed}, and this call "
-            f"passes seed {seed}. Pass the same seed (or none) to resume. {fix}"
+            f"passes seed {seed}. To resume it, pass the same seed, or none (no seed and no "
+            "rstate): its new trials still differ, each trial's draws come from the stored "
+            "seed and its own id. To search under another seed, use a new study name."
         )
     return record
 

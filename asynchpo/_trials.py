@@ -7,7 +7,19 @@ from them on demand and cached until the next change.
 A pruned trial is a finished job (``JOB_STATE_DONE``) whose result is
 ``{"status": "pruned", "loss": <last reported loss>, "step": <its step>}``: hyperopt code that
 picks ``"ok"`` results never takes it for the best, and ``losses()`` still shows where it
-stopped.
+stopped. ``'pruned'`` is the one status hyperopt does not have: code that handles
+``'ok'`` and ``'fail'`` treats it as neither (not a success, not an error).
+
+hyperopt code never sees a trial that did not run to the end: the hyperopt view (``trials``,
+``results``, ``losses()``, ``statuses()``, ``tids``, ``vals``, ``len()``, ``best_trial``,
+``argmin``) holds the finished trials (``'ok'``, ``'fail'``, ``'pruned'``) and those running
+now (``'running'``); a trial that an early stop, a timeout or Ctrl-C interrupted, or a queued
+one that never started, is only in :attr:`Trials.records` (and runs again on resume). So
+``min(trials.losses())`` works after a timeout as after a full run.
+
+What an objective returned that JSON cannot hold (a fitted model, a numpy array, bytes)
+comes back as itself from the ``Trials`` object of the process that ran the trial; storage
+keeps its JSON-safe form (see :func:`asynchpo.fmin`).
 """
 
 from __future__ import annotations
@@ -15,11 +27,11 @@ from __future__ import annotations
 import bisect
 import datetime
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asynchpo._exceptions import AllTrialsFailed
+from asynchpo._exceptions import AllTrialsFailed, ConfigError
 from asynchpo._trial import ParamValue, Trial, TrialState, best_trial
 
 __all__ = [
@@ -29,6 +41,7 @@ __all__ = [
     "JOB_STATE_NEW",
     "JOB_STATE_RUNNING",
     "Trials",
+    "generate_trials_to_calculate",
 ]
 
 JOB_STATE_NEW = 0
@@ -50,6 +63,61 @@ _PENDING_STATUS = {
     TrialState.RUNNING: "running",
     TrialState.INTERRUPTED: "new",
 }
+# Trials that did not run to the end: out of hyperopt's view (they run again on resume).
+_NOT_RUN = frozenset({TrialState.QUEUED, TrialState.INTERRUPTED})
+_PLAIN_SCALARS = (str, int, bool, type(None))
+# How many values, and how deep, _plain looks before it calls a result not plain.
+_PLAIN_BUDGET = 1_000
+_PLAIN_DEPTH = 20
+
+
+def _plain(value: object, budget: list[int], depth: int = 0) -> bool:
+    """True if ``value`` surely comes back from JSON as it is (so storage keeps it whole)."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > _PLAIN_DEPTH:
+        return False
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if kind is int:
+        return int.bit_length(value) <= 64  # type: ignore[arg-type]
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is dict:
+        return all(
+            type(key) is str and _plain(item, budget, depth + 1)
+            for key, item in value.items()  # type: ignore[attr-defined]
+        )
+    if kind is list:
+        return all(_plain(item, budget, depth + 1) for item in value)  # type: ignore[attr-defined]
+    return False
+
+
+class _Attachments(MutableMapping[str, Any]):
+    """One trial's attachments (hyperopt's ``trials.trial_attachments(trial)``): a dict-like
+    view of ``Trials.attachments`` under hyperopt's keys ``ATTACH::<tid>::<name>``."""
+
+    def __init__(self, store: dict[str, Any], tid: int) -> None:
+        self._store = store
+        self._prefix = f"ATTACH::{tid}::"
+
+    def __getitem__(self, name: str) -> Any:
+        return self._store[self._prefix + name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"an attachment's name must be a string, got {name!r}")
+        self._store[self._prefix + name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._store[self._prefix + name]
+
+    def __iter__(self) -> Iterator[str]:
+        size = len(self._prefix)
+        return iter([key[size:] for key in self._store if key.startswith(self._prefix)])
+
+    def __len__(self) -> int:
+        return sum(1 for key in self._store if key.startswith(self._prefix))
 
 
 def _hyperopt_time(timestamp: float | None) -> datetime.datetime | None:
@@ -64,28 +132,62 @@ class Trials:
     """The history of a search, in hyperopt's shapes.
 
     Pass one to :func:`fmin` to have it filled in; pass the same object to another ``fmin``
-    call (without ``storage``) to continue the search in memory, as in hyperopt. With
-    ``storage``, ``fmin`` fills it with the stored study's trials, earlier runs included.
+    call (without ``storage``) to continue the search in memory, as in hyperopt: that call's
+    ``rstate`` or ``seed`` drives its new trials. With ``storage``, ``fmin`` fills it with the
+    stored study's trials, earlier runs included.
+
+    :param exp_key: hyperopt's experiment key. Here it names the study: ``fmin`` given this
+        object and no ``study=`` uses ``study=exp_key`` (with ``storage``, the study of that
+        name in the file; in memory, the study of that name in this object).
+    :param refresh: accepted for hyperopt code; the view is always current.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exp_key: str | None = None, refresh: bool = True) -> None:
+        if exp_key is not None and (not isinstance(exp_key, str) or not exp_key):
+            raise ConfigError(
+                f"exp_key must be a non-empty string (it names the study), got {exp_key!r}"
+            )
+        self.exp_key = exp_key
+        #: hyperopt's attachments: ``ATTACH::<tid>::<name>`` keys for trial attachments (see
+        #: :meth:`trial_attachments`), any other key for the search's own. Kept in memory.
+        self.attachments: dict[str, Any] = {}
         self._records: list[Trial] = []
         self._labels: tuple[str, ...] = ()
         self._log_labels: tuple[str, ...] = ()
+        # The options of each choice, by label: what a person reads instead of an index.
+        self._options: dict[str, list[object]] = {}
         self._docs: list[dict[str, Any]] | None = None
+        self._shown: list[Trial] | None = None
         self._last_finished: Trial | None = None
         # Set by fmin when this object backs an in-memory study (storage=None).
         self._memory: object | None = None
+        # What the objective returned, by trial id, where JSON would change it: hyperopt's
+        # "return the model" pattern gets the objects back from this process's Trials.
+        self._live: dict[int, Mapping[str, Any]] = {}
+        # Points fmin evaluates first (generate_trials_to_calculate), then forgets.
+        self._to_calculate: list[Mapping[str, object]] = []
+        # The (storage, study) the live values and attachments belong to.
+        self._bound: object = None
 
     # Filled in by fmin and load_trials -------------------------------------------------
 
     def _reset(
-        self, labels: Sequence[str], records: Sequence[Trial], log_labels: Sequence[str] = ()
+        self,
+        labels: Sequence[str],
+        records: Sequence[Trial],
+        log_labels: Sequence[str] = (),
+        space: Sequence[Mapping[str, object]] | None = None,
     ) -> None:
+        """``space``: the study's space description (``Study.config.space``), for the values
+        of its choices' options (``None`` keeps the ones known)."""
+        from asynchpo._summary import option_values
+
         self._labels = tuple(labels)
         self._log_labels = tuple(log_labels)
+        if space is not None:
+            self._options = option_values(space)
         self._records = sorted(records, key=lambda trial: trial.id)
-        self._docs = None
+        self._docs = self._shown = None
         finished = [trial for trial in self._records if trial.state.is_finished]
         self._last_finished = max(finished, key=lambda t: t.finished or 0.0, default=None)
 
@@ -105,7 +207,43 @@ class Trials:
                 records.insert(at, trial)
         if trial.state.is_finished:
             self._last_finished = trial
-        self._docs = None
+        self._docs = self._shown = None
+
+    def _bind(self, key: object) -> None:
+        """Keep live values and attachments only while the trials come from one study."""
+        if key != self._bound:
+            self._bound = key
+            self._live.clear()
+            self.attachments.clear()
+
+    def _keep_live(self, tid: int, value: object) -> None:
+        """Remember what trial ``tid``'s objective returned, if JSON would change it, and
+        move a result's ``attachments`` into the trial's attachments (as hyperopt does)."""
+        if not isinstance(value, Mapping):
+            return
+        try:
+            # A shallow copy, read once: the objects it holds are the objective's own, and a
+            # mapping whose reads raise (stored as a failed trial) is not kept.
+            live = dict(value.items())
+            attachments = live.get("attachments")
+            named = dict(attachments.items()) if isinstance(attachments, Mapping) else None
+            plain = attachments is None and _plain(live, [_PLAIN_BUDGET])
+        except Exception:
+            return
+        if named is not None:
+            own = self.trial_attachments(tid)
+            for name, item in named.items():
+                own[name if isinstance(name, str) else repr(name)] = item
+        if not plain:
+            self._live[tid] = live
+            self._docs = None
+
+    @property
+    def _view(self) -> list[Trial]:
+        """The records hyperopt code sees: none that did not run to the end."""
+        if self._shown is None:
+            self._shown = [trial for trial in self._records if trial.state not in _NOT_RUN]
+        return self._shown
 
     # Typed access ---------------------------------------------------------------------
 
@@ -123,9 +261,10 @@ class Trials:
 
     @property
     def trials(self) -> list[dict[str, Any]]:
-        """One hyperopt trial document per trial, ordered by ``tid``."""
+        """One hyperopt trial document per trial that ran to the end or runs now, ordered by
+        ``tid``."""
         if self._docs is None:
-            self._docs = [self._document(trial) for trial in self._records]
+            self._docs = [self._document(trial) for trial in self._view]
         return self._docs
 
     def _document(self, trial: Trial) -> dict[str, Any]:
@@ -140,6 +279,11 @@ class Trials:
                 idxs[label] = []
         if trial.state.is_finished:
             result: dict[str, Any] = dict(trial.result)
+            live = self._live.get(trial.id)
+            if live is not None:
+                # The objects themselves; loss and status as they were read and stored.
+                result.update((k, v) for k, v in live.items() if k not in ("loss", "status"))
+                result.pop("attachments", None)
         else:
             result = {"status": _PENDING_STATUS[trial.state]}
         if trial.error is not None:
@@ -156,7 +300,7 @@ class Trials:
                 "idxs": idxs,
                 "vals": vals,
             },
-            "exp_key": None,
+            "exp_key": self.exp_key,
             "owner": None,
             "version": 0,
             "book_time": _hyperopt_time(trial.started),
@@ -164,7 +308,7 @@ class Trials:
         }
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._view)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.trials)
@@ -175,10 +319,33 @@ class Trials:
     def refresh(self) -> None:
         """Does nothing: the view is always current (kept for hyperopt code)."""
 
+    def delete_all(self) -> None:
+        """Forget every trial and attachment (hyperopt's ``delete_all``): the next ``fmin``
+        given this object without ``storage`` starts a new search. A stored study is not
+        changed: with ``storage``, the next ``fmin`` reads its trials back in."""
+        self._reset(self._labels, (), self._log_labels)
+        self._memory = None
+        self._live.clear()
+        self.attachments.clear()
+        self._to_calculate = []
+
+    def trial_attachments(self, trial: Mapping[str, Any] | int) -> MutableMapping[str, Any]:
+        """The attachments of ``trial`` (a trial document, or its ``tid``): a dict-like object
+        to store and read named values, such as a model's bytes, as in hyperopt. An objective
+        returning ``{"attachments": {name: value}, ...}`` puts them here. Kept in this
+        object (in memory), under hyperopt's keys in :attr:`attachments`.
+        """
+        tid = trial.get("tid") if isinstance(trial, Mapping) else trial
+        if isinstance(tid, bool) or not isinstance(tid, int):
+            raise TypeError(
+                f"trial_attachments takes a trial document (with its 'tid') or a tid, got {trial!r}"
+            )
+        return _Attachments(self.attachments, tid)
+
     @property
     def tids(self) -> list[int]:
         """The trial ids."""
-        return [trial.id for trial in self._records]
+        return [trial.id for trial in self._view]
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -193,20 +360,20 @@ class Trials:
     @property
     def specs(self) -> list[None]:
         """Each trial's ``spec`` (always ``None``, as in hyperopt's ``fmin``)."""
-        return [None for _ in self._records]
+        return [None for _ in self._view]
 
     @property
     def vals(self) -> dict[str, list[ParamValue]]:
         """Label -> the values it took, over the trials where it was active."""
         return {
-            label: [t.params[label] for t in self._records if label in t.params]
+            label: [t.params[label] for t in self._view if label in t.params]
             for label in self._labels
         }
 
     @property
     def idxs(self) -> dict[str, list[int]]:
         """Label -> the ids of the trials where it was active."""
-        return {label: [t.id for t in self._records if label in t.params] for label in self._labels}
+        return {label: [t.id for t in self._view if label in t.params] for label in self._labels}
 
     def losses(self, bandit: object = None) -> list[float | None]:
         """Each trial's loss, ``None`` where it has none (a pruned trial's is the last loss it
@@ -214,8 +381,8 @@ class Trials:
         return [doc["result"].get("loss") for doc in self.trials]
 
     def statuses(self, bandit: object = None) -> list[str]:
-        """Each trial's status string (``'ok'``, ``'fail'``, ``'pruned'``, ``'new'``,
-        ``'running'``)."""
+        """Each trial's status string: ``'ok'``, ``'fail'``, ``'running'`` (in flight now)
+        or ``'pruned'`` (stopped early by a pruner; neither a success nor an error)."""
         return [doc["result"].get("status") for doc in self.trials]
 
     @property
@@ -228,11 +395,14 @@ class Trials:
         best = best_trial(self._records)
         if best is None:
             raise AllTrialsFailed(
-                f"none of the {len(self._records)} trials succeeded, so there is no best trial; "
+                f"none of the {len(self._view)} trials succeeded, so there is no best trial; "
                 "check the trials' errors (Trials.records[i].error)"
             )
         # Without a cached view, build the one document rather than all of them.
-        return self._document(best) if self._docs is None else self._docs[best.id]
+        if self._docs is None:
+            return self._document(best)
+        at = bisect.bisect_left(self._view, best.id, key=lambda record: record.id)
+        return self._docs[at]
 
     @property
     def argmin(self) -> dict[str, ParamValue]:
@@ -245,7 +415,12 @@ class Trials:
         ``started`` and ``finished`` (UTC timestamps), ``error``, ``slot``; when any trial
         reported intermediate losses, ``reports`` (how many it reported) and ``last_step``
         (the step of its last report, ``NaN`` if none); then one column per label (``NaN``
-        where the label was inactive; option indices for choices, as in ``argmin``). A pruned
+        where the label was inactive; for a choice, the option's value, as a person reads
+        it, where ``argmin`` and ``misc.vals`` keep the option index; an option that is a
+        dict or a list is shown as the space describes it, its parameters as
+        ``{"param": label}``); then one column per extra key of the results (the metrics an
+        objective returns besides ``loss`` and ``status``, e.g. ``accuracy``; a Command's
+        ``log``), prefixed ``result.`` where a column of that name exists already. A pruned
         trial has state ``"pruned"`` and its last reported loss; its reports are in
         :attr:`records` (``Trial.reports``).
 
@@ -259,10 +434,18 @@ class Trials:
                 "Trials.to_dataframe needs pandas: pip install 'asynchpo[pandas]' "
                 "(or use Trials.records, the typed records, without pandas)"
             ) from exc
+        from asynchpo._summary import metrics, shown_params
+
         reported = any(trial.reports for trial in self._records)
         extra = ["reports", "last_step"] if reported else []
+        fixed = ["tid", "state", "loss", "status", "duration", "started", "finished"]
+        fixed += ["error", "slot", *extra]
+        found = [metrics(trial) for trial in self._records]
+        names = list(dict.fromkeys(key for keys in found for key in keys))
+        taken = {*fixed, *self._labels}
+        metric_columns = [f"result.{name}" if name in taken else name for name in names]
         rows = []
-        for trial in self._records:
+        for trial, values in zip(self._records, found, strict=True):
             row: dict[str, Any] = {
                 "tid": trial.id,
                 "state": trial.state.value,
@@ -277,23 +460,13 @@ class Trials:
             if reported:
                 row["reports"] = len(trial.reports)
                 row["last_step"] = trial.reports[-1][0] if trial.reports else None
+            shown = shown_params(trial.params, self._options)
             for label in self._labels:
-                row[label] = trial.params.get(label, math.nan)
+                row[label] = shown.get(label, math.nan)
+            for name, column in zip(names, metric_columns, strict=True):
+                row[column] = values.get(name)
             rows.append(row)
-        columns = [
-            "tid",
-            "state",
-            "loss",
-            "status",
-            "duration",
-            "started",
-            "finished",
-            "error",
-            "slot",
-            *extra,
-            *self._labels,
-        ]
-        frame = pd.DataFrame(rows, columns=columns)
+        frame = pd.DataFrame(rows, columns=[*fixed, *self._labels, *metric_columns])
         if reported:
             frame["last_step"] = frame["last_step"].astype("Int64")
         for column in ("started", "finished"):
@@ -303,13 +476,15 @@ class Trials:
     def plot(
         self, path: str | Path, *, title: str = "asynchpo study", curves: bool = False
     ) -> Path:
-        """Draw the study's report to ``path``: a ``.png``, or an ``.html`` page holding the
-        figure and the data in one file.
+        """Draw the study's report to ``path``: a ``.png``, ``.svg`` or ``.pdf``, or an
+        ``.html`` page holding the figure and the data in one file.
 
         The figure shows the loss per trial with the best-so-far line, the loss against each
         parameter (log axes for log-scaled ones), the trials over time by slot and, when
         trials reported intermediate losses, their learning curves; pruned trials are drawn
-        apart, in a muted colour. With ``curves=True`` it draws the learning curves alone
+        apart, in a muted colour. A choice is drawn against its options' values, not their
+        indices; the HTML table adds start, finish, duration and the metrics the objective
+        returned. With ``curves=True`` it draws the learning curves alone
         (loss against step per trial, the best in red), larger. Needs matplotlib:
         ``pip install 'asynchpo[plot]'``.
 
@@ -320,7 +495,12 @@ class Trials:
         if curves:
             return plot_curves(self._records, path, title=title)
         return plot_trials(
-            self._records, self._labels, path, log_labels=self._log_labels, title=title
+            self._records,
+            self._labels,
+            path,
+            log_labels=self._log_labels,
+            title=title,
+            options=self._options,
         )
 
     def average_best_error(self, bandit: object = None) -> float:
@@ -328,8 +508,34 @@ class Trials:
         return float(self.best_trial["result"]["loss"])
 
     def count_by_state_unsynced(self, arg: int | Sequence[int]) -> int:
-        """How many trials are in the given hyperopt job state(s)."""
+        """How many trials are in the given hyperopt job state(s), of all the records (an
+        interrupted trial is ``JOB_STATE_CANCEL``, a queued one ``JOB_STATE_NEW``)."""
         states = {arg} if isinstance(arg, int) else set(arg)
         return sum(1 for trial in self._records if _JOB_STATES[trial.state] in states)
 
     count_by_state_synced = count_by_state_unsynced
+
+
+def generate_trials_to_calculate(points: Sequence[Mapping[str, object]]) -> Trials:
+    """A :class:`Trials` that makes :func:`fmin` evaluate ``points`` first (hyperopt's).
+
+    :param points: label -> value dicts, the option index for a choice, as for
+        ``points_to_evaluate``. ``fmin`` queues them when it starts (before its own
+        ``points_to_evaluate``); a point already in the study is not queued again. Until then
+        they are not trials: ``len()`` is 0.
+    :raises ConfigError: when ``points`` is not a list of dicts.
+    """
+    if isinstance(points, Mapping) or not isinstance(points, Sequence):
+        raise ConfigError(
+            "points must be a list of dicts (label -> value, the option index for a choice), "
+            f"got {type(points).__name__}"
+        )
+    for point in points:
+        if not isinstance(point, Mapping):
+            raise ConfigError(
+                "points must be a list of dicts (label -> value, the option index for a "
+                f"choice), got an item {point!r:.80}"
+            )
+    trials = Trials()
+    trials._to_calculate = [dict(point) for point in points]
+    return trials

@@ -49,12 +49,16 @@ PUBLIC = {
     "current_trial",
     "fmin",
     "fmin_sync",
+    "generate_trials_to_calculate",
     "hp",
     "list_studies",
     "load_trials",
+    "mix",
+    "load_trials_sync",
     "no_progress_loss",
     "pruners",
     "rand",
+    "sample",
     "scope",
     "space_eval",
     "tpe",
@@ -82,7 +86,7 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_hyperopt_names_are_where_hyperopt_users_look() -> None:
-    for module in (asynchpo.rand, asynchpo.anneal, asynchpo.tpe):
+    for module in (asynchpo.rand, asynchpo.anneal, asynchpo.tpe, asynchpo.mix):
         assert callable(module.suggest)
         assert inspect.getdoc(module.suggest)
     for name in (

@@ -94,6 +94,23 @@ class MemoryStorage(Storage):
             ) from None
         return self._record(study_id)
 
+    def reseed(self, name: str, seed: int) -> None:
+        """Give the study called ``name`` (if any) a new seed.
+
+        Only for an in-memory study that a hyperopt ``Trials`` carries from one ``fmin`` call
+        to the next: hyperopt continues such a search under the new call's ``rstate``.
+        Finished trials keep what they were; a stored study never changes its seed (it is
+        what makes a resumed run repeat its draws).
+        """
+        study_id = self._ids_by_name.get(name)
+        if study_id is None:
+            return
+        stored, config_json, created = self._studies[study_id]
+        config = decode_config(config_json, study=stored)
+        if config.seed != seed:
+            config = dataclasses.replace(config, seed=seed)
+            self._studies[study_id] = (stored, encode_config(config), created)
+
     async def list_studies(self) -> list[StudyRecord]:
         """Every study in this storage, oldest first."""
         self._check_open()

@@ -184,6 +184,19 @@ def algo_name(algo: object) -> str:
         qualname = getattr(algo, "__qualname__", None) or type(algo).__qualname__
         name = f"{module}.{qualname}"
     if keywords:
-        options = ", ".join(f"{key}={keywords[key]!r}" for key in sorted(keywords))
+        options = ", ".join(f"{key}={_option_text(keywords[key])}" for key in sorted(keywords))
         name = f"{name}({options})"
     return name
+
+
+def _option_text(value: object) -> str:
+    """An option's value in an algorithm's name: algorithms among the options (``mix``'s
+    ``p_suggest``) by their own names, never by a ``repr`` that holds a memory address."""
+    if callable(value):
+        return algo_name(value)
+    if isinstance(value, list | tuple):
+        items = [_option_text(item) for item in value]
+        if isinstance(value, list):
+            return f"[{', '.join(items)}]"
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    return repr(value)
