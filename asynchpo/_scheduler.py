@@ -32,7 +32,10 @@ import dataclasses
 import enum
 import logging
 import math
+import os
+import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,8 @@ from asynchpo._executors._base import (
     current_trial,
 )
 from asynchpo._ledger import _NOT_EVALUATED, stop_reason
-from asynchpo._progress import Progress
+from asynchpo._progress import REDRAW_EVERY, Progress, trial_line
+from asynchpo._results import clean_text, error_text
 from asynchpo._study import RunningTrial, Study, single_storage_error
 from asynchpo._trial import TrialState
 
@@ -92,6 +96,7 @@ class StopReason(enum.StrEnum):
     EARLY_STOP_ERROR = "early_stop_fn raised an exception"
     OBJECTIVE_ERROR = "another trial's objective raised an exception"
     CANCELLED = "the run was cancelled"
+    INTERRUPTED = "the run was interrupted (Ctrl-C)"
     EXECUTOR_ERROR = "the executor failed"
     TERMINATED = "the process was asked to terminate (SIGTERM)"
 
@@ -109,6 +114,7 @@ class RunOptions:
     :param slot_env: environment values by slot.
     :param log_dir: the folder for per-trial logs.
     :param retries: how many times a crashed evaluation runs again.
+    :param verbose: write a line per finished trial to stderr.
     """
 
     concurrency: int
@@ -120,6 +126,7 @@ class RunOptions:
     slot_env: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     log_dir: Path | None = None
     retries: int = 0
+    verbose: bool = False
 
 
 @dataclasses.dataclass
@@ -146,6 +153,11 @@ class Scheduler:
         self._stop_reason: str | None = None
         self._error: BaseException | None = None
         self._scope: anyio.CancelScope | None = None  # the workers' group, while it runs
+        #: How many trials in flight the run recorded as interrupted when it stopped.
+        self.interrupted = 0
+        # Ends the progress line's timer once the last worker has returned.
+        self._timer = anyio.CancelScope()
+        self._workers = 0
 
     def stop(self, reason: str) -> None:
         """Ask the run to stop for ``reason`` (the workers see it before their next trial)."""
@@ -186,6 +198,29 @@ class Scheduler:
                 reason = StopReason.EARLY_STOP_ERROR
         return reason
 
+    def _say(self, text: str) -> None:
+        progress = self.options.progress
+        if progress is not None:
+            progress.message(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    async def _redraw(self) -> None:
+        """Redraw the progress line every ``REDRAW_EVERY`` seconds: its clock and running
+        count move while long trials run, not only when one ends."""
+        with self._timer:
+            while True:
+                await anyio.sleep(REDRAW_EVERY)
+                self._draw(force=True)
+
+    async def _slot(self, slot: int, scope: anyio.CancelScope) -> None:
+        try:
+            await self._worker(slot, scope)
+        finally:
+            self._workers -= 1
+            if not self._workers:
+                self._timer.cancel()
+
     # The run -----------------------------------------------------------------------------
 
     async def run(self, timeout: float | None, scope: anyio.CancelScope | None = None) -> None:
@@ -201,8 +236,11 @@ class Scheduler:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as deadline:
                 async with anyio.create_task_group() as tg:
                     self._scope = tg.cancel_scope
+                    self._workers = self.options.concurrency
                     for slot in range(self.options.concurrency):
-                        tg.start_soon(self._worker, slot, tg.cancel_scope)
+                        tg.start_soon(self._slot, slot, tg.cancel_scope)
+                    if self.options.progress is not None:
+                        tg.start_soon(self._redraw)
             if deadline.cancelled_caught and self._stop_reason is None:
                 self._stop_reason = StopReason.TIMEOUT
         except BaseExceptionGroup as group:
@@ -227,6 +265,7 @@ class Scheduler:
                         exc,
                     )
                 else:
+                    self.interrupted = count
                     if count:
                         logger.info("%d trials in flight were interrupted (%s)", count, reason)
             self._draw(force=True)
@@ -282,8 +321,16 @@ class Scheduler:
             except LeaseLost as exc:
                 logger.warning("%s", exc)
                 continue
+            if self.options.verbose:
+                best = study.best_trial
+                self._say(trial_line(record, None if best is None else best.loss))
             if record.state is TrialState.FAIL:
-                logger.warning("trial %d failed: %s", record.id, record.error)
+                raised = evaluation.exception
+                if raised is not None and not isinstance(raised, TrialCrashed):
+                    # The objective's frames, not the ones it was called through.
+                    logger.warning("trial %d failed: %s", record.id, user_traceback(raised))
+                elif not self.options.verbose:  # else its verbose line said it all
+                    logger.warning("trial %d failed: %s", record.id, record.error)
             elif record.state is TrialState.PRUNED:
                 logger.debug("trial %d pruned: last loss %s", record.id, record.loss)
             else:
@@ -394,3 +441,35 @@ class Scheduler:
         finally:
             _CURRENT_TRIAL.reset(token)
         return evaluation
+
+
+# Where the frames of asynchpo and the libraries it runs objectives through live: a traceback
+# shown to a person leaves them out, as they say nothing about the objective's error.
+_INTERNAL_FOLDERS = (
+    *(
+        os.path.dirname(module.__file__) + os.sep
+        for module in (sys.modules["asynchpo"], anyio, asyncio)
+        if module.__file__ is not None
+    ),
+    os.path.join(os.path.dirname(os.path.dirname(asyncio.__file__ or "")), "concurrent", ""),
+)
+
+
+def _user_frames(shown: traceback.TracebackException) -> None:
+    kept = [frame for frame in shown.stack if not frame.filename.startswith(_INTERNAL_FOLDERS)]
+    if kept:  # an error raised inside asynchpo itself keeps its frames
+        shown.stack = traceback.StackSummary.from_list(kept)
+    for linked in (shown.__cause__, shown.__context__):
+        if linked is not None:
+            _user_frames(linked)
+
+
+def user_traceback(exception: BaseException) -> str:
+    """The traceback of an objective's ``exception`` with the frames of asynchpo, anyio and
+    asyncio left out: the objective's own frames and the error; never raises."""
+    try:
+        shown = traceback.TracebackException.from_exception(exception)
+        _user_frames(shown)
+        return clean_text("".join(shown.format()).rstrip())
+    except Exception:
+        return error_text(exception)
