@@ -33,18 +33,36 @@ as the variable ``name`` (built with ``asynchpo.hp``), or a ``.json`` file holdi
     {"lr": ["loguniform", -9, -1],
      "layers": ["choice", [1, 2, 3]],
      "opt": ["choice", [{"name": "sgd", "momentum": ["uniform", 0, 1]}, {"name": "adam"}]],
-     "batch": 64}
+     "batch": 64,
+     "tags": {"const": ["a", "b"]}}
 
-A list whose first element is the name of an ``hp`` function (``choice``, ``pchoice``,
-``uniform``, ``quniform``, ``loguniform``, ``qloguniform``, ``normal``, ``qnormal``,
-``lognormal``, ``qlognormal``, ``randint``, ``uniformint``) is that parameter, labelled with its
-key, and the rest of the list are the function's arguments after the label. The options of
-``choice`` (and the ``[probability, option]`` pairs of ``pchoice``) may be objects or lists that
-contain more such parameters, each labelled with its own key. Anything else is a constant.
+A list whose first element is a string is a parameter: the string names an ``hp`` function
+(``choice``, ``pchoice``, ``uniform``, ``quniform``, ``loguniform``, ``qloguniform``,
+``normal``, ``qnormal``, ``lognormal``, ``qlognormal``, ``randint``, ``uniformint``), the
+parameter is labelled with its key, and the rest of the list are the function's arguments after
+the label. Any other first string is an error that names the label and the known names, so a
+misspelt distribution never becomes a constant. The options of ``choice`` (and the
+``[probability, option]`` pairs of ``pchoice``) may be objects or lists that contain more such
+parameters, each labelled with its own key. Numbers, strings, booleans, null, objects and lists
+that do not start with a string are constants (objects and lists are read for parameters
+inside); ``{"const": value}``, an object whose only key is ``const``, is ``value`` as it is,
+nothing in it read as a parameter: the way to write a constant list that starts with a string.
 
-Exit codes: 0 success; 1 the run failed (no trial succeeded, or a trial's error stopped it);
-2 a usage error (bad arguments, missing file, unknown study, bad space); 130 interrupted
-(Ctrl-C); 143 terminated (SIGTERM).
+``--storage`` (and the storage argument of the other commands) is a SQLite file's path, or
+Optuna's URL form of one: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``.
+
+What a person reads shows each choice as the option's value, not its index: ``trials``,
+``show``, ``plot``, like :meth:`asynchpo.Trials.to_dataframe` (an option that is an object or
+a list is shown as JSON). The keys a program reports besides ``loss`` and ``status`` (its
+metrics, e.g. ``{"loss": 0.17, "accuracy": 0.94}``) are columns of ``trials``, next to
+``started``, ``finished`` and ``duration``; ``show`` lists the best trial's.
+
+``asynchpo`` alone prints the help (exit code 0); ``asynchpo --version`` the version.
+
+Exit codes: 0 success; 1 the run failed (no trial succeeded, or a trial's error stopped it), or
+an optional dependency is missing (the message names the ``pip install`` extra); 2 a usage
+error (bad arguments, missing file, unknown study, bad space); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -53,6 +71,7 @@ import argparse
 import csv
 import dataclasses
 import datetime
+import difflib
 import importlib.util
 import inspect
 import io
@@ -70,6 +89,8 @@ from typing import Any, NoReturn
 
 import anyio
 
+import asynchpo
+
 # The command line is a client of the public API (tests/test_cli.py checks these imports).
 from asynchpo import (
     AllTrialsFailed,
@@ -81,6 +102,7 @@ from asynchpo import (
     Study,
     StudyError,
     StudyMismatch,
+    StudyNotFound,
     StudySummary,
     Trial,
     Trials,
@@ -116,18 +138,18 @@ _ALGOS: dict[str, Callable[..., Any]] = {
     "anneal": anneal.suggest,
 }
 
-# The hp functions, by name: hp's public functions (its classes are not for JSON specs).
+# The hp functions, by name: hp's public functions (its classes and scope are not for JSON).
 _HP_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    name: getattr(hp, name) for name in hp.__all__ if name[0].islower()
+    name: getattr(hp, name) for name in hp.__all__ if inspect.isfunction(getattr(hp, name))
 }
 
 _SPACE_HELP = (
     "the search space: FILE.py:NAME (a Python file defining the space as NAME) or a .json "
     'file such as {"lr": ["loguniform", -9, -1], "layers": ["choice", [1, 2, 3]], "opt": '
     '["choice", [{"name": "sgd", "momentum": ["uniform", 0, 1]}, {"name": "adam"}]]}: a list '
-    "starting with an hp function name is a parameter labelled with its key (the rest are the "
-    "function's arguments after the label); choice options may hold more parameters; anything "
-    "else is a constant"
+    "starting with a string is a parameter labelled with its key (the string names an hp "
+    "function, the rest are its arguments after the label); choice options may hold more "
+    'parameters; other values are constants, and {"const": [...]} is a constant written as is'
 )
 
 
@@ -146,12 +168,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _is_spec(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) > 0
-        and isinstance(value[0], str)
-        # a list that starts with an hp function's name is a parameter
-        and value[0] in _HP_FUNCTIONS
+    # Every list that starts with a string is a parameter, so that a misspelt name
+    # (["loguniformm", -9, -1]) is an error rather than a constant list.
+    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], str)
+
+
+def _is_constant(value: object) -> bool:
+    """``{"const": value}``: the value as it is, nothing inside it read as a parameter."""
+    return isinstance(value, dict) and len(value) == 1 and "const" in value
+
+
+def _unknown_name(name: str, label: str | None, where: str) -> SpaceError:
+    close = difflib.get_close_matches(name, _HP_FUNCTIONS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    whose = f" for parameter {label!r}" if label is not None else ""
+    return SpaceError(
+        f"{where}: unknown distribution {name!r}{whose}{hint}; a list that starts with a "
+        f"string is a parameter, one of {', '.join(_HP_FUNCTIONS)}; write a constant list that "
+        'starts with a string as {"const": [...]}'
     )
 
 
@@ -169,8 +203,13 @@ def _build(value: object, label: str | None, where: str, depth: int = 0) -> obje
             f"{_MAX_JSON_DEPTH} levels deep; flatten it, e.g. one choice among the combinations "
             "instead of choices nested in choices"
         )
+    if _is_constant(value):
+        assert isinstance(value, dict)
+        return value["const"]
     if _is_spec(value):
         assert isinstance(value, list)
+        if value[0] not in _HP_FUNCTIONS:
+            raise _unknown_name(value[0], label, where)
         if label is None:
             raise SpaceError(
                 f"{where}: the parameter {value[0]!r} is in a list, so it has no label; put it "
@@ -331,7 +370,37 @@ def _value(value: object) -> str:
         return ""
     if isinstance(value, float):
         return _number(value)
+    if isinstance(value, (dict, list)):  # an option that is an object or a list; a metric
+        return json.dumps(json_safe(value), sort_keys=True)
     return str(value)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    """A moment as ISO 8601 local time with its UTC offset (CSV and JSON), or ``None``."""
+    if timestamp is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(timestamp).astimezone()
+    return moment.isoformat(timespec="milliseconds")
+
+
+# Result keys that are not metrics: they have columns of their own, or are not for a table.
+_NOT_METRICS = frozenset({"loss", "status", "error", "attachments"})
+
+# The path of a Command trial's log, in its result: a column of trials, a line of its own in show.
+_LOG = "log"
+
+
+def _metrics(trial: Trial, *, log: bool = True) -> dict[str, Any]:
+    """What the objective reported besides its loss and status (``accuracy``, ...), and the
+    path of a program's log unless ``log`` is false."""
+    return {
+        key: value
+        for key, value in trial.result.items()
+        if key not in _NOT_METRICS
+        and (log or key != _LOG)
+        # a pruned trial's result holds the step it stopped at: the last_step column
+        and not (key == "step" and trial.state is TrialState.PRUNED)
+    }
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -430,15 +499,19 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             "run needs the program to evaluate after --, e.g. -- python train.py --lr {lr}"
         )
     space = load_space(args.space)
+    points = _points(args.points) if args.points else None
     algo = args.algo or _stored_algo(args.storage, args.study) or "tpe"
     objective = Command(command, timeout=args.trial_timeout)
     trials = Trials()
+    printer = _TrialPrinter(space) if args.verbose else None
     try:
         best = fmin_sync(
             objective,
             space,
             algo=_ALGOS[algo],
             max_evals=args.max_evals,
+            timeout=args.timeout,
+            loss_threshold=args.loss_threshold,
             trials=trials,
             seed=args.seed,
             concurrency=args.concurrency,
@@ -452,8 +525,22 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             show_progressbar=True if args.progress else None,
             return_argmin=True,
             lease_seconds=args.lease_seconds,
+            points_to_evaluate=points,
+            log_dir=args.log_dir,
+            early_stop_fn=printer,
         )
+    except KeyboardInterrupt:  # first: fmin's Ctrl-C error is also a SystemExit
+        if printer is not None:
+            printer.rest(trials)
+        print(
+            f"{PROG}: interrupted; the trials in flight were recorded as interrupted, run the "
+            "same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
     except SystemExit as exc:
+        if printer is not None:
+            printer.rest(trials)
         if exc.code != _TERMINATED:
             raise
         print(
@@ -463,18 +550,15 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         )
         return _TERMINATED
     except AllTrialsFailed:
+        if printer is not None:
+            printer.rest(trials)
         return _fail(
             f"no trial of study {args.study!r} succeeded ({len(trials.records)} trials); see "
             f"the errors with: {PROG} trials {args.storage} {args.study}",
             1,
         )
-    except KeyboardInterrupt:
-        print(
-            f"{PROG}: interrupted; the trials in flight were recorded as interrupted, run the "
-            "same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
+    if printer is not None:
+        printer.rest(trials)
     best_trial = trials.best_trial  # hyperopt's document of it
     values = space_eval(space, best)
     print(
@@ -483,6 +567,65 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     )
     print(json.dumps(json_safe(values), sort_keys=True))
     return 0
+
+
+class _TrialPrinter:
+    """``run -v``: one line per trial that finishes in this run.
+
+    It is hyperopt's early-stop hook, called after each finished trial (it never stops the
+    run); :meth:`rest` prints the trials the hook was not called for (the last ones, when the
+    run ends).
+    """
+
+    def __init__(self, space: object) -> None:
+        self.choices = _choices_of(compile_space(space).describe())
+        self.printed: set[int] = set()
+        self.since = time.time()
+
+    def __call__(self, trials: Trials, *state: object) -> tuple[bool, tuple[object, ...]]:
+        trial = trials.last_finished
+        if trial is not None and trial.id not in self.printed:
+            self.show(trial)
+        return False, state
+
+    def rest(self, trials: Trials) -> None:
+        for trial in trials.records:
+            if (
+                trial.state.is_finished
+                and trial.id not in self.printed
+                and (trial.finished or 0.0) >= self.since
+            ):
+                self.show(trial)
+
+    def show(self, trial: Trial) -> None:
+        self.printed.add(trial.id)
+        loss = "" if trial.loss is None else f" loss {_number(trial.loss)}"
+        took = "" if trial.duration is None else f" in {trial.duration:.2f}s"
+        extra = _metrics(trial, log=False)
+        error = _error_line(trial.error)
+        shown = _shown(trial.params, self.choices)
+        print(
+            f"trial {trial.id} {trial.state.value}{loss}{took}: {_params_text(shown)}"
+            + (f" | {_params_text(extra)}" if extra else "")
+            + (f" | {error}" if error and trial.state is not TrialState.OK else ""),
+            flush=True,
+        )
+
+
+def _points(path: str) -> list[dict[str, object]]:
+    """``--points FILE``: a JSON list of points, as fmin's ``points_to_evaluate``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read --points {path!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"--points {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(point, dict) for point in data):
+        raise UsageError(
+            f'--points {path!r} must hold a JSON list of objects such as [{{"lr": 0.01, '
+            '"layers": 1}]: label -> value, the option index for a choice'
+        )
+    return data
 
 
 def _pruner(args: argparse.Namespace) -> pruners.Pruner | None:
@@ -509,7 +652,28 @@ def _pruner(args: argparse.Namespace) -> pruners.Pruner | None:
 
 # --- reading stored studies -------------------------------------------------------------------
 
-_SCALARS = (str, int, float, bool, type(None))
+
+def _choices_of(description: Sequence[Mapping[str, object]]) -> dict[str, Sequence[object]]:
+    """The options of each choice parameter of a space description, by label."""
+    return {
+        str(entry["label"]): values
+        for entry in description
+        if isinstance(values := entry.get("values"), list)
+    }
+
+
+def _shown(params: Mapping[str, object], choices: Mapping[str, Sequence[object]]) -> dict[str, Any]:
+    """A trial's parameters for people: a choice's option index becomes the option's value
+    (as the space description holds it: an object option as an object whose parameters read
+    ``{"param": label}``); everything else is shown as stored."""
+    out: dict[str, Any] = {}
+    for label, value in params.items():
+        options = choices.get(label)
+        if options is not None and isinstance(value, int) and 0 <= value < len(options):
+            out[label] = options[value]
+        else:
+            out[label] = value
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -534,28 +698,13 @@ class _StoredStudy:
         return self.study.labels
 
     def display(self, params: Mapping[str, object]) -> dict[str, Any]:
-        """A trial's parameters for people: a choice's option index becomes the option's value
-        when that value is a JSON scalar (a string, number, bool or null); everything else is
-        shown as stored (the value, or the option index)."""
-        choices = self.choices
-        out: dict[str, Any] = {}
-        for label, value in params.items():
-            options = choices.get(label)
-            if options is not None and isinstance(value, int) and 0 <= value < len(options):
-                option = options[value]
-                out[label] = option if isinstance(option, _SCALARS) else value
-            else:
-                out[label] = value
-        return out
+        """A trial's parameters for people (see :func:`_shown`)."""
+        return _shown(params, self.choices)
 
     @property
     def choices(self) -> dict[str, Sequence[object]]:
         """The options of each choice parameter, by label (as the space described them)."""
-        return {
-            str(entry["label"]): entry["values"]
-            for entry in self.study.config.space
-            if isinstance(entry.get("values"), list)
-        }
+        return _choices_of(self.study.config.space)
 
     def live_driver(self, trial: Trial) -> Any | None:
         """The live driver that runs ``trial``, or ``None`` when the trial is stale."""
@@ -577,9 +726,33 @@ class _StoredStudy:
 
 async def _read_study(storage: str, name: str) -> _StoredStudy:
     # open_study without a space reads: it creates no file and registers no driver.
-    async with open_study(storage, name) as study:
-        drivers = {driver.id: driver for driver in await study.drivers()}
-        return _StoredStudy(study, study.trials, study.summary(), drivers, time.time())
+    try:
+        async with open_study(storage, name) as study:
+            drivers = {driver.id: driver for driver in await study.drivers()}
+            return _StoredStudy(study, study.trials, study.summary(), drivers, time.time())
+    except StudyNotFound as exc:
+        raise await _with_studies(exc, storage, name) from None
+
+
+async def _load_trials(storage: str, name: str) -> Trials:
+    try:
+        return await load_trials(storage, name)
+    except StudyNotFound as exc:
+        raise await _with_studies(exc, storage, name) from None
+
+
+async def _with_studies(exc: StudyNotFound, storage: str, name: str) -> Exception:
+    """The error for an unknown study, naming the studies the file holds."""
+    try:
+        names = [summary.name for summary in await list_studies(storage)]
+    except AsynchpoError:  # no file, not a study file: the error says so
+        return exc
+    held = (
+        f"the studies it holds: {', '.join(repr(n) for n in names)}"
+        if names
+        else "it holds no study yet"
+    )
+    return UsageError(f"there is no study called {name!r} in {storage}; {held}")
 
 
 def _stale_text(count: int, seen: float | None, now: float) -> str:
@@ -593,6 +766,9 @@ def _stale_text(count: int, seen: float | None, now: float) -> str:
 
 def _cmd_studies(args: argparse.Namespace) -> int:
     summaries = anyio.run(list_studies, args.storage)
+    if args.format == "json":
+        print(json.dumps(json_safe([_summary_json(s) for s in summaries]), indent=1))
+        return 0
     if not summaries:
         print(f"no studies in {args.storage}")
         return 0
@@ -618,12 +794,65 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary_json(summary: StudySummary) -> dict[str, Any]:
+    counts = {
+        **summary.counts,
+        TrialState.RUNNING.value: summary.live,
+        "stale": summary.stale,
+    }
+    return {
+        "study": summary.name,
+        "algorithm": summary.algo,
+        "trials": summary.total,
+        "counts": counts,
+        "drivers": len(summary.drivers),
+        "best_trial": summary.best_trial,
+        "best_loss": summary.best_loss,
+        "created": _iso(summary.created),
+        "last_activity": _iso(summary.last_activity),
+    }
+
+
 def _params_text(params: Mapping[str, object]) -> str:
     return ", ".join(f"{label}={_value(value)}" for label, value in params.items())
 
 
+def _show_json(stored: _StoredStudy) -> dict[str, Any]:
+    study, summary = stored.study, stored.summary
+    best = next((t for t in stored.trials if t.id == summary.best_trial), None)
+    out = _summary_json(summary)
+    out["seed"] = study.seed
+    out["parameters"] = stored.labels
+    out["best"] = (
+        None
+        if best is None
+        else {
+            "id": best.id,
+            "loss": best.loss,
+            "params": stored.display(best.params),
+            "metrics": _metrics(best, log=False),
+            "log": best.result.get(_LOG),
+        }
+    )
+    out["running"] = [
+        {
+            "id": t.id,
+            "started": _iso(t.started),
+            "last_step": t.reports[-1][0] if t.reports else None,
+            "driver": None if (driver := stored.live_driver(t)) is None else driver.pid,
+            "params": stored.display(t.params),
+        }
+        for t in stored.trials
+        if t.state is TrialState.RUNNING
+    ]
+    return out
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     stored = anyio.run(_read_study, args.storage, args.study)
+    if args.format == "json":
+        print(json.dumps(json_safe(_show_json(stored)), indent=1))
+        return 0
     study, summary, trials = stored.study, stored.summary, stored.trials
     print(f"study:         {study.name}")
     print(f"algorithm:     {study.config.algo} (seed {study.seed})")
@@ -639,12 +868,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"best:          trial {best.id}, loss {_number(best.loss)}")
         choices = stored.choices
         for label, value in stored.display(best.params).items():
-            index = best.params[label]
-            if label in choices and value == index and not isinstance(value, str):
-                option = json.dumps(choices[label][int(index)], sort_keys=True)
-                print(f"  {label} = option {index}: {option}")
+            if label in choices and isinstance(value, (dict, list)):
+                print(f"  {label} = option {best.params[label]}: {_value(value)}")
             else:
                 print(f"  {label} = {_value(value)}")
+        metrics = _metrics(best, log=False)
+        if metrics:
+            print(f"metrics:       {_params_text(metrics)}")
+        if isinstance(best.result.get(_LOG), str):
+            print(f"log:           {best.result[_LOG]}")
     _print_running(stored)
     return 0
 
@@ -697,32 +929,43 @@ def _print_steps(trials: Sequence[Trial]) -> None:
         print(f"ok ran to:     {_steps_text(ok_steps)}")
 
 
-_FIXED_COLUMNS = ("id", "state", "loss", "duration", "reports", "last_step")
+_FIXED_COLUMNS = ("id", "state", "loss", "started", "finished", "duration", "reports", "last_step")
 
 
 def _trial_rows(stored: _StoredStudy) -> tuple[list[str], list[dict[str, Any]]]:
-    """The column names and one row per trial; ``reports`` holds the ``[step, loss]`` pairs
-    (the JSON output keeps them, the table and CSV show how many)."""
+    """The column names and one row per trial: the fixed columns, one per parameter (a
+    choice's option value), one per metric (result keys besides loss and status), then the
+    error. ``reports`` holds the ``[step, loss]`` pairs (the JSON output keeps them, the table
+    and CSV show how many); ``started`` and ``finished`` are epoch seconds, shown by the
+    formats. A parameter or metric named like a fixed column gets a ``param.`` or ``result.``
+    prefix."""
     labels = stored.labels
-    columns = [
-        f"param.{label}" if label in (*_FIXED_COLUMNS, "error") else label for label in labels
-    ]
+    taken = {*_FIXED_COLUMNS, "error"}
+    columns = [f"param.{label}" if label in taken else label for label in labels]
+    metric_names = list(dict.fromkeys(key for t in stored.trials for key in _metrics(t)))
+    taken.update(columns)
+    metric_columns = [f"result.{key}" if key in taken else key for key in metric_names]
     rows = []
     for trial in stored.trials:
         shown = stored.display(trial.params)
+        metrics = _metrics(trial)
         row: dict[str, Any] = {
             "id": trial.id,
             "state": trial.state.value,
             "loss": trial.loss,
+            "started": trial.started,
+            "finished": trial.finished,
             "duration": trial.duration,
             "reports": [[step, loss] for step, loss in trial.reports],
             "last_step": trial.reports[-1][0] if trial.reports else None,
         }
         for label, column in zip(labels, columns, strict=True):
             row[column] = shown.get(label)
+        for key, column in zip(metric_names, metric_columns, strict=True):
+            row[column] = metrics.get(key)
         row["error"] = _error_line(trial.error) or None
         rows.append(row)
-    return [*_FIXED_COLUMNS, *columns, "error"], rows
+    return [*_FIXED_COLUMNS, *columns, *metric_columns, "error"], rows
 
 
 # A pruner's arguments, at the end of a pruned trial's error: too long for a table cell.
@@ -733,6 +976,9 @@ def _table_cell(row: Mapping[str, Any], key: str) -> str:
     value = row[key]
     if key == "duration" and value is not None:
         return f"{value:.2f}s"
+    if key in ("started", "finished"):
+        # No space inside the cell: a row still splits into its columns (awk, split()).
+        return _when(value).replace(" ", "T")
     if key == "error" and value is not None and row["state"] == TrialState.PRUNED.value:
         return _PRUNER_ARGUMENTS.sub(r"\1", value)
     return _value(value)
@@ -740,6 +986,9 @@ def _table_cell(row: Mapping[str, Any], key: str) -> str:
 
 def _cmd_trials(args: argparse.Namespace) -> int:
     header, rows = _trial_rows(anyio.run(_read_study, args.storage, args.study))
+    if args.format != "table":
+        for row in rows:
+            row["started"], row["finished"] = _iso(row["started"]), _iso(row["finished"])
     if args.format == "json":
         print(json.dumps(json_safe(rows), indent=1))
         return 0
@@ -750,7 +999,12 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({key: "" if value is None else value for key, value in row.items()})
+            writer.writerow(
+                {
+                    key: value if isinstance(value, (int, float, str)) else _value(value)
+                    for key, value in row.items()
+                }
+            )
         sys.stdout.write(out.getvalue())
     else:
         print(_table(header, [[_table_cell(row, key) for key in header] for row in rows]))
@@ -759,9 +1013,9 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    if output.suffix.lower() not in (".png", ".html", ".htm"):
-        raise UsageError(f"-o must name a .png or .html file, got {args.output!r}")
-    trials = anyio.run(load_trials, args.storage, args.study)
+    if output.suffix.lower() not in (".png", ".svg", ".pdf", ".html", ".htm"):
+        raise UsageError(f"-o must name a .png, .svg, .pdf or .html file, got {args.output!r}")
+    trials = anyio.run(_load_trials, args.storage, args.study)
     if args.curves and not any(trial.reports for trial in trials.records):
         return _fail(
             f"study {args.study!r} has no learning curves: none of its {len(trials)} trials "
@@ -771,11 +1025,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     try:
         trials.plot(output, title=f"{args.study} ({args.storage})", curves=args.curves)
     except ImportError as exc:
+        # A missing optional dependency is not a usage error: exit code 1, and the message
+        # names the pip extra that installs it.
         if args.curves:
             # Without matplotlib, show still tells where the curves stopped.
             hint = f"{PROG} show {args.storage} {args.study} summarizes the learning curves as text"
-            return _fail(f"{exc} ({hint})", 2)
-        return _fail(str(exc), 2)
+            return _fail(f"{exc} ({hint})", 1)
+        return _fail(str(exc), 1)
     print(f"wrote {output}")
     return 0
 
@@ -798,6 +1054,16 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -808,14 +1074,32 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _storage(text: str) -> str:
+    """An argparse type: a SQLite file's path, or Optuna's URL form of one
+    (``sqlite:///relative.db``, ``sqlite:////absolute.db``), as a path."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme.replace("+", "").isalpha():
+        return text
+    if scheme.lower() != "sqlite" or not rest.startswith("/") or rest in ("/", "/:memory:"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a SQLite file, as a path or as sqlite:///relative.db or "
+            "sqlite:////absolute.db (no other database URL is supported)"
+        )
+    return rest[1:]  # sqlite:///x.db -> x.db, sqlite:////tmp/x.db -> /tmp/x.db
+
+
+_STORAGE_HELP = "the SQLite file: a path, or sqlite:///relative.db, sqlite:////absolute.db"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``asynchpo`` argument parser."""
     parser = _Parser(
         prog=PROG,
         description="Asynchronous hyperparameter search over a program, checkpointed to SQLite.",
-        epilog="Exit codes: 0 ok, 1 the run failed, 2 usage error, 130 interrupted (Ctrl-C), "
-        "143 terminated (SIGTERM).",
+        epilog="Exit codes: 0 ok, 1 the run failed or an optional dependency is missing, 2 "
+        "usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {asynchpo.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser(
@@ -832,7 +1116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "[options] -- PROGRAM [ARG ...]",
     )
     run.add_argument("--space", required=True, help=_SPACE_HELP)
-    run.add_argument("--storage", required=True, help="the SQLite file (created if missing)")
+    run.add_argument(
+        "--storage", required=True, type=_storage, help=f"{_STORAGE_HELP} (created if missing)"
+    )
     run.add_argument("--study", required=True, help="the study's name in the storage")
     run.add_argument(
         "--max-evals",
@@ -851,6 +1137,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_whole(0), help="the study's seed (default: random)")
     run.add_argument(
         "--trial-timeout", type=_seconds, help="seconds a trial may run before it is stopped"
+    )
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        help="stop the run after this many seconds (trials in flight are recorded as "
+        "interrupted and run again on resume)",
+    )
+    run.add_argument(
+        "--loss-threshold",
+        type=_finite,
+        metavar="LOSS",
+        help="stop the run once a trial reaches a loss at or below LOSS",
+    )
+    run.add_argument(
+        "--points",
+        metavar="FILE",
+        help='a JSON list of points to evaluate first, e.g. [{"lr": 0.01, "layers": 0}] '
+        "(label -> value; the option index for a choice, as fmin's points_to_evaluate)",
+    )
+    run.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="the folder of the trials' stdout and stderr logs (default: next to the storage)",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print a line per finished trial: its state, loss, time, parameters and metrics",
     )
     run.add_argument(
         "--retries", type=_whole(0), default=0, help="run a crashed trial again up to K times"
@@ -904,31 +1219,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the progress line even when stderr is not a terminal (it is drawn on one)",
     )
 
+    studies_text = (
+        "list the studies in a storage file: trials by state (running: by a live driver; "
+        "stale: their driver is gone, they run again on the next start), live drivers, best "
+        "loss, last activity"
+    )
     studies = commands.add_parser(
-        "studies",
-        help="list the studies in a storage file: trials by state (running: by a live driver; "
-        "stale: their driver is gone, they run again on the next start), live drivers",
+        "studies", help=studies_text, description=studies_text[0].upper() + studies_text[1:] + "."
     )
-    studies.add_argument("storage", help="the SQLite file")
+    studies.add_argument("storage", type=_storage, help=_STORAGE_HELP)
+    studies.add_argument(
+        "--format", choices=("table", "json"), default="table", help="default: table"
+    )
 
+    show_text = (
+        "summarize one study: its trials by state, where pruned trials stopped, the best "
+        "trial with its values and metrics, the trials running now by driver (pid, host, when "
+        "last seen), and stale ones whose driver is gone"
+    )
     show = commands.add_parser(
-        "show",
-        help="summarize one study: its trials by state, where pruned trials stopped, the best "
-        "trial, the trials running now by driver (pid, host, when last seen), and stale ones "
-        "whose driver is gone",
+        "show", help=show_text, description=show_text[0].upper() + show_text[1:] + "."
     )
-    show.add_argument("storage", help="the SQLite file")
+    show.add_argument("storage", type=_storage, help=_STORAGE_HELP)
     show.add_argument("study", help="the study's name")
+    show.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
 
-    trials = commands.add_parser("trials", help="every trial of a study")
-    trials.add_argument("storage", help="the SQLite file")
+    trials = commands.add_parser(
+        "trials",
+        help="every trial of a study: state, loss, times, parameters, metrics, error",
+        description="List every trial of a study, one row each: id, state, loss, started, "
+        "finished, duration, reports and last_step, one column per parameter (a choice shows "
+        "the option's value), one per metric the objective reported besides its loss (e.g. "
+        "accuracy), and the error.",
+    )
+    trials.add_argument("storage", type=_storage, help=_STORAGE_HELP)
     trials.add_argument("study", help="the study's name")
     trials.add_argument(
         "--format",
         choices=("table", "csv", "json"),
         default="table",
         help="default: table; the reports column counts a trial's intermediate losses, and in "
-        "json lists them as [step, loss] pairs",
+        "json lists them as [step, loss] pairs; csv and json give times in ISO 8601",
     )
     plot = commands.add_parser(
         "plot",
@@ -938,10 +1269,13 @@ def build_parser() -> argparse.ArgumentParser:
         "against each parameter, the trials over time by slot and, when trials reported "
         "intermediate losses, their learning curves. With --curves, only the learning curves.",
     )
-    plot.add_argument("storage", help="the SQLite file")
+    plot.add_argument("storage", type=_storage, help=_STORAGE_HELP)
     plot.add_argument("study", help="the study's name")
     plot.add_argument(
-        "-o", "--output", required=True, help="report.png, or report.html for one file"
+        "-o",
+        "--output",
+        required=True,
+        help="report.png, report.svg, report.pdf, or report.html for one page with the data",
     )
     plot.add_argument(
         "--curves",
@@ -957,7 +1291,11 @@ def _dispatch(argv: list[str]) -> int:
     if "--" in argv:
         at = argv.index("--")
         argv, command = argv[:at], argv[at + 1 :]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not argv and not command:
+        parser.print_help()  # bare asynchpo: the help, as asked for (exit code 0)
+        return 0
+    args = parser.parse_args(argv)
     if getattr(args, "study", None) is not None:
         args.study = _study_argument(args.study)
     if args.command != "run" and command:

@@ -2,9 +2,16 @@
 learning curves (loss against step) of trials that reported intermediate losses.
 
 Plotting is optional: it needs matplotlib (``pip install 'asynchpo[plot]'``), imported only
-when a report is drawn. :func:`plot_trials` writes a PNG, or with an ``.html`` path a single
-self-contained page: the same figure inlined as an image, and the data as a table and as JSON.
-:func:`plot_curves` does the same for the learning curves alone, drawn larger.
+when a report is drawn. :func:`plot_trials` writes a PNG, SVG or PDF (by the path's suffix), or
+with an ``.html`` path a single self-contained page: the same figure inlined as an image, and
+the data as a table and as JSON. :func:`plot_curves` does the same for the learning curves
+alone, drawn larger.
+
+What a person reads shows a choice as its option's value, never its index: the axis of "loss
+against layers" for ``choice("layers", [1, 2, 3])`` reads 1, 2, 3; options that are not all
+numbers are drawn at evenly spaced positions labelled with their values. The table and the JSON
+of the page hold the options' values too, with each trial's start, finish, duration and the
+metrics its objective returned besides the loss.
 
 Pruned trials are drawn apart (purple, muted): their loss is the last one they reported, a
 partial result, so they are never the best and the best-so-far line ignores them.
@@ -13,14 +20,16 @@ partial result, so they are never the best and the best-so-far line ignores them
 from __future__ import annotations
 
 import base64
+import datetime
 import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from asynchpo._summary import metrics, shown_params
 from asynchpo._trial import Trial, TrialState, best_trial
 
 __all__ = ["lanes", "plot_curves", "plot_trials"]
@@ -74,9 +83,49 @@ def _matplotlib() -> tuple[Any, Any]:
     return Figure, MaxNLocator
 
 
-def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]) -> Any:
+def _text(value: object) -> str:
+    """A value in a table cell or on an axis: JSON for an object or a list option."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return "" if value is None else str(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _axis(
+    label: str, trials: Sequence[Trial], options: Mapping[str, Sequence[object]]
+) -> tuple[dict[int, float], list[str] | None]:
+    """Where each trial that set ``label`` sits on its axis, by trial id, and for a choice
+    whose options are not all numbers, the tick labels of positions 0, 1, ... (else ``None``).
+    A choice sits at its option's value when every option is a number."""
+    values = options.get(label)
+    at: dict[int, float] = {}
+    if values is None or all(_is_number(v) for v in values):
+        for t in trials:
+            if label in t.params:
+                value = shown_params({label: t.params[label]}, options)[label]
+                at[t.id] = float(value)
+        return at, None
+    for t in trials:
+        if label in t.params:
+            at[t.id] = float(t.params[label])
+    return at, [_text(v) for v in values]
+
+
+def _figure(
+    trials: Sequence[Trial],
+    labels: Sequence[str],
+    log_labels: set[str],
+    options: Mapping[str, Sequence[object]] | None = None,
+) -> Any:
     figure_class, integer_locator = _matplotlib()
     from matplotlib.patches import Patch
+
+    options = options or {}
 
     ok = [t for t in trials if t.ok]
     pruned = [t for t in trials if t.state is TrialState.PRUNED and t.loss is not None]
@@ -117,9 +166,10 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
     ax.legend(fontsize="small")
 
     for ax, label in zip(flat[1:], numeric, strict=False):
-        points = [(float(t.params[label]), float(t.loss)) for t in ok if label in t.params]  # type: ignore[arg-type]
+        at, ticks = _axis(label, [*ok, *pruned], options)
+        points = [(at[t.id], float(t.loss)) for t in ok if t.id in at and t.loss is not None]
         ax.scatter([x for x, _ in points], [y for _, y in points], s=10, alpha=0.6)
-        cut = [(float(t.params[label]), float(t.loss)) for t in pruned if label in t.params]  # type: ignore[arg-type]
+        cut = [(at[t.id], float(t.loss)) for t in pruned if t.id in at and t.loss is not None]
         if cut:
             ax.scatter(
                 [x for x, _ in cut],
@@ -129,10 +179,12 @@ def _figure(trials: Sequence[Trial], labels: Sequence[str], log_labels: set[str]
                 alpha=0.35,
                 color=_PRUNED_COLOUR,
             )
-        if label in log_labels:
+        if ticks is not None:  # options that are not all numbers: labelled positions
+            ax.set_xticks(range(len(ticks)), ticks, rotation=30 if len(ticks) > 3 else 0)
+        elif label in log_labels:
             ax.set_xscale("log")
-        elif all(isinstance(t.params[label], int) for t in ok if label in t.params):
-            ax.xaxis.set_major_locator(integer_locator(integer=True))  # options, randint values
+        elif all(float(x).is_integer() for x, _ in points):
+            ax.xaxis.set_major_locator(integer_locator(integer=True))  # whole-number values
         ax.set_xlabel(label)
         ax.set_ylabel("loss")
         ax.set_title(f"loss against {label}")
@@ -250,12 +302,33 @@ def _loss(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def _table(trials: Sequence[Trial], labels: Sequence[str]) -> str:
-    rows = [
-        [str(t.id), t.state.value, _loss(t.loss), *(str(t.params.get(x, "")) for x in labels)]
-        for t in trials
-    ]
-    return _html_table(["tid", "state", "loss", *labels], rows)
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(
+    trials: Sequence[Trial], labels: Sequence[str], options: Mapping[str, Sequence[object]]
+) -> str:
+    names = list(dict.fromkeys(key for t in trials for key in metrics(t)))
+    rows = []
+    for t in trials:
+        shown, extra = shown_params(t.params, options), metrics(t)
+        rows.append(
+            [
+                str(t.id),
+                t.state.value,
+                _loss(t.loss),
+                _when(t.started),
+                _when(t.finished),
+                "" if t.duration is None else f"{t.duration:.2f}s",
+                *(_text(shown.get(x)) for x in labels),
+                *(_text(extra.get(name)) for name in names),
+            ]
+        )
+    header = ["tid", "state", "loss", "started", "finished", "duration", *labels, *names]
+    return _html_table(header, rows)
 
 
 def _curves_table(trials: Sequence[Trial]) -> str:
@@ -277,12 +350,17 @@ def _curves_table(trials: Sequence[Trial]) -> str:
 
 
 def _save(figure: Any, target: Path, title: str, table: str, data: list[dict[str, Any]]) -> Path:
-    """Write ``figure`` as a PNG, or for an ``.html`` path as one page with the figure inlined,
-    ``table`` under it and ``data`` as JSON (in the script element ``#trials``)."""
+    """Write ``figure`` as a PNG, SVG or PDF (by the suffix; PNG for any other), or for an
+    ``.html`` path as one page with the figure inlined, ``table`` under it and ``data`` as JSON
+    (in the script element ``#trials``)."""
+    suffix = target.suffix.lower()
+    if suffix in (".svg", ".pdf"):
+        figure.savefig(target, format=suffix[1:], dpi=100)
+        return target
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     png = buffer.getvalue()
-    if target.suffix.lower() in (".html", ".htm"):
+    if suffix in (".html", ".htm"):
         # Escape "</" so that no value can end the script element early; JSON reads it back.
         script_json = json.dumps(data).replace("</", "<\\/")
         page = (
@@ -312,8 +390,10 @@ def plot_trials(
     *,
     log_labels: Sequence[str] = (),
     title: str = "asynchpo study",
+    options: Mapping[str, Sequence[object]] | None = None,
 ) -> Path:
-    """Draw the report of a study's trials to ``path`` (``.png``, or ``.html`` for one file).
+    """Draw the report of a study's trials to ``path`` (``.png``, ``.svg``, ``.pdf``, or
+    ``.html`` for one file).
 
     The report shows the loss per trial with the best-so-far line, the loss against each
     parameter, the trials over time by slot and, when trials reported intermediate losses,
@@ -322,26 +402,34 @@ def plot_trials(
     :param trials: the study's trial records.
     :param labels: the space's labels, in order.
     :param log_labels: labels drawn on a log axis (the log-scaled parameters).
+    :param options: the options of each choice, by label (see
+        :func:`asynchpo._summary.option_values`): drawn and shown instead of their indices.
     :raises ImportError: when matplotlib is not installed, with the command that installs it.
     """
-    figure = _figure(trials, labels, set(log_labels))
+    options = options or {}
+    figure = _figure(trials, labels, set(log_labels), options)
     data = [
         {
             "tid": t.id,
             "state": t.state.value,
             "loss": t.loss,
-            "params": dict(t.params),
+            "started": t.started,
+            "finished": t.finished,
+            "duration": t.duration,
+            "params": shown_params(t.params, options),
+            "metrics": metrics(t),
             "reports": _reports(t),
         }
         for t in trials
     ]
-    return _save(figure, Path(path), title, _table(trials, labels), data)
+    return _save(figure, Path(path), title, _table(trials, labels, options), data)
 
 
 def plot_curves(
     trials: Sequence[Trial], path: str | Path, *, title: str = "asynchpo study"
 ) -> Path:
-    """Draw the learning curves of a study to ``path`` (``.png``, or ``.html`` for one file):
+    """Draw the learning curves of a study to ``path`` (``.png``, ``.svg``, ``.pdf``, or
+    ``.html`` for one file):
     the loss against the step for each trial that reported, pruned trials muted, completed
     ones in blue and the best one in red. The HTML page adds a table of the curves (reports,
     last step, first, last and lowest loss) and the reports as JSON.

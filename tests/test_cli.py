@@ -150,6 +150,8 @@ def test_trials_formats_agree(store: Path) -> None:
         "id",
         "state",
         "loss",
+        "started",
+        "finished",
         "duration",
         "reports",
         "last_step",
@@ -157,13 +159,15 @@ def test_trials_formats_agree(store: Path) -> None:
         "layers",
         "opt",
         "momentum",
+        "log",
         "error",
     ]
     for row in rows:
         assert row["layers"] in (1, 2, 3)
         assert row["duration"] > 0
         assert (row["reports"], row["last_step"]) == ([], None)  # train.py reports nothing
-        assert (row["momentum"] is None) == (row["opt"] == 1)  # inactive: empty
+        # inactive: empty; a choice shows its option (an object option as an object)
+        assert (row["momentum"] is None) == (row["opt"] == {"name": "adam"})
 
     done = cli("trials", str(store), "json", "--format", "csv")
     assert done.returncode == 0, done.stderr
@@ -297,7 +301,7 @@ def test_plot_writes_a_png_and_a_self_contained_html(store: Path, tmp_path: Path
     data = json.loads(text.split("id='trials'>", 1)[1].split("</script>", 1)[0])
     assert [row["tid"] for row in data] == list(range(8))
     bad = cli("plot", str(store), "json", "-o", str(tmp_path / "report.jpg"))
-    assert_one_line_error(bad, 2, ".png or .html")
+    assert_one_line_error(bad, 2, ".png, .svg, .pdf or .html")
 
 
 # --- pruned trials and learning curves ------------------------------------------------------

@@ -186,6 +186,8 @@ def test_trials_json_has_the_state_the_last_loss_and_every_report(
         "id",
         "state",
         "loss",
+        "started",
+        "finished",
         "duration",
         "reports",
         "last_step",
@@ -226,10 +228,19 @@ def test_trials_csv_and_table_count_the_reports(
     code, out, _ = run(capsys, "trials", str(db), "curves")
     assert code == 0
     header, _, *lines = out.splitlines()
-    assert header.split()[:6] == ["id", "state", "loss", "duration", "reports", "last_step"]
+    assert header.split()[:8] == [
+        "id",
+        "state",
+        "loss",
+        "started",
+        "finished",
+        "duration",
+        "reports",
+        "last_step",
+    ]
     cells = {int(line.split()[0]): line.split() for line in lines}
-    assert cells[2][1:6] == ["pruned", "0.1", "1.50s", "2", "3"]
-    assert cells[3][:4] == ["3", "fail", "1.50s", "0"]  # no loss, no report
+    assert [*cells[2][1:3], *cells[2][5:8]] == ["pruned", "0.1", "1.50s", "2", "3"]
+    assert [*cells[3][:2], *cells[3][4:6]] == ["3", "fail", "1.50s", "0"]  # no loss, no report
     # The table keeps the pruner's name and drops its arguments.
     assert lines[2].endswith("trial 2 was pruned at step 3 by MedianPruner")
     assert "n_startup_trials" not in out
@@ -298,7 +309,7 @@ def test_plot_curves_without_matplotlib_points_to_the_text_summary(
         monkeypatch.setitem(sys.modules, module, None)
     png = tmp_path / "curves.png"
     code, _, err = run(capsys, "plot", str(db), "curves", "--curves", "-o", str(png))
-    assert code == 2
+    assert code == 1  # a missing optional dependency is not a usage error (2)
     assert len(err.strip().splitlines()) == 1
     assert "pip install 'asynchpo[plot]'" in err
     assert f"asynchpo show {db} curves summarizes the learning curves as text" in err
