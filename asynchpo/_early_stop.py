@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from asynchpo import _checks as checks
 from asynchpo._trials import Trials
 
 __all__ = ["no_progress_loss"]
@@ -21,7 +22,11 @@ def no_progress_loss(
 
     :param iteration_stop_count: how many trials without progress to tolerate.
     :param percent_increase: the relative improvement, in percent, that counts as progress.
+    :raises TypeError: for an argument of the wrong kind (a float count, a string).
+    :raises ConfigError: for a negative count, or a percentage that is NaN or infinite.
     """
+    checks.whole("iteration_stop_count", iteration_stop_count)
+    checks.number("percent_increase", percent_increase)
 
     def stop_fn(
         trials: Trials, best_loss: float | None = None, iteration_no_progress: int = 0

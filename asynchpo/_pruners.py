@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
 from abc import ABC, abstractmethod
 from collections import defaultdict
 
-from asynchpo._exceptions import ConfigError
+from asynchpo import _checks as checks
 from asynchpo._trial import TrialState
 
 __all__ = ["MedianPruner", "Pruner", "SuccessiveHalvingPruner"]
@@ -51,9 +50,7 @@ class Pruner(ABC):
 
 
 def _whole(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
+    return checks.whole(name, value, at_least=minimum)
 
 
 class MedianPruner(Pruner):
@@ -84,13 +81,7 @@ class MedianPruner(Pruner):
         self.n_warmup_steps = _whole("n_warmup_steps", n_warmup_steps, 0)
         self.interval_steps = _whole("interval_steps", interval_steps, 1)
         self.n_min_trials = _whole("n_min_trials", n_min_trials, 1)
-        if not (
-            isinstance(percentile, numbers.Real)
-            and not isinstance(percentile, bool)
-            and 0 <= percentile <= 100
-        ):
-            raise ConfigError(f"percentile must be a number in [0, 100], got {percentile!r}")
-        self.percentile: float = float(percentile)
+        self.percentile: float = checks.number("percentile", percentile, at_least=0, at_most=100)
         self._running: dict[int, list[tuple[int, float]]] = defaultdict(list)
         self._best: dict[int, float] = {}
         # Losses of completed trials by step, each list sorted.

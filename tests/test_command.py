@@ -293,26 +293,29 @@ SPACE = {
 }
 
 
+_C, _T = ConfigError, TypeError  # a wrong value, the wrong kind of object
+
+
 @pytest.mark.parametrize(
-    ("argv", "options", "message"),
+    ("argv", "options", "error", "message"),
     [
-        ("python train.py", {}, "argv must be a non-empty list of strings"),
-        ([], {}, "argv must be a non-empty list of strings"),
-        ([PY, 3], {}, "argv must be a non-empty list of strings"),
-        ([PY, "{lr"], {}, r"argv\[1\] = '\{lr' has a stray '\{'"),
-        ([PY, "a}b"], {}, "stray '}'"),
-        ([PY, "{}"], {}, "stray '{}'"),
-        (["{lr}", "x"], {}, r"argv\[0\] = '\{lr\}' is the program"),
-        ([PY], {"timeout": 0}, "timeout must be a number of seconds > 0"),
-        ([PY], {"timeout": math.nan}, "timeout must be"),
-        ([PY], {"grace": -1}, "grace must be a number of seconds >= 0"),
-        ([PY], {"env": {"A": 1}}, "env must map strings to strings"),
+        ("python train.py", {}, _T, "argv must be a non-empty list of strings"),
+        ([], {}, _C, "argv must be a non-empty list of strings"),
+        ([PY, 3], {}, _T, "argv must be a non-empty list of strings"),
+        ([PY, "{lr"], {}, _C, r"argv\[1\] = '\{lr' has a stray '\{'"),
+        ([PY, "a}b"], {}, _C, "stray '}'"),
+        ([PY, "{}"], {}, _C, "stray '{}'"),
+        (["{lr}", "x"], {}, _C, r"argv\[0\] = '\{lr\}' is the program"),
+        ([PY], {"timeout": 0}, _C, "timeout must be a positive number of seconds"),
+        ([PY], {"timeout": math.nan}, _C, "timeout must be"),
+        ([PY], {"grace": -1}, _C, "grace must be a number of seconds >= 0"),
+        ([PY], {"env": {"A": 1}}, _T, "env must map strings to strings"),
     ],
 )
 def test_bad_arguments_are_refused_at_construction(
-    argv: Any, options: dict[str, Any], message: str
+    argv: Any, options: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(error, match=message):
         Command(argv, **options)
 
 

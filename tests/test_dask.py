@@ -561,18 +561,21 @@ def test_without_distributed_the_executor_says_how_to_install_it(
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"address": 8786}, "scheduler's address"),
-        ({"address": ""}, "scheduler's address"),
-        ({"address": "tcp://h:1", "resources": {"GPU": 0}}, "amounts > 0"),
-        ({"address": "tcp://h:1", "resources": {}}, "non-empty mapping"),
-        ({"address": "tcp://h:1", "resources": ["GPU"]}, "non-empty mapping"),
-        ({"address": "tcp://h:1", "connect_timeout": 0}, "connect_timeout"),
+        # TypeError for the wrong kind of object, ConfigError for a wrong value.
+        ({"address": 8786}, TypeError, "scheduler's address"),
+        ({"address": ""}, ConfigError, "scheduler's address"),
+        ({"address": "tcp://h:1", "resources": {"GPU": 0}}, ConfigError, "amounts > 0"),
+        ({"address": "tcp://h:1", "resources": {}}, ConfigError, "non-empty mapping"),
+        ({"address": "tcp://h:1", "resources": ["GPU"]}, TypeError, "non-empty mapping"),
+        ({"address": "tcp://h:1", "connect_timeout": 0}, ConfigError, "connect_timeout"),
     ],
 )
-def test_bad_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+def test_bad_arguments_are_refused(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         DaskExecutor(**kwargs)
 
 

@@ -464,20 +464,27 @@ async def test_hyperopt_keywords_without_meaning_name_their_replacement(
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"max_evals": -1}, "max_evals must be a whole number >= 0"),
-        ({"max_evals": 1.5}, "max_evals must be a whole number >= 0"),
-        ({"concurrency": 0}, "concurrency must be a whole number >= 1"),
-        ({"timeout": 0}, "timeout must be a positive number"),
-        ({"timeout": "1"}, "timeout must be a number"),
-        ({"seed": -3}, "seed must be a whole number >= 0"),
-        ({"rstate": 5}, "rstate must be a numpy.random.Generator"),
-        ({"study": ""}, "study must be a non-empty string"),
-        ({"study": "a\x00b"}, "study 'a\\\\x00b' holds a NUL character; choose a name without"),
+        # TypeError for the wrong kind of object, ConfigError for a wrong value.
+        ({"max_evals": -1}, ConfigError, "max_evals must be a whole number >= 0"),
+        ({"max_evals": 1.5}, TypeError, "max_evals must be a whole number >= 0"),
+        ({"concurrency": 0}, ConfigError, "concurrency must be a whole number >= 1"),
+        ({"timeout": 0}, ConfigError, "timeout must be a positive number"),
+        ({"timeout": "1"}, TypeError, "timeout must be a positive number"),
+        ({"seed": -3}, ConfigError, "seed must be a whole number >= 0"),
+        ({"rstate": 5}, TypeError, "rstate must be a numpy.random.Generator"),
+        ({"study": ""}, ConfigError, "study must be a non-empty string"),
+        (
+            {"study": "a\x00b"},
+            ConfigError,
+            "study 'a\\\\x00b' holds a NUL character; choose a name without",
+        ),
     ],
 )
-async def test_bad_arguments_fail_before_any_work(kwargs: dict[str, Any], message: str) -> None:
+async def test_bad_arguments_fail_before_any_work(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     calls = 0
 
     async def objective(params: dict[str, float]) -> float:
@@ -485,7 +492,7 @@ async def test_bad_arguments_fail_before_any_work(kwargs: dict[str, Any], messag
         calls += 1
         return 0.0
 
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(error, match=message):
         await fmin(objective, SPACE, **{"max_evals": 3, **kwargs})
     assert calls == 0
 

@@ -139,18 +139,19 @@ def test_median_pruner_waits_for_its_startup_trials() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("make", "error", "message"),
     [
-        (lambda: SuccessiveHalvingPruner(reduction_factor=1), "reduction_factor"),
-        (lambda: SuccessiveHalvingPruner(min_resource=0), "min_resource"),
-        (lambda: SuccessiveHalvingPruner(brackets=1.5), "brackets"),  # type: ignore[arg-type]
-        (lambda: MedianPruner(percentile=120), "percentile"),
-        (lambda: MedianPruner(interval_steps=0), "interval_steps"),
-        (lambda: MedianPruner(n_startup_trials=True), "n_startup_trials"),
+        # TypeError for the wrong kind of object, ConfigError for a wrong value.
+        (lambda: SuccessiveHalvingPruner(reduction_factor=1), ConfigError, "reduction_factor"),
+        (lambda: SuccessiveHalvingPruner(min_resource=0), ConfigError, "min_resource"),
+        (lambda: SuccessiveHalvingPruner(brackets=1.5), TypeError, "brackets"),  # type: ignore[arg-type]
+        (lambda: MedianPruner(percentile=120), ConfigError, "percentile"),
+        (lambda: MedianPruner(interval_steps=0), ConfigError, "interval_steps"),
+        (lambda: MedianPruner(n_startup_trials=True), TypeError, "n_startup_trials"),
     ],
 )
-def test_bad_pruner_options_are_refused(make: Any, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+def test_bad_pruner_options_are_refused(make: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
         make()
 
 
@@ -486,7 +487,7 @@ async def test_a_pruner_needs_an_objective_that_reports() -> None:
 
 
 async def test_a_pruner_must_be_a_pruner() -> None:
-    with pytest.raises(ConfigError, match="pruner must be a Pruner"):
+    with pytest.raises(TypeError, match="pruner must be a Pruner"):
         await fmin(Compute().objective, SPACE, max_evals=1, pruner="asha")  # type: ignore[arg-type]
 
 

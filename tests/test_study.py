@@ -236,9 +236,11 @@ async def test_tell_errors(tmp_path: Path) -> None:
 
 async def test_ask_and_report_argument_errors(tmp_path: Path) -> None:
     async with opened(tmp_path / "study.db") as study:
-        bad: list[Any] = [-1, 1.5, True, "2"]
-        for n in bad:
-            with pytest.raises(ConfigError, match=r"ask\(n\): n must be a whole number >= 0"):
+        with pytest.raises(ConfigError, match=r"ask\(n\): n must be a whole number >= 0"):
+            await study.ask(-1)
+        wrong_kind: list[Any] = [1.5, True, "2"]
+        for n in wrong_kind:
+            with pytest.raises(TypeError, match=r"ask\(n\): n must be a whole number >= 0"):
                 await study.ask(n)
         assert await study.ask(0) == []
         trial = await study.ask()
@@ -258,31 +260,36 @@ async def test_ask_and_report_argument_errors(tmp_path: Path) -> None:
             await trial.report(3, 0.1)
 
 
+_C, _T = ConfigError, TypeError  # a wrong value, the wrong kind of object
+
+
 @pytest.mark.parametrize(
-    ("options", "fragment"),
+    ("options", "error", "fragment"),
     [
-        ({"lease_seconds": 0}, "lease_seconds must be a positive number of seconds, got 0"),
-        ({"lease_seconds": -1}, "lease_seconds must be a positive number of seconds, got -1"),
-        ({"lease_seconds": math.nan}, "lease_seconds must be a positive number of seconds"),
-        ({"lease_seconds": math.inf}, "lease_seconds must be a positive number of seconds"),
-        ({"lease_seconds": "x"}, "lease_seconds must be a positive number of seconds, got 'x'"),
-        ({"max_evals": -1}, "max_evals must be a whole number >= 0 or None, got -1"),
-        ({"max_evals": 1.5}, "max_evals must be a whole number >= 0 or None, got 1.5"),
-        ({"max_evals": True}, "max_evals must be a whole number >= 0 or None, got True"),
-        ({"seed": -2}, "seed must be a whole number >= 0, got -2"),
-        ({"pruner": "median"}, "pruner must be a Pruner such as"),
+        ({"lease_seconds": 0}, _C, "lease_seconds must be a positive number of seconds, got 0"),
+        ({"lease_seconds": -1}, _C, "lease_seconds must be a positive number of seconds, got -1"),
+        ({"lease_seconds": math.nan}, _C, "lease_seconds must be a positive number of seconds"),
+        ({"lease_seconds": math.inf}, _C, "lease_seconds must be a positive number of seconds"),
+        ({"lease_seconds": "x"}, _T, "lease_seconds must be a positive number of seconds, got 'x'"),
+        ({"max_evals": -1}, _C, "max_evals must be a whole number >= 0 or None, got -1"),
+        ({"max_evals": 1.5}, _T, "max_evals must be a whole number >= 0 or None, got 1.5"),
+        ({"max_evals": True}, _T, "max_evals must be a whole number >= 0 or None, got True"),
+        ({"seed": -2}, _C, "seed must be a whole number >= 0, got -2"),
+        ({"pruner": "median"}, _T, "pruner must be a Pruner such as"),
     ],
 )
-async def test_bad_options(tmp_path: Path, options: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(ConfigError, match=fragment):
+async def test_bad_options(
+    tmp_path: Path, options: dict[str, Any], error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error, match=fragment):
         async with opened(tmp_path / "study.db", **options):
             pass
     assert not (tmp_path / "study.db").exists()  # refused before anything was opened
 
 
-@pytest.mark.parametrize("name", ["", 3, None])
-async def test_bad_study_name(tmp_path: Path, name: Any) -> None:
-    with pytest.raises(ConfigError, match="study must be a non-empty string"):
+@pytest.mark.parametrize(("name", "error"), [("", ConfigError), (3, TypeError), (None, TypeError)])
+async def test_bad_study_name(tmp_path: Path, name: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="study must be a non-empty string"):
         async with open_study(tmp_path / "study.db", name, space=SPACE):
             pass
 

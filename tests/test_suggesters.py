@@ -137,9 +137,9 @@ def test_anneal_beats_random_search_on_a_smooth_problem() -> None:
 def test_anneal_options_are_checked() -> None:
     empty = HistoryBuffer(len(MIXED)).snapshot()
     nothing = np.empty((0, len(MIXED)))
-    with pytest.raises(ConfigError, match="avg_best_idx must be >= 1"):
+    with pytest.raises(ConfigError, match="avg_best_idx must be a number >= 1"):
         anneal.suggest(MIXED, empty, nothing, trial_rng(0, 0), avg_best_idx=0.5)
-    with pytest.raises(ConfigError, match="shrink_coef must be >= 0"):
+    with pytest.raises(ConfigError, match="shrink_coef must be a number >= 0"):
         anneal.suggest(MIXED, empty, nothing, trial_rng(0, 0), shrink_coef=-1)
 
 

@@ -193,9 +193,9 @@ def test_no_repeats_in_a_small_discrete_space() -> None:
 
 
 def test_options_are_checked_and_named() -> None:
-    with pytest.raises(ConfigError, match="gamma must be in"):
+    with pytest.raises(ConfigError, match=r"gamma must be a number in \(0, 1\]"):
         tpe.TPE(gamma=0)
-    with pytest.raises(ConfigError, match="n_EI_candidates must be >= 1"):
+    with pytest.raises(ConfigError, match="n_EI_candidates must be a whole number >= 1"):
         tpe.TPE(n_EI_candidates=0)
     with pytest.raises(ConfigError, match="split must be 'group' or 'global'"):
         tpe.TPE(split="branch")  # type: ignore[arg-type]

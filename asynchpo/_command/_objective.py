@@ -8,8 +8,6 @@ import dataclasses
 import errno
 import json
 import logging
-import math
-import numbers
 import os
 import shlex
 import shutil
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
 
+from asynchpo import _checks as checks
 from asynchpo._command._argv import (
     _CONVERSIONS,
     _check_lengths,
@@ -53,10 +52,6 @@ logger = logging.getLogger("asynchpo")
 # program with an environment variable over 128 KiB (MAX_ARG_STRLEN), and the whole
 # environment and command line share 2 MiB or so (ARG_MAX).
 _PARAMS_IN_ENV: Final = 64 * 1024
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
@@ -195,7 +190,8 @@ class Command:
         ``/bin/sh``).
     :param tail_bytes: how much of the end of stdout and of stderr is kept for reading the
         result and for error messages.
-    :raises ConfigError: for an argument that cannot work.
+    :raises TypeError: for an argument of the wrong kind (``argv`` as one string, ``timeout="10"``).
+    :raises ConfigError: for an argument whose value cannot work (``timeout=0``).
     """
 
     __slots__ = (
@@ -233,20 +229,25 @@ class Command:
         tail_bytes: int = 64 * 1024,
     ) -> None:
         if not _is_argv(argv):
-            raise ConfigError(
+            # An empty list is a wrong value; a string, or a list holding a non-string, is
+            # the wrong kind of object.
+            empty = isinstance(argv, list | tuple) and not argv
+            raise (ConfigError if empty else TypeError)(
                 "argv must be a non-empty list of strings, one per argument (no shell is "
                 "involved), such as [sys.executable, 'train.py', '--lr', '{lr}']; "
                 f"got {argv!r:.200}"
             )
-        if timeout is not None and not (_is_real(timeout) and timeout > 0):
-            raise ConfigError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
-        if not (_is_real(grace) and 0 <= grace < math.inf):
-            raise ConfigError(f"grace must be a number of seconds >= 0, got {grace!r}")
-        if not (_is_real(tail_bytes) and tail_bytes == int(tail_bytes) >= 1024):
-            raise ConfigError(f"tail_bytes must be a whole number >= 1024, got {tail_bytes!r}")
+        checks.number(
+            "timeout", timeout, positive=True, finite=False, allow_none=True, hint="seconds"
+        )
+        checks.number("grace", grace, at_least=0, hint="seconds")
+        checks.whole("tail_bytes", tail_bytes, at_least=1024)
+        checks.flag("die_with_parent", die_with_parent)
+        if env is not None and not isinstance(env, Mapping):
+            raise TypeError(f"env must map strings to strings, got {checks.given(env)}")
         environment = dict(env or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in environment.items()):
-            raise ConfigError(f"env must map strings to strings, got {env!r:.200}")
+            raise TypeError(f"env must map strings to strings, got {env!r:.200}")
         templates = tuple(_parse(arg, i) for i, arg in enumerate(argv))
         if len(templates[0]) > 1:
             raise ConfigError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import numbers
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from types import ModuleType
@@ -21,6 +20,8 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
+from asynchpo import _checks as checks
+from asynchpo._checks import given
 from asynchpo._exceptions import ConfigError, ExecutorError, TrialCrashed, TrialPruned
 from asynchpo._executors._base import Executor, Objective, TrialContext
 from asynchpo._executors._local import is_async_objective
@@ -83,7 +84,8 @@ class DaskExecutor(Executor):
         on workers started with those resources (``dask worker ... --resources "GPU=2"``),
         and no more of them at once than the resources allow.
     :param connect_timeout: seconds to wait for the scheduler when the run starts.
-    :raises ConfigError: when ``distributed`` is not installed, or for a bad argument.
+    :raises TypeError: for an argument of the wrong kind (``connect_timeout="5"``).
+    :raises ConfigError: when ``distributed`` is not installed, or for a value that cannot work.
     """
 
     def __init__(
@@ -101,21 +103,15 @@ class DaskExecutor(Executor):
         elif isinstance(getattr(address, "scheduler_address", None), str):
             self._target = address.scheduler_address
         else:
-            raise ConfigError(
+            raise (ConfigError if isinstance(address, str) else TypeError)(
                 "DaskExecutor needs the scheduler's address (such as 'tcp://host:8786'), an "
                 "asynchronous distributed.Client, or a cluster object such as LocalCluster; "
                 f"got {address!r:.200}"
             )
         self._resources = _check_resources(resources)
-        if not (
-            isinstance(connect_timeout, numbers.Real)
-            and not isinstance(connect_timeout, bool)
-            and 0 < connect_timeout < math.inf
-        ):
-            raise ConfigError(
-                f"connect_timeout must be a number of seconds > 0, got {connect_timeout!r}"
-            )
-        self._connect_timeout: float = float(connect_timeout)
+        self._connect_timeout: float = checks.number(
+            "connect_timeout", connect_timeout, positive=True, hint="seconds"
+        )
         self._client: Any = None
         self._topic: str = ""
         # The trials in flight that report, by task key: where their report events go.
@@ -357,20 +353,20 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float] 
     if resources is None:
         return None
     if not isinstance(resources, Mapping) or not resources:
-        raise ConfigError(
-            f"resources must be a non-empty mapping such as {{'GPU': 1}}, got {resources!r:.200}"
+        raise (ConfigError if isinstance(resources, Mapping) else TypeError)(
+            f"resources must be a non-empty mapping such as {{'GPU': 1}}, got {given(resources)}"
         )
     checked: dict[str, float] = {}
     for name, amount in resources.items():
-        if not (
-            isinstance(name, str)
-            and isinstance(amount, numbers.Real)
-            and not isinstance(amount, bool)
-            and 0 < amount < math.inf
-        ):
-            raise ConfigError(
-                "resources must map resource names to amounts > 0, such as {'GPU': 1}; "
-                f"got {name!r}: {amount!r}"
+        if not isinstance(name, str):
+            raise TypeError(
+                f"resources must map resource names (strings) to amounts, such as {{'GPU': 1}}; "
+                f"got the name {given(name)}"
             )
-        checked[name] = float(amount)
+        checked[name] = checks.number(
+            f"resources[{name!r}]",
+            amount,
+            positive=True,
+            fix="resources map resource names to amounts > 0, such as {'GPU': 1}",
+        )
     return checked

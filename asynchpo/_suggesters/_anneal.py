@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from asynchpo import _checks as checks
 from asynchpo._exceptions import ConfigError
 from asynchpo._kinds import NORMAL_KINDS
 from asynchpo._space import Param, Space, as_modelled
@@ -74,6 +75,19 @@ def _near(param: Param, anchor: float, shrink: float, rng: np.random.Generator) 
     return float(np.exp(x)) if param.log else float(x)
 
 
+def check_options(
+    *, avg_best_idx: object = 2.0, shrink_coef: object = 0.1, **unknown: object
+) -> None:
+    """Refuse options that cannot work: TypeError for the wrong kind, ConfigError for a value."""
+    if unknown:
+        raise ConfigError(
+            f"anneal.suggest got unknown option(s) {sorted(unknown)}; "
+            "the options are ['avg_best_idx', 'shrink_coef']"
+        )
+    checks.number("anneal: avg_best_idx", avg_best_idx, at_least=1)
+    checks.number("anneal: shrink_coef", shrink_coef, at_least=0)
+
+
 def suggest(
     space: Space,
     history: History,
@@ -88,10 +102,7 @@ def suggest(
     :param avg_best_idx: the mean rank (0 = best) of the trial each label starts from.
     :param shrink_coef: how fast the search window narrows with the number of trials.
     """
-    if avg_best_idx < 1.0:
-        raise ConfigError(f"anneal: avg_best_idx must be >= 1, got {avg_best_idx}")
-    if shrink_coef < 0.0:
-        raise ConfigError(f"anneal: shrink_coef must be >= 0, got {shrink_coef}")
+    check_options(avg_best_idx=avg_best_idx, shrink_coef=shrink_coef)
     # Failed trials rank last; ties go to the older trial, as in hyperopt.
     losses = np.where(np.isnan(history.losses), np.inf, history.losses)
     order = np.lexsort((history.ids, losses))
@@ -113,3 +124,4 @@ def suggest(
 
 
 suggest.algo_name = "anneal"  # type: ignore[attr-defined]
+suggest.check_options = check_options  # type: ignore[attr-defined]

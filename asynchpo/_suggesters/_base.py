@@ -168,6 +168,8 @@ def algo_name(algo: object) -> str:
 
     ``rand.suggest`` -> ``"rand"``; ``partial(anneal.suggest, shrink_coef=0.2)`` ->
     ``"anneal(shrink_coef=0.2)"``; any other callable -> its module and qualified name.
+    Options bound to asynchpo's own suggesters are checked here (its ``check_options``), so
+    a bad option fails before any work.
     """
     keywords: dict[str, Any] = {}
     while isinstance(algo, functools.partial):
@@ -178,6 +180,9 @@ def algo_name(algo: object) -> str:
             )
         keywords = {**algo.keywords, **keywords}
         algo = algo.func
+    check = getattr(algo, "check_options", None)
+    if callable(check):  # the options bound with partial, checked before any work
+        check(**keywords)
     name = getattr(algo, "algo_name", None)
     if not isinstance(name, str):
         module = getattr(algo, "__module__", None) or type(algo).__module__

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
+from asynchpo import _checks as checks
+from asynchpo._checks import given
 from asynchpo._exceptions import ConfigError
 from asynchpo._space import Space
 from asynchpo._suggesters._base import FloatArray, History, Suggester
@@ -21,26 +22,22 @@ _FORM = (
 
 
 def _checked(p_suggest: object) -> tuple[list[float], list[Suggester]]:
+    # A malformed mixture is one ConfigError (a ValueError, as hyperopt's); a probability
+    # that is not a number is a TypeError, as the one rule of asynchpo._checks says.
     if isinstance(p_suggest, str) or not isinstance(p_suggest, Sequence) or not p_suggest:
-        raise ConfigError(f"{_FORM}; got {p_suggest!r:.80}")
+        raise ConfigError(f"{_FORM}; got {given(p_suggest)}")
     probabilities: list[float] = []
     algos: list[Suggester] = []
     for pair in p_suggest:
         if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise ConfigError(f"{_FORM}; got the item {pair!r:.80}")
+            raise ConfigError(f"{_FORM}; got the item {given(pair)}")
         p, algo = pair
-        if (
-            isinstance(p, bool)
-            or not isinstance(p, numbers.Real)
-            or not math.isfinite(float(p))
-            or p < 0
-        ):
-            raise ConfigError(f"p_suggest: a probability must be a number >= 0, got {p!r}")
+        probability = checks.number("p_suggest: a probability", p, at_least=0)
         if not callable(algo):
             raise ConfigError(
                 f"p_suggest: {algo!r:.80} is not a search algorithm; use one such as tpe.suggest"
             )
-        probabilities.append(float(p))
+        probabilities.append(probability)
         algos.append(algo)
     if not math.isclose(sum(probabilities), 1.0, rel_tol=1e-6):
         raise ConfigError(
@@ -74,3 +71,11 @@ def suggest(
 
 
 suggest.algo_name = "mix"  # type: ignore[attr-defined]
+
+
+def check_options(*, p_suggest: object = None) -> None:
+    """Refuse a mixture that cannot work, before any work."""
+    _checked(p_suggest)
+
+
+suggest.check_options = check_options  # type: ignore[attr-defined]

@@ -62,6 +62,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
+from asynchpo import _checks as checks
 from asynchpo._exceptions import ConfigError
 from asynchpo._kinds import NORMAL_KINDS
 from asynchpo._space import Param, Space, as_modelled
@@ -211,28 +212,17 @@ class TPE:
         bandwidth_floor: float = 0.01,
         branch_exploration: float = 0.5,
     ) -> None:
-        if isinstance(n_startup_jobs, bool) or not isinstance(n_startup_jobs, int):
-            raise ConfigError(f"tpe: n_startup_jobs must be a whole number, got {n_startup_jobs!r}")
-        if n_startup_jobs < 0:
-            raise ConfigError(f"tpe: n_startup_jobs must be >= 0, got {n_startup_jobs}")
-        if not 0.0 < gamma <= 1.0:
-            raise ConfigError(f"tpe: gamma must be in (0, 1], got {gamma!r}")
-        if isinstance(n_EI_candidates, bool) or not isinstance(n_EI_candidates, int):
-            raise ConfigError(
-                f"tpe: n_EI_candidates must be a whole number, got {n_EI_candidates!r}"
-            )
-        if n_EI_candidates < 1:
-            raise ConfigError(f"tpe: n_EI_candidates must be >= 1, got {n_EI_candidates}")
-        if not prior_weight > 0.0:
-            raise ConfigError(f"tpe: prior_weight must be > 0, got {prior_weight!r}")
-        if weights not in ("ei", "uniform"):
-            raise ConfigError(f"tpe: weights must be 'ei' or 'uniform', got {weights!r}")
-        if split not in ("group", "global"):
-            raise ConfigError(f"tpe: split must be 'group' or 'global', got {split!r}")
-        if failed not in ("bad", "ignore"):
-            raise ConfigError(f"tpe: failed must be 'bad' or 'ignore', got {failed!r}")
-        if not 0.0 < bandwidth_floor <= 1.0:
-            raise ConfigError(f"tpe: bandwidth_floor must be in (0, 1], got {bandwidth_floor!r}")
+        checks.whole("tpe: n_startup_jobs", n_startup_jobs)
+        checks.number("tpe: gamma", gamma, positive=True, at_most=1)
+        checks.whole("tpe: n_EI_candidates", n_EI_candidates, at_least=1)
+        checks.number("tpe: prior_weight", prior_weight, positive=True)
+        checks.flag("tpe: multivariate", multivariate)
+        checks.flag("tpe: constant_liar", constant_liar)
+        checks.one_of("tpe: weights", weights, ("ei", "uniform"))
+        checks.one_of("tpe: split", split, ("group", "global"))
+        checks.one_of("tpe: failed", failed, ("bad", "ignore"))
+        checks.number("tpe: bandwidth_floor", bandwidth_floor, positive=True, at_most=1)
+        checks.number("tpe: branch_exploration", branch_exploration, at_least=0, at_most=1)
         self.n_startup_jobs = n_startup_jobs
         self.gamma = gamma
         self.n_EI_candidates = n_EI_candidates
@@ -242,10 +232,6 @@ class TPE:
         self.weights = weights
         self.split = split
         self.failed = failed
-        if not 0.0 <= branch_exploration <= 1.0:
-            raise ConfigError(
-                f"tpe: branch_exploration must be in [0, 1], got {branch_exploration!r}"
-            )
         self.branch_exploration = branch_exploration
         self.bandwidth_floor = bandwidth_floor
         self._lock = threading.Lock()
@@ -809,12 +795,23 @@ def suggest(
     Options are those of :class:`TPE`, bound by keyword with :func:`functools.partial`, e.g.
     ``partial(tpe.suggest, n_startup_jobs=20, gamma=0.25)``.
     """
+    _refuse_unknown(options)
+    return _instance(tuple(sorted(options.items())))(space, history, pending, rng)
+
+
+def _refuse_unknown(options: dict[str, Any]) -> None:
     unknown = sorted(set(options) - set(_OPTION_NAMES))
     if unknown:
         raise ConfigError(
             f"tpe.suggest got unknown option(s) {unknown}; the options are {list(_OPTION_NAMES)}"
         )
-    return _instance(tuple(sorted(options.items())))(space, history, pending, rng)
+
+
+def check_options(**options: Any) -> None:
+    """Refuse unknown options and values that cannot work (see :class:`TPE`), before any work."""
+    _refuse_unknown(options)
+    TPE(**options)
 
 
 suggest.algo_name = "tpe"  # type: ignore[attr-defined]
+suggest.check_options = check_options  # type: ignore[attr-defined]
