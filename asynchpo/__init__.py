@@ -43,6 +43,7 @@ from asynchpo._fmin import load_trials as load_trials
 from asynchpo._fmin import load_trials_sync as load_trials_sync
 from asynchpo._results import STATUS_FAIL as STATUS_FAIL
 from asynchpo._results import STATUS_OK as STATUS_OK
+from asynchpo._results import json_safe as json_safe
 from asynchpo._sample import sample as sample
 from asynchpo._space import Space as Space
 from asynchpo._space import compile_space as compile_space
@@ -110,6 +111,7 @@ __all__ = [
     "fmin_sync",
     "generate_trials_to_calculate",
     "hp",
+    "json_safe",
     "list_studies",
     "load_trials",
     "load_trials_sync",

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asynchpo._summary import metrics, shown_params
 from asynchpo._trial import Trial, TrialState, best_trial
 
 __all__ = ["lanes", "plot_curves", "plot_trials"]
@@ -107,7 +106,7 @@ def _axis(
     if values is None or all(_is_number(v) for v in values):
         for t in trials:
             if label in t.params:
-                value = shown_params({label: t.params[label]}, options)[label]
+                value = t.shown_params(options)[label]
                 at[t.id] = float(value)
         return at, None
     for t in trials:
@@ -311,10 +310,10 @@ def _when(timestamp: float | None) -> str:
 def _table(
     trials: Sequence[Trial], labels: Sequence[str], options: Mapping[str, Sequence[object]]
 ) -> str:
-    names = list(dict.fromkeys(key for t in trials for key in metrics(t)))
+    names = list(dict.fromkeys(key for t in trials for key in t.metrics))
     rows = []
     for t in trials:
-        shown, extra = shown_params(t.params, options), metrics(t)
+        shown, extra = t.shown_params(options), t.metrics
         rows.append(
             [
                 str(t.id),
@@ -403,7 +402,7 @@ def plot_trials(
     :param labels: the space's labels, in order.
     :param log_labels: labels drawn on a log axis (the log-scaled parameters).
     :param options: the options of each choice, by label (see
-        :func:`asynchpo._summary.option_values`): drawn and shown instead of their indices.
+        :attr:`asynchpo.Study.options`): drawn and shown instead of their indices.
     :raises ImportError: when matplotlib is not installed, with the command that installs it.
     """
     options = options or {}
@@ -416,8 +415,8 @@ def plot_trials(
             "started": t.started,
             "finished": t.finished,
             "duration": t.duration,
-            "params": shown_params(t.params, options),
-            "metrics": metrics(t),
+            "params": t.shown_params(options),
+            "metrics": t.metrics,
             "reports": _reports(t),
         }
         for t in trials

@@ -1,5 +1,4 @@
-"""Study summaries: counts by state, the best trial, live drivers and stale trials; and what a
-person reads of a trial: its choices as the options' values, its metrics.
+"""Study summaries: counts by state, the best trial, live drivers and stale trials.
 
 ``summarize`` is pure (records in, a summary out); ``list_studies`` reads every study of an
 existing SQLite file (it never creates one) without disturbing a run that writes to it: the
@@ -12,70 +11,13 @@ import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from asynchpo._leases import alive
 from asynchpo._storage import Driver, SqliteStorage, StudyRecord
 from asynchpo._storage._schema import DamagedRecord
 from asynchpo._trial import Trial, TrialState, best_trial
 
-__all__ = [
-    "StudySummary",
-    "list_studies",
-    "metrics",
-    "open_existing",
-    "option_values",
-    "shown_params",
-    "summarize",
-]
-
-
-def option_values(description: Sequence[Mapping[str, object]]) -> dict[str, list[object]]:
-    """The options of each choice (and pchoice) of a space description
-    (:meth:`Space.describe`, a study's ``config.space``), by label: what each option is, as
-    the description renders it (JSON scalars as themselves, an object option as an object
-    whose parameters read ``{"param": label}``)."""
-    return {
-        str(entry["label"]): list(values)
-        for entry in description
-        if isinstance(values := entry.get("values"), list)
-    }
-
-
-def shown_params(
-    params: Mapping[str, object], options: Mapping[str, Sequence[object]]
-) -> dict[str, Any]:
-    """A trial's point as a person reads it: each choice's option index becomes the option's
-    value (hyperopt's argmin and ``misc.vals`` keep the indices); other values as they are."""
-    out: dict[str, Any] = {}
-    for label, value in params.items():
-        values = options.get(label)
-        if (
-            values is not None
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-            and 0 <= value < len(values)
-        ):
-            out[label] = values[value]
-        else:
-            out[label] = value
-    return out
-
-
-# Result keys that are not metrics: they have columns of their own, or are not for a table.
-_NOT_METRICS = frozenset({"loss", "status", "error", "attachments"})
-
-
-def metrics(trial: Trial) -> dict[str, Any]:
-    """What the objective returned besides its loss and status (``accuracy``, a Command's
-    ``log``, ...): the extra keys of its result."""
-    return {
-        key: value
-        for key, value in trial.result.items()
-        if key not in _NOT_METRICS
-        # a pruned trial's result holds the step it stopped at: its last report says so
-        and not (key == "step" and trial.state is TrialState.PRUNED)
-    }
+__all__ = ["StudySummary", "list_studies", "open_existing", "summarize"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

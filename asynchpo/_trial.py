@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["ParamValue", "Params", "Reports", "Trial", "TrialState", "best_trial"]
@@ -24,6 +24,10 @@ ParamValue = float | int
 Params = Mapping[str, ParamValue]
 #: The losses a trial reported while it ran, as ``(step, loss)`` pairs in increasing step order.
 Reports = tuple[tuple[int, float], ...]
+
+
+# Result keys that are not metrics: they have columns of their own, or are not for a table.
+_NOT_METRICS = frozenset({"loss", "status", "error", "attachments"})
 
 
 class TrialState(enum.Enum):
@@ -89,6 +93,44 @@ class Trial:
         if self.started is None or self.finished is None:
             return None
         return self.finished - self.started
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """What the objective returned besides its loss and status: the extra keys of its
+        result (``{"accuracy": 0.94}``, a :class:`Command`'s ``log``), in the result's order.
+
+        ``error`` and ``attachments`` are not metrics, nor is the ``step`` a ``PRUNED`` trial's
+        result holds (its last report tells it). The one definition used by the command line,
+        :meth:`Trials.to_dataframe` and the report.
+        """
+        return {
+            key: value
+            for key, value in self.result.items()
+            if key not in _NOT_METRICS and not (key == "step" and self.state is TrialState.PRUNED)
+        }
+
+    def shown_params(self, options: Mapping[str, Sequence[object]]) -> dict[str, Any]:
+        """The trial's point as a person reads it: each choice's option index becomes the
+        option's value; other values as they are. ``params`` (hyperopt's argmin and
+        ``misc.vals``) keep the indices.
+
+        :param options: the options of each choice, by label: :attr:`Study.options` or
+            :attr:`Space.options`. A label it does not hold, or an index outside its options,
+            is shown as stored.
+        """
+        out: dict[str, Any] = {}
+        for label, value in self.params.items():
+            values = options.get(label)
+            if (
+                values is not None
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                and 0 <= value < len(values)
+            ):
+                out[label] = values[value]
+            else:
+                out[label] = value
+        return out
 
     def replace(self, **changes: Any) -> Trial:
         """A copy of this record with ``changes`` applied."""

@@ -210,13 +210,20 @@ def test_error_cases_are_one_line(store: Path, tmp_path: Path) -> None:
     assert_one_line_error(cli(*no_lease), 2, "--lease-seconds", "> 0")
 
 
-def test_the_command_line_is_a_client_of_the_public_api() -> None:
-    tree = ast.parse(Path(asynchpo._cli.__file__).read_text(encoding="utf-8"))
+def _private_uses(path: Path) -> list[str]:
+    """What a module of the command line uses of asynchpo that is not public: imports of
+    ``asynchpo._x`` (the CLI's own package aside), relative imports, names from ``asynchpo``
+    outside ``__all__``, ``x._attr`` attributes, and ``"asynchpo._x"`` strings (importlib)."""
     private: list[str] = []
-    for node in ast.walk(tree):
+    own = asynchpo._cli.__name__
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Attribute):
             if node.attr.startswith("_") and not node.attr.startswith("__"):
                 private.append(f"<attribute {node.attr}>")  # e.g. study._ledger
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if re.match(r"asynchpo\._", node.value) and not node.value.startswith(own):
+                private.append(f"<string {node.value}>")
             continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -224,17 +231,110 @@ def test_the_command_line_is_a_client_of_the_public_api() -> None:
             module = "." * node.level + (node.module or "")
             names = [f"{module}.{alias.name}" for alias in node.names]
             if module == "asynchpo":
-                assert {alias.name for alias in node.names} <= set(asynchpo.__all__)
+                private += [f"asynchpo.{alias.name}" for alias in node.names]
+                private = [
+                    n for n in private if n.removeprefix("asynchpo.") not in asynchpo.__all__
+                ]
+                continue
         else:
             continue
         for name in names:
             parts = name.split(".")
             if name.startswith(".") or (
-                parts[0] == "asynchpo" and any(part.startswith("_") for part in parts)
+                parts[0] == "asynchpo"
+                and any(part.startswith("_") for part in parts)
+                and not (name == own or name.startswith(f"{own}."))
             ):
                 private.append(name)
-    # What has no public form yet: turning any value into what JSON can hold.
-    assert private == ["asynchpo._results.json_safe"]
+    return private
+
+
+def test_the_command_line_is_a_client_of_the_public_api() -> None:
+    package = Path(asynchpo._cli.__file__).parent
+    modules = sorted(path.name for path in package.glob("*.py"))
+    # Split by job: space files, what is printed, the parser and the subcommands.
+    assert modules == ["__init__.py", "_commands.py", "_render.py", "_spaces.py"]
+    private = {name: _private_uses(package / name) for name in modules}
+    assert private == {name: [] for name in modules}
+
+
+def test_the_private_use_check_catches_each_kind(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import asynchpo._results\n"
+        "from asynchpo._summary import metrics\n"
+        "from asynchpo import Trial, _trials\n"
+        "from . import x\n"
+        "import importlib\n"
+        "importlib.import_module('asynchpo._plot')\n"
+        "study._ledger\n"
+        "from asynchpo._cli._render import table\n",
+        encoding="utf-8",
+    )
+    assert sorted(_private_uses(module)) == sorted(
+        [
+            "asynchpo._results",
+            "asynchpo._summary.metrics",
+            "asynchpo._trials",
+            "..x",
+            "<string asynchpo._plot>",
+            "<attribute _ledger>",
+        ]
+    )
+
+
+def test_what_a_person_reads_of_a_trial_has_one_home() -> None:
+    # A choice's option values, a trial's point with them, and its metrics are defined once
+    # (Trial.metrics, Trial.shown_params, option_values behind Space.options and
+    # Study.options): the CLI, Trials.to_dataframe and the report keep no copies.
+    package = Path(asynchpo.__file__).parent
+    suspects = {"metrics", "shown_params", "option_values", "_metrics", "_choices_of"}
+    found = sorted(
+        f"{path.relative_to(package).as_posix()}:{node.name}"
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and node.name in suspects
+    )
+    assert found == [
+        "_space/_describe.py:option_values",
+        "_trial.py:metrics",
+        "_trial.py:shown_params",
+    ]
+
+
+async def test_the_public_pieces_the_command_line_reads_trials_with(tmp_path: Path) -> None:
+    space = {
+        "layers": hp.choice("layers", [1, 2, 3]),
+        "opt": hp.choice("opt", [{"name": "sgd", "m": hp.uniform("m", 0, 1)}, "adam"]),
+    }
+    options: dict[str, list[object]] = {
+        "layers": [1, 2, 3],
+        "opt": [{"name": "sgd", "m": {"param": "m"}}, "adam"],
+    }
+    assert asynchpo.compile_space(space).options == options
+
+    def objective(params: dict[str, Any]) -> dict[str, Any]:
+        return {"loss": params["layers"], "status": "ok", "accuracy": 0.9, "note": (1, math.inf)}
+
+    store = tmp_path / "s.sqlite"
+    await fmin(objective, space, algo=rand.suggest, max_evals=3, storage=store, study="s", seed=1)
+    async with open_study(store, "s") as study:
+        assert study.options == options
+        for trial in study.trials:
+            assert trial.metrics == {"accuracy": 0.9, "note": [1, "inf"]}
+            shown = trial.shown_params(study.options)
+            assert shown["layers"] == options["layers"][int(trial.params["layers"])]
+            assert shown["opt"] == options["opt"][int(trial.params["opt"])]
+            assert trial.params["layers"] in (0, 1, 2)  # the record keeps hyperopt's indices
+    pruned = asynchpo.Trial(
+        0,
+        asynchpo.TrialState.PRUNED,
+        {"layers": 7},
+        result={"loss": 1.0, "status": "ok", "step": 3, "error": "e", "attachments": {}, "f1": 1},
+    )
+    assert pruned.metrics == {"f1": 1}  # the step it stopped at is its last report's
+    assert pruned.shown_params(options) == {"layers": 7}  # no such option: as stored
+    assert asynchpo.json_safe({"a": (1, math.nan), 2: None}) == {"a": [1, "nan"], "2": None}
 
 
 def test_failed_run_exits_1(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ PUBLIC = {
     "fmin_sync",
     "generate_trials_to_calculate",
     "hp",
+    "json_safe",
     "list_studies",
     "load_trials",
     "mix",

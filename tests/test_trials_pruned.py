@@ -166,11 +166,11 @@ def test_show_says_nothing_of_steps_when_no_trial_reported(
 
 
 def test_show_sums_up_many_different_steps() -> None:
-    from asynchpo._cli import _steps_text
+    from asynchpo._cli._render import steps_text
 
-    assert _steps_text([1, 1, 3]) == "step 1 (2 trials), step 3 (1)"
-    assert _steps_text([27]) == "step 27 (1 trial)"
-    assert _steps_text([1, 2, 3, 4, 5, 5, 9]) == "steps 1 to 9, median 4 (7 trials)"
+    assert steps_text([1, 1, 3]) == "step 1 (2 trials), step 3 (1)"
+    assert steps_text([27]) == "step 27 (1 trial)"
+    assert steps_text([1, 2, 3, 4, 5, 5, 9]) == "steps 1 to 9, median 4 (7 trials)"
 
 
 # --- trials -----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from asynchpo._space._compile import compile_space as compile_space
 from asynchpo._space._compile import space_eval as space_eval
 from asynchpo._space._describe import _canonical as _canonical
 from asynchpo._space._describe import describe_difference as describe_difference
+from asynchpo._space._describe import option_values as option_values
 from asynchpo._space._params import MAX_CATEGORIES as MAX_CATEGORIES
 from asynchpo._space._params import Kind as Kind
 from asynchpo._space._params import Mask as Mask

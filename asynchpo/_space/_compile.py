@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from asynchpo._exceptions import SpaceError
 from asynchpo._kinds import INTEGER_KINDS, Kind
-from asynchpo._space._describe import _canonical, _expressions, _shape
+from asynchpo._space._describe import _canonical, _expressions, _shape, option_values
 from asynchpo._space._params import (
     Mask,
     Param,
@@ -574,6 +574,12 @@ class Space:
         return self._template.build(point)
 
     # --- description ----------------------------------------------------------------------------
+
+    @property
+    def options(self) -> dict[str, list[object]]:
+        """The options of each choice (and pchoice), by label, as :meth:`describe` renders
+        them: for :meth:`Trial.shown_params`, which shows a choice as its option's value."""
+        return option_values(self.describe())
 
     def describe(self) -> list[dict[str, object]]:
         """A JSON-able description, one entry per parameter in column order.

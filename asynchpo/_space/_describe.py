@@ -31,9 +31,21 @@ from asynchpo._space._templates import (
     _Value,
 )
 
-__all__ = ["describe_difference"]
+__all__ = ["describe_difference", "option_values"]
 
 _CHOICE_KINDS = frozenset(kind.value for kind in CHOICE_KINDS)
+
+
+def option_values(description: Sequence[Mapping[str, object]]) -> dict[str, list[object]]:
+    """The options of each choice (and pchoice) of a space description (:meth:`Space.describe`,
+    a study's ``config.space``), by label: what each option is, as the description renders it
+    (JSON scalars as themselves, an object option as an object whose parameters read
+    ``{"param": label}``). A description stored before options were described has none."""
+    return {
+        str(entry["label"]): list(values)
+        for entry in description
+        if isinstance(values := entry.get("values"), list)
+    }
 
 
 # --- describing options: each option's structure as canonical JSON, for the fingerprint ---------

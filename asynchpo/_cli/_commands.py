@@ -1,0 +1,616 @@
+"""The ``asynchpo`` argument parser and its subcommands: ``run``, ``studies``, ``show``,
+``trials`` and ``plot``; :func:`main` maps errors to one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import io
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+
+import asynchpo
+from asynchpo import (
+    AllTrialsFailed,
+    AsynchpoError,
+    Command,
+    ConfigError,
+    SpaceError,
+    StorageError,
+    StudyError,
+    StudyMismatch,
+    StudyNotFound,
+    Trials,
+    anneal,
+    fmin,
+    fmin_sync,
+    json_safe,
+    list_studies,
+    load_trials,
+    open_study,
+    pruners,
+    rand,
+    space_eval,
+    tpe,
+)
+from asynchpo._cli._render import (
+    StoredStudy,
+    TrialPrinter,
+    first_line,
+    number,
+    print_show,
+    print_studies,
+    print_trials,
+)
+from asynchpo._cli._spaces import SPACE_HELP, load_space
+
+__all__ = ["UsageError", "build_parser", "main"]
+
+PROG = "asynchpo"
+
+# The exit code of a run stopped by SIGTERM (fmin raises SystemExit with it): 128 + 15.
+_TERMINATED = 143
+
+# The lease fmin takes by default, shown in --help and passed on as given.
+_DEFAULT_LEASE: float = inspect.signature(fmin).parameters["lease_seconds"].default
+
+_ALGOS: dict[str, Callable[..., Any]] = {
+    "tpe": tpe.suggest,
+    "rand": rand.suggest,
+    "anneal": anneal.suggest,
+}
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as one line instead of usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _slot_env(values: Sequence[str]) -> dict[str, list[str]] | None:
+    if not values:
+        return None
+    out: dict[str, list[str]] = {}
+    for item in values:
+        name, equals, rest = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--slot-env {item!r}: write VAR=v0,v1,... (one value per slot)")
+        out[name] = rest.split(",")
+    return out
+
+
+async def _algo_of(storage: str, study: str) -> str:
+    async with open_study(storage, study) as stored:
+        return stored.config.algo
+
+
+def _stored_algo(storage: str, study: str) -> str | None:
+    """The algorithm an existing study was created with, if it is one the CLI knows."""
+    try:
+        algo = anyio.run(_algo_of, storage, study)
+    except AsynchpoError:  # no file, no such study, not a study file: fmin tells
+        return None
+    return algo if algo in _ALGOS else None
+
+
+def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
+    if not command:
+        raise UsageError(
+            "run needs the program to evaluate after --, e.g. -- python train.py --lr {lr}"
+        )
+    space = load_space(args.space)
+    points = _points(args.points) if args.points else None
+    algo = args.algo or _stored_algo(args.storage, args.study) or "tpe"
+    objective = Command(command, timeout=args.trial_timeout)
+    trials = Trials()
+    printer = TrialPrinter(space) if args.verbose else None
+    try:
+        best = fmin_sync(
+            objective,
+            space,
+            algo=_ALGOS[algo],
+            max_evals=args.max_evals,
+            timeout=args.timeout,
+            loss_threshold=args.loss_threshold,
+            trials=trials,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            storage=args.storage,
+            study=args.study,
+            catch_eval_exceptions=True,
+            slot_env=_slot_env(args.slot_env),
+            retries=args.retries,
+            pruner=_pruner(args),
+            # The flag forces it; by default fmin draws it when stderr is a terminal.
+            show_progressbar=True if args.progress else None,
+            return_argmin=True,
+            lease_seconds=args.lease_seconds,
+            points_to_evaluate=points,
+            log_dir=args.log_dir,
+            early_stop_fn=printer,
+        )
+    except KeyboardInterrupt:  # first: fmin's Ctrl-C error is also a SystemExit
+        if printer is not None:
+            printer.rest(trials)
+        print(
+            f"{PROG}: interrupted; the trials in flight were recorded as interrupted, run the "
+            "same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except SystemExit as exc:
+        if printer is not None:
+            printer.rest(trials)
+        if exc.code != _TERMINATED:
+            raise
+        print(
+            f"{PROG}: terminated (SIGTERM); the trials in flight were recorded as interrupted, "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return _TERMINATED
+    except AllTrialsFailed:
+        if printer is not None:
+            printer.rest(trials)
+        return _fail(
+            f"no trial of study {args.study!r} succeeded ({len(trials.records)} trials); see "
+            f"the errors with: {PROG} trials {args.storage} {args.study}",
+            1,
+        )
+    if printer is not None:
+        printer.rest(trials)
+    best_trial = trials.best_trial  # hyperopt's document of it
+    values = space_eval(space, best)
+    print(
+        f"study {args.study!r}: {len(trials.records)} trials, best is trial "
+        f"{best_trial['tid']} with loss {number(best_trial['result']['loss'])}"
+    )
+    print(json.dumps(json_safe(values), sort_keys=True))
+    return 0
+
+
+def _points(path: str) -> list[dict[str, object]]:
+    """``--points FILE``: a JSON list of points, as fmin's ``points_to_evaluate``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read --points {path!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"--points {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(point, dict) for point in data):
+        raise UsageError(
+            f'--points {path!r} must hold a JSON list of objects such as [{{"lr": 0.01, '
+            '"layers": 1}]: label -> value, the option index for a choice'
+        )
+    return data
+
+
+def _pruner(args: argparse.Namespace) -> pruners.Pruner | None:
+    asha_options = {
+        "min_resource": args.min_resource,
+        "reduction_factor": args.reduction_factor,
+        "max_resource": args.max_resource,
+    }
+    given = [f"--{name.replace('_', '-')}" for name, value in asha_options.items() if value]
+    if args.pruner != "asha" and given:
+        raise UsageError(f"{', '.join(given)} only apply to --pruner asha")
+    if args.pruner == "asha":
+        return pruners.SuccessiveHalvingPruner(
+            **{name: value for name, value in asha_options.items() if value is not None}
+        )
+    if args.pruner == "median":
+        return pruners.MedianPruner(
+            n_startup_trials=args.startup_trials, n_warmup_steps=args.warmup_steps
+        )
+    if args.startup_trials != 5 or args.warmup_steps:
+        raise UsageError("--startup-trials and --warmup-steps only apply to --pruner median")
+    return None
+
+
+async def _read_study(storage: str, name: str) -> StoredStudy:
+    # open_study without a space reads: it creates no file and registers no driver.
+    try:
+        async with open_study(storage, name) as study:
+            drivers = {driver.id: driver for driver in await study.drivers()}
+            return StoredStudy(study, study.trials, study.summary(), drivers, time.time())
+    except StudyNotFound as exc:
+        raise await _with_studies(exc, storage, name) from None
+
+
+async def _load_trials(storage: str, name: str) -> Trials:
+    try:
+        return await load_trials(storage, name)
+    except StudyNotFound as exc:
+        raise await _with_studies(exc, storage, name) from None
+
+
+async def _with_studies(exc: StudyNotFound, storage: str, name: str) -> Exception:
+    """The error for an unknown study, naming the studies the file holds."""
+    try:
+        names = [summary.name for summary in await list_studies(storage)]
+    except AsynchpoError:  # no file, not a study file: the error says so
+        return exc
+    held = (
+        f"the studies it holds: {', '.join(repr(n) for n in names)}"
+        if names
+        else "it holds no study yet"
+    )
+    return UsageError(f"there is no study called {name!r} in {storage}; {held}")
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    print_studies(anyio.run(list_studies, args.storage), args.storage, args.format)
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    print_show(anyio.run(_read_study, args.storage, args.study), args.format)
+    return 0
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    print_trials(anyio.run(_read_study, args.storage, args.study), args.format)
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix.lower() not in (".png", ".svg", ".pdf", ".html", ".htm"):
+        raise UsageError(f"-o must name a .png, .svg, .pdf or .html file, got {args.output!r}")
+    trials = anyio.run(_load_trials, args.storage, args.study)
+    if args.curves and not any(trial.reports for trial in trials.records):
+        return _fail(
+            f"study {args.study!r} has no learning curves: none of its {len(trials)} trials "
+            "reported a loss at a step (an objective reports with trial.report(step, loss))",
+            2,
+        )
+    try:
+        trials.plot(output, title=f"{args.study} ({args.storage})", curves=args.curves)
+    except ImportError as exc:
+        # A missing optional dependency is not a usage error: exit code 1, and the message
+        # names the pip extra that installs it.
+        if args.curves:
+            # Without matplotlib, show still tells where the curves stopped.
+            hint = f"{PROG} show {args.storage} {args.study} summarizes the learning curves as text"
+            return _fail(f"{exc} ({hint})", 1)
+        return _fail(str(exc), 1)
+    print(f"wrote {output}")
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _storage(text: str) -> str:
+    """An argparse type: a SQLite file's path, or Optuna's URL form of one
+    (``sqlite:///relative.db``, ``sqlite:////absolute.db``), as a path."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme.replace("+", "").isalpha():
+        return text
+    if scheme.lower() != "sqlite" or not rest.startswith("/") or rest in ("/", "/:memory:"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a SQLite file, as a path or as sqlite:///relative.db or "
+            "sqlite:////absolute.db (no other database URL is supported)"
+        )
+    return rest[1:]  # sqlite:///x.db -> x.db, sqlite:////tmp/x.db -> /tmp/x.db
+
+
+_STORAGE_HELP = "the SQLite file: a path, or sqlite:///relative.db, sqlite:////absolute.db"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``asynchpo`` argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Asynchronous hyperparameter search over a program, checkpointed to SQLite.",
+        epilog="Exit codes: 0 ok, 1 the run failed or an optional dependency is missing, 2 "
+        "usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {asynchpo.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="search: run a program once per trial",
+        description="Run PROGRAM (after --) once per trial, with {label} placeholders "
+        "replaced by the trial's values; the loss is the last number (or JSON object with "
+        "'loss') it prints. The same command resumes the study. A failing trial is recorded "
+        'and the search goes on. With --pruner, lines such as {"step": 3, "loss": 0.4} '
+        "report progress, and unpromising trials are stopped early. Several run commands may "
+        "drive one study at once. Ctrl-C (exit code 130) or SIGTERM (exit code 143) stops the "
+        "run: the trials in flight are recorded as interrupted and run again on resume.",
+        usage=f"{PROG} run --space SPACE --storage FILE --study NAME --max-evals N "
+        "[options] -- PROGRAM [ARG ...]",
+    )
+    run.add_argument("--space", required=True, help=SPACE_HELP)
+    run.add_argument(
+        "--storage", required=True, type=_storage, help=f"{_STORAGE_HELP} (created if missing)"
+    )
+    run.add_argument("--study", required=True, help="the study's name in the storage")
+    run.add_argument(
+        "--max-evals",
+        required=True,
+        type=_whole(0),
+        help="stop once the study has N finished trials (earlier runs included)",
+    )
+    run.add_argument(
+        "--concurrency", type=_whole(1), default=1, help="trials in flight (default 1)"
+    )
+    run.add_argument(
+        "--algo",
+        choices=sorted(_ALGOS),
+        help="the search algorithm (default: the study's, or tpe for a new study)",
+    )
+    run.add_argument("--seed", type=_whole(0), help="the study's seed (default: random)")
+    run.add_argument(
+        "--trial-timeout", type=_seconds, help="seconds a trial may run before it is stopped"
+    )
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        help="stop the run after this many seconds (trials in flight are recorded as "
+        "interrupted and run again on resume)",
+    )
+    run.add_argument(
+        "--loss-threshold",
+        type=_finite,
+        metavar="LOSS",
+        help="stop the run once a trial reaches a loss at or below LOSS",
+    )
+    run.add_argument(
+        "--points",
+        metavar="FILE",
+        help='a JSON list of points to evaluate first, e.g. [{"lr": 0.01, "layers": 0}] '
+        "(label -> value; the option index for a choice, as fmin's points_to_evaluate)",
+    )
+    run.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="the folder of the trials' stdout and stderr logs (default: next to the storage)",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print a line per finished trial: its state, loss, time, parameters and metrics",
+    )
+    run.add_argument(
+        "--retries", type=_whole(0), default=0, help="run a crashed trial again up to K times"
+    )
+    run.add_argument(
+        "--slot-env",
+        action="append",
+        default=[],
+        metavar="VAR=v0,v1,...",
+        help="an environment variable set per slot, e.g. CUDA_VISIBLE_DEVICES=0,1 (repeatable)",
+    )
+    run.add_argument(
+        "--pruner",
+        choices=["asha", "median"],
+        help='stop unpromising trials early from the {"step": N, "loss": x} lines they '
+        "print: asha (asynchronous successive halving) or median",
+    )
+    run.add_argument(
+        "--min-resource", type=_whole(1), help="asha: the step of the first rung (default 1)"
+    )
+    run.add_argument(
+        "--reduction-factor", type=_whole(2), help="asha: keep 1 trial in N at a rung (default 3)"
+    )
+    run.add_argument(
+        "--max-resource", type=_whole(1), help="asha: the step at which trials end by themselves"
+    )
+    run.add_argument(
+        "--startup-trials",
+        type=_whole(0),
+        default=5,
+        help="median: prune nothing before this many trials completed (default 5)",
+    )
+    run.add_argument(
+        "--warmup-steps",
+        type=_whole(0),
+        default=0,
+        help="median: prune no trial before this step (default 0)",
+    )
+    run.add_argument(
+        "--lease-seconds",
+        type=_seconds,
+        default=_DEFAULT_LEASE,
+        metavar="S",
+        help="several run commands may drive one study; each renews a lease on its trials "
+        "every S/3 seconds, and the trials of one that stops renewing it for S seconds "
+        f"(killed, suspended) run again elsewhere (default {_DEFAULT_LEASE:g})",
+    )
+    run.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw the progress line even when stderr is not a terminal (it is drawn on one)",
+    )
+
+    studies_text = (
+        "list the studies in a storage file: trials by state (running: by a live driver; "
+        "stale: their driver is gone, they run again on the next start), live drivers, best "
+        "loss, last activity"
+    )
+    studies = commands.add_parser(
+        "studies", help=studies_text, description=studies_text[0].upper() + studies_text[1:] + "."
+    )
+    studies.add_argument("storage", type=_storage, help=_STORAGE_HELP)
+    studies.add_argument(
+        "--format", choices=("table", "json"), default="table", help="default: table"
+    )
+
+    show_text = (
+        "summarize one study: its trials by state, where pruned trials stopped, the best "
+        "trial with its values and metrics, the trials running now by driver (pid, host, when "
+        "last seen), and stale ones whose driver is gone"
+    )
+    show = commands.add_parser(
+        "show", help=show_text, description=show_text[0].upper() + show_text[1:] + "."
+    )
+    show.add_argument("storage", type=_storage, help=_STORAGE_HELP)
+    show.add_argument("study", help="the study's name")
+    show.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+
+    trials = commands.add_parser(
+        "trials",
+        help="every trial of a study: state, loss, times, parameters, metrics, error",
+        description="List every trial of a study, one row each: id, state, loss, started, "
+        "finished, duration, reports and last_step, one column per parameter (a choice shows "
+        "the option's value), one per metric the objective reported besides its loss (e.g. "
+        "accuracy), and the error.",
+    )
+    trials.add_argument("storage", type=_storage, help=_STORAGE_HELP)
+    trials.add_argument("study", help="the study's name")
+    trials.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="default: table; the reports column counts a trial's intermediate losses, and in "
+        "json lists them as [step, loss] pairs; csv and json give times in ISO 8601",
+    )
+    plot = commands.add_parser(
+        "plot",
+        help="draw a study's report: loss per trial and per parameter, trials by slot, "
+        "learning curves",
+        description="Draw a study's report: the loss per trial (pruned trials apart) and "
+        "against each parameter, the trials over time by slot and, when trials reported "
+        "intermediate losses, their learning curves. With --curves, only the learning curves.",
+    )
+    plot.add_argument("storage", type=_storage, help=_STORAGE_HELP)
+    plot.add_argument("study", help="the study's name")
+    plot.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="report.png, report.svg, report.pdf, or report.html for one page with the data",
+    )
+    plot.add_argument(
+        "--curves",
+        action="store_true",
+        help="draw only the learning curves: loss against step for each trial that reported "
+        "(pruned ones muted, the best in red)",
+    )
+    return parser
+
+
+def _dispatch(argv: list[str]) -> int:
+    command: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1 :]
+    parser = build_parser()
+    if not argv and not command:
+        parser.print_help()  # bare asynchpo: the help, as asked for (exit code 0)
+        return 0
+    args = parser.parse_args(argv)
+    if getattr(args, "study", None) is not None:
+        args.study = _study_argument(args.study)
+    if args.command != "run" and command:
+        raise UsageError(f"{args.command} takes no program after --")
+    if args.command == "run":
+        return _cmd_run(args, command)
+    if args.command == "studies":
+        return _cmd_studies(args)
+    if args.command == "show":
+        return _cmd_show(args)
+    if args.command == "plot":
+        return _cmd_plot(args)
+    return _cmd_trials(args)
+
+
+def _study_argument(text: str) -> str:
+    """A study name from the command line as the UTF-8 text it was typed in.
+
+    Python decodes arguments with the locale's encoding: under ``LC_ALL=C`` (without UTF-8
+    mode) an accented name arrives as escaped bytes, which would name no stored study.
+    """
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except UnicodeError:
+        raise UsageError(
+            f"the study name {text!r} is not UTF-8 text; type the name as it was stored"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``asynchpo`` command line; returns the exit code."""
+    # A terminal that cannot show a study's or a label's characters (LC_ALL=C, or
+    # PYTHONIOENCODING=ascii) gets them as \xe9 escapes rather than a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _dispatch(arguments)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        return _fail(str(exc), 2)
+    except AllTrialsFailed as exc:
+        return _fail(first_line(str(exc)), 1)
+    except (ConfigError, SpaceError, StorageError, StudyError, StudyMismatch) as exc:
+        return _fail(_one_line(str(exc)), 2)
+    except AsynchpoError as exc:
+        return _fail(first_line(str(exc)), 1)
+    except BrokenPipeError:  # asynchpo trials ... | head
+        return 0
+
+
+def _one_line(text: str) -> str:
+    parts = (part.strip().removeprefix("- ") for part in text.strip().splitlines())
+    return " ".join(part for part in parts if part)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
