@@ -7,8 +7,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import math
-import numbers
 import os
 import re
 import signal
@@ -23,6 +21,7 @@ import anyio
 import anyio.from_thread
 import numpy as np
 
+from asynchpo import _checks as checks
 from asynchpo._exceptions import AllTrialsFailed, ConfigError
 from asynchpo._executors._base import (
     Executor,
@@ -87,35 +86,21 @@ def _check_arguments(
         raise TypeError(
             f"fn must be the objective, a callable taking the parameters; got {type(fn).__name__}"
         )
-    for name, value in (("timeout", timeout), ("loss_threshold", loss_threshold)):
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or math.isnan(float(value))
-        ):
-            raise ConfigError(f"{name} must be a number or None, got {value!r}")
-    if timeout is not None and float(timeout) <= 0:  # type: ignore[arg-type]
-        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if (
-        isinstance(concurrency, bool)
-        or not isinstance(concurrency, numbers.Integral)
-        or concurrency < 1
-    ):
-        raise ConfigError(
-            f"concurrency must be a whole number >= 1 (the evaluations in flight), "
-            f"got {concurrency!r}"
-        )
+    checks.number("timeout", timeout, positive=True, finite=False, allow_none=True, hint="seconds")
+    checks.number("loss_threshold", loss_threshold, finite=False, allow_none=True)
+    checks.whole("concurrency", concurrency, at_least=1, hint="the evaluations in flight")
 
 
 def _study_seed(seed: int | None, rstate: np.random.Generator | None) -> int | None:
     if seed is not None and rstate is not None:
         raise ConfigError("pass seed or rstate, not both")
     if rstate is not None:
-        if not isinstance(rstate, np.random.Generator):
-            raise ConfigError(
-                f"rstate must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                f"got {type(rstate).__name__}"
-            )
+        checks.instance(
+            "rstate",
+            rstate,
+            np.random.Generator,
+            "a numpy.random.Generator (np.random.default_rng(seed))",
+        )
         return int(rstate.integers(2**63))
     return seed
 
@@ -399,6 +384,10 @@ async def fmin(
         stops renewing it for this long (killed, suspended) loses them to the others, which
         run them again.
     :returns: the best point found in the whole study.
+    :raises TypeError: before any work, for an argument of the wrong kind
+        (``concurrency="2"``, ``max_evals=1.5``, ``timeout=True``).
+    :raises ConfigError: before any work, for an argument whose value cannot work
+        (``concurrency=0``, ``timeout=-1``, ``lease_seconds=nan``).
     :raises AllTrialsFailed: when no trial of the study succeeded.
     :raises KeyboardInterrupt: on Ctrl-C while ``fmin`` ran in the main thread on asyncio's
         event loop (``fmin_sync``, ``asyncio.run``, ``anyio.run``): the run stops as on
@@ -419,8 +408,7 @@ async def fmin(
     """
     _check_arguments(fn, max_evals, timeout, loss_threshold, concurrency, hyperopt_only)
     slots = _check_slot_env(slot_env, int(concurrency))
-    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
-        raise ConfigError(f"retries must be a whole number >= 0, got {retries!r}")
+    checks.whole("retries", retries)
     compiled = compile_space(space)
     if isinstance(fn, TrialObjective):
         fn.prepare(compiled)
@@ -473,6 +461,7 @@ async def fmin(
             if points_to_evaluate:
                 await handle.enqueue(points_to_evaluate)
             view._reset(handle.labels, handle.trials, handle.log_labels, handle.config.space)
+            view._read_attachments_from(handle._attachment_reader())
             handle.watch(view._update)
             progress = (
                 Progress(max_evals, handle.finished)

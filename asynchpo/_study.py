@@ -37,6 +37,8 @@ import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 
+from asynchpo import _checks as checks
+from asynchpo._checks import given
 from asynchpo._exceptions import (
     ConfigError,
     LeaseLost,
@@ -51,7 +53,14 @@ from asynchpo._kinds import LOG_KINDS
 from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
 from asynchpo._pruners import Pruner
-from asynchpo._space import Space, _canonical, compile_space, describe_difference
+from asynchpo._results import json_safe
+from asynchpo._space import (
+    Space,
+    _canonical,
+    compile_space,
+    describe_difference,
+    option_values,
+)
 from asynchpo._storage import Storage, StudyConfig, StudyRecord, open_storage
 from asynchpo._storage._base import Changes, Driver
 from asynchpo._storage._group_commit import GroupCommit
@@ -214,6 +223,13 @@ class Study:
         return [str(entry["label"]) for entry in self.record.config.space]
 
     @property
+    def options(self) -> dict[str, list[object]]:
+        """The options of each choice (and pchoice), by label, as the stored space describes
+        them: for :meth:`Trial.shown_params`, which shows a choice as its option's value. Empty
+        for a study stored before options were described."""
+        return option_values(self.record.config.space)
+
+    @property
     def log_labels(self) -> list[str]:
         """The labels of log-scaled parameters."""
         return [
@@ -276,7 +292,13 @@ class Study:
 
         view = Trials()
         view._reset(self.labels, self.trials, self.log_labels, self.config.space)
+        view._read_attachments_from(self._attachment_reader())
         return view
+
+    def _attachment_reader(self) -> Callable[[int], dict[str, Any]] | None:
+        """Reads a trial's stored attachments without awaiting (see
+        :meth:`Storage.attachment_reader`), for the hyperopt ``Trials`` view."""
+        return self._storage.attachment_reader(self.record.id)
 
     def watch(self, callback: Callable[[Trial], None]) -> None:
         """Call ``callback`` with every record this study stores or reads from now on."""
@@ -313,8 +335,7 @@ class Study:
         :raises StudyError: without ``n``, when ``max_evals`` is reached.
         """
         self._check_driving("ask")
-        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0):
-            raise ConfigError(f"ask(n): n must be a whole number >= 0, got {n!r}")
+        checks.whole("ask(n): n", n, allow_none=True)
         started: list[RunningTrial] = []
         for _ in range(1 if n is None else int(n)):
             trial = await self._start(slot)
@@ -484,7 +505,16 @@ class Study:
             attempts=attempts,
             now=time.time(),
         )
+        named = _attachments_of(value)
+        if named is not None:
+            # Stored apart, bytes as bytes (hyperopt's trial_attachments), not in the result.
+            record = record.replace(
+                result={key: item for key, item in record.result.items() if key != "attachments"}
+            )
         self._reports_written.pop(trial_id, None)
+        if named and self._ledger.holds(trial_id):
+            with anyio.CancelScope(shield=True):
+                await self._storage.put_attachments(self.record.id, trial_id, named)
         await self._commit(record)
         return record
 
@@ -887,33 +917,24 @@ def check_options(
 ) -> tuple[int | None, float]:
     """The options ``open_study`` and ``fmin`` share, checked before any work: the seed (or
     ``None``) and the lease in seconds, or :class:`ConfigError` saying what is wrong."""
-    if not isinstance(study, str) or not study:
-        raise ConfigError(f"study must be a non-empty string, got {study!r}")
+    if not isinstance(study, str):
+        raise TypeError(f"study must be a non-empty string (the study's name), got {given(study)}")
+    if not study:
+        raise ConfigError("study must be a non-empty string (the study's name), got ''")
     if "\x00" in study:
         # It names the study to programs (ASYNCHPO_STUDY), and no environment can hold a NUL.
         raise ConfigError(f"study {study!r} holds a NUL character; choose a name without one")
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-    ):
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    if max_evals is not None and (
-        isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0
-    ):
-        raise ConfigError(f"max_evals must be a whole number >= 0 or None, got {max_evals!r}")
-    if pruner is not None and not isinstance(pruner, Pruner):
-        raise ConfigError(
-            "pruner must be a Pruner such as pruners.SuccessiveHalvingPruner() or "
-            f"pruners.MedianPruner(), got {pruner!r:.100}"
+    checked_seed = None if seed is None else checks.whole("seed", seed)
+    checks.whole("max_evals", max_evals, allow_none=True)
+    if pruner is not None:
+        checks.instance(
+            "pruner",
+            pruner,
+            Pruner,
+            "a Pruner such as pruners.SuccessiveHalvingPruner() or pruners.MedianPruner()",
         )
-    if (
-        isinstance(lease_seconds, bool)
-        or not isinstance(lease_seconds, numbers.Real)
-        or not (math.isfinite(float(lease_seconds)) and float(lease_seconds) > 0)
-    ):
-        raise ConfigError(
-            f"lease_seconds must be a positive number of seconds, got {lease_seconds!r}"
-        )
-    return (None if seed is None else int(seed)), float(lease_seconds)
+    lease = checks.number("lease_seconds", lease_seconds, positive=True, hint="seconds")
+    return checked_seed, lease
 
 
 @contextlib.asynccontextmanager
@@ -1051,6 +1072,27 @@ async def open_study(
                         if closing_cleanly:
                             raise
                         logger.debug("could not end driver %d: %s", driver.id, exc)
+
+
+def _attachments_of(value: object) -> dict[str, Any] | None:
+    """The ``attachments`` an objective's result carries, as storage takes them: ``bytes``
+    as they are, other values as JSON can hold them (their text form where it cannot), names
+    as strings. ``None`` when the result has no mapping of attachments (or cannot be read)."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        attachments = value.get("attachments")
+        if not isinstance(attachments, Mapping):
+            return None
+        named = dict(attachments.items())
+    except Exception:
+        return None  # the result is stored as a failed trial saying why
+    return {
+        name if isinstance(name, str) else repr(name): (
+            bytes(item) if isinstance(item, bytes | bytearray | memoryview) else json_safe(item)
+        )
+        for name, item in named.items()
+    }
 
 
 def single_storage_error(group: BaseExceptionGroup[Any]) -> StorageError | None:

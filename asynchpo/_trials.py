@@ -19,7 +19,9 @@ one that never started, is only in :attr:`Trials.records` (and runs again on res
 
 What an objective returned that JSON cannot hold (a fitted model, a numpy array, bytes)
 comes back as itself from the ``Trials`` object of the process that ran the trial; storage
-keeps its JSON-safe form (see :func:`asynchpo.fmin`).
+keeps its JSON-safe form (see :func:`asynchpo.fmin`). A result's ``attachments`` are stored
+apart with the trial, bytes as bytes, and read back by any ``Trials`` of that stored study
+(see :meth:`Trials.trial_attachments`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import math
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,29 +97,35 @@ def _plain(value: object, budget: list[int], depth: int = 0) -> bool:
 
 class _Attachments(MutableMapping[str, Any]):
     """One trial's attachments (hyperopt's ``trials.trial_attachments(trial)``): a dict-like
-    view of ``Trials.attachments`` under hyperopt's keys ``ATTACH::<tid>::<name>``."""
+    view of ``Trials.attachments`` under hyperopt's keys ``ATTACH::<tid>::<name>``. The
+    trial's stored attachments are read into it (once) on first use."""
 
-    def __init__(self, store: dict[str, Any], tid: int) -> None:
-        self._store = store
+    def __init__(self, trials: Trials, tid: int) -> None:
+        self._trials = trials
+        self._tid = tid
         self._prefix = f"ATTACH::{tid}::"
 
+    def _load(self) -> dict[str, Any]:
+        self._trials._load_attachments(self._tid)
+        return self._trials.attachments
+
     def __getitem__(self, name: str) -> Any:
-        return self._store[self._prefix + name]
+        return self._load()[self._prefix + name]
 
     def __setitem__(self, name: str, value: Any) -> None:
         if not isinstance(name, str):
             raise TypeError(f"an attachment's name must be a string, got {name!r}")
-        self._store[self._prefix + name] = value
+        self._load()[self._prefix + name] = value
 
     def __delitem__(self, name: str) -> None:
-        del self._store[self._prefix + name]
+        del self._load()[self._prefix + name]
 
     def __iter__(self) -> Iterator[str]:
         size = len(self._prefix)
-        return iter([key[size:] for key in self._store if key.startswith(self._prefix)])
+        return iter([key[size:] for key in self._load() if key.startswith(self._prefix)])
 
     def __len__(self) -> int:
-        return sum(1 for key in self._store if key.startswith(self._prefix))
+        return sum(1 for key in self._load() if key.startswith(self._prefix))
 
 
 def _hyperopt_time(timestamp: float | None) -> datetime.datetime | None:
@@ -149,7 +157,8 @@ class Trials:
             )
         self.exp_key = exp_key
         #: hyperopt's attachments: ``ATTACH::<tid>::<name>`` keys for trial attachments (see
-        #: :meth:`trial_attachments`), any other key for the search's own. Kept in memory.
+        #: :meth:`trial_attachments`), any other key for the search's own. Kept in memory; a
+        #: trial's stored attachments are read in when its ``trial_attachments`` is first used.
         self.attachments: dict[str, Any] = {}
         self._records: list[Trial] = []
         self._labels: tuple[str, ...] = ()
@@ -168,6 +177,10 @@ class Trials:
         self._to_calculate: list[Mapping[str, object]] = []
         # The (storage, study) the live values and attachments belong to.
         self._bound: object = None
+        # Reads a trial's stored attachments (set by fmin and load_trials), and the trials
+        # whose stored attachments were read into ``attachments`` already.
+        self._attachment_reader: Callable[[int], dict[str, Any]] | None = None
+        self._attachments_read: set[int] = set()
 
     # Filled in by fmin and load_trials -------------------------------------------------
 
@@ -180,7 +193,7 @@ class Trials:
     ) -> None:
         """``space``: the study's space description (``Study.config.space``), for the values
         of its choices' options (``None`` keeps the ones known)."""
-        from asynchpo._summary import option_values
+        from asynchpo._space import option_values
 
         self._labels = tuple(labels)
         self._log_labels = tuple(log_labels)
@@ -215,6 +228,24 @@ class Trials:
             self._bound = key
             self._live.clear()
             self.attachments.clear()
+            self._attachment_reader = None
+            self._attachments_read.clear()
+
+    def _read_attachments_from(self, reader: Callable[[int], dict[str, Any]] | None) -> None:
+        """Read trials' stored attachments with ``reader`` (a study's
+        ``attachment_reader()``), each trial's on first use."""
+        self._attachment_reader = reader
+
+    def _load_attachments(self, tid: int) -> None:
+        """Bring trial ``tid``'s stored attachments into :attr:`attachments`, once; those
+        this object holds already (the objects the objective returned, or set here) win."""
+        reader = self._attachment_reader
+        if reader is None or tid in self._attachments_read:
+            return
+        stored = reader(tid)
+        self._attachments_read.add(tid)
+        for name, value in stored.items():
+            self.attachments.setdefault(f"ATTACH::{tid}::{name}", value)
 
     def _keep_live(self, tid: int, value: object) -> None:
         """Remember what trial ``tid``'s objective returned, if JSON would change it, and
@@ -231,9 +262,10 @@ class Trials:
         except Exception:
             return
         if named is not None:
-            own = self.trial_attachments(tid)
+            # Straight into the dict: reading the stored ones (none yet) would cost a read.
             for name, item in named.items():
-                own[name if isinstance(name, str) else repr(name)] = item
+                key = name if isinstance(name, str) else repr(name)
+                self.attachments[f"ATTACH::{tid}::{key}"] = item
         if not plain:
             self._live[tid] = live
             self._docs = None
@@ -327,20 +359,28 @@ class Trials:
         self._memory = None
         self._live.clear()
         self.attachments.clear()
+        self._attachment_reader = None
+        self._attachments_read.clear()
         self._to_calculate = []
 
     def trial_attachments(self, trial: Mapping[str, Any] | int) -> MutableMapping[str, Any]:
         """The attachments of ``trial`` (a trial document, or its ``tid``): a dict-like object
-        to store and read named values, such as a model's bytes, as in hyperopt. An objective
-        returning ``{"attachments": {name: value}, ...}`` puts them here. Kept in this
-        object (in memory), under hyperopt's keys in :attr:`attachments`.
+        to store and read named values, such as a model's bytes, as in hyperopt.
+
+        An objective returning ``{"attachments": {name: value}, ...}`` puts them here, and
+        they are stored with the trial (``bytes`` as bytes; other values as JSON holds them).
+        So a ``Trials`` from :func:`load_trials`, or from ``fmin`` with ``storage``, in any
+        process, reads a trial's stored attachments back (when first asked for that trial);
+        the process that ran the trial gets the objects themselves. Setting or deleting an
+        attachment here changes this object only (kept in memory, under hyperopt's keys in
+        :attr:`attachments`), never the storage.
         """
         tid = trial.get("tid") if isinstance(trial, Mapping) else trial
         if isinstance(tid, bool) or not isinstance(tid, int):
             raise TypeError(
                 f"trial_attachments takes a trial document (with its 'tid') or a tid, got {trial!r}"
             )
-        return _Attachments(self.attachments, tid)
+        return _Attachments(self, tid)
 
     @property
     def tids(self) -> list[int]:
@@ -434,13 +474,11 @@ class Trials:
                 "Trials.to_dataframe needs pandas: pip install 'asynchpo[pandas]' "
                 "(or use Trials.records, the typed records, without pandas)"
             ) from exc
-        from asynchpo._summary import metrics, shown_params
-
         reported = any(trial.reports for trial in self._records)
         extra = ["reports", "last_step"] if reported else []
         fixed = ["tid", "state", "loss", "status", "duration", "started", "finished"]
         fixed += ["error", "slot", *extra]
-        found = [metrics(trial) for trial in self._records]
+        found = [trial.metrics for trial in self._records]
         names = list(dict.fromkeys(key for keys in found for key in keys))
         taken = {*fixed, *self._labels}
         metric_columns = [f"result.{name}" if name in taken else name for name in names]
@@ -460,7 +498,7 @@ class Trials:
             if reported:
                 row["reports"] = len(trial.reports)
                 row["last_step"] = trial.reports[-1][0] if trial.reports else None
-            shown = shown_params(trial.params, self._options)
+            shown = trial.shown_params(self._options)
             for label in self._labels:
                 row[label] = shown.get(label, math.nan)
             for name, column in zip(names, metric_columns, strict=True):

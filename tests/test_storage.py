@@ -408,7 +408,7 @@ async def test_file_settings(tmp_path: Path) -> None:
     async with await SqliteStorage.open(path) as storage:
         assert _raw_rows(path, "PRAGMA journal_mode") == [("wal",)]
         assert _raw_rows(path, "PRAGMA application_id") == [(0x4148504F,)]
-        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
+        assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]
         conn = storage._conn
         assert conn is not None
         assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
@@ -849,4 +849,4 @@ async def test_an_old_file_is_upgraded_in_place(tmp_path: Path, version: int) ->
         # Finished trials are still final, the new state included.
         with pytest.raises(StorageError, match="already finished"):
             await storage.write(record.id, [taken])
-    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
+    assert _raw_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]

@@ -25,6 +25,15 @@ Contract, for every implementation:
   reads only what changed, never the whole study per suggestion.
 - **Records round-trip.** :meth:`Storage.trials` returns records equal to those written (the
   ``result`` dict goes through JSON: tuples come back as lists).
+- **Attachments.** Each trial may have named attachments (hyperopt's ``trial_attachments``),
+  kept apart from its record: :meth:`Storage.put_attachments` stores or replaces some by name
+  (``bytes`` stay bytes; any other value goes through JSON, and one JSON cannot hold is
+  refused with :class:`StorageError`, storing none of the call's), and
+  :meth:`Storage.attachments` reads a trial's back. They may be written in any state of the
+  trial (a finished one included: they are not part of its record), do not change the study's
+  version, and are not fenced; a driver writes a trial's right before its finished record.
+  :meth:`Storage.attachment_reader` reads them without awaiting, for code that cannot (the
+  hyperopt ``Trials`` view), even after the storage is closed.
 - **Not thread-safe.** A storage object is used from one event loop.
 """
 
@@ -32,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -212,6 +221,32 @@ class Storage(ABC):
     @abstractmethod
     async def drivers(self, study_id: int) -> list[Driver]:
         """Every driver that registered with the study, oldest first."""
+
+    @abstractmethod
+    async def put_attachments(
+        self, study_id: int, trial_id: int, attachments: Mapping[str, Any]
+    ) -> None:
+        """Store ``attachments`` (name -> ``bytes`` or a JSON-able value) for trial
+        ``trial_id``, replacing those of the same names, all or none.
+
+        :raises StorageError: (storing none) if a name is not a string or a value is neither
+            bytes nor JSON-able.
+        :raises StudyNotFound: if there is no such study.
+        """
+
+    @abstractmethod
+    async def attachments(self, study_id: int, trial_id: int) -> dict[str, Any]:
+        """Trial ``trial_id``'s attachments, by name: ``bytes`` as ``bytes``, the others as
+        they come back from JSON (tuples as lists). Empty if it has none.
+
+        :raises StudyNotFound: if there is no such study.
+        """
+
+    def attachment_reader(self, study_id: int) -> Callable[[int], dict[str, Any]] | None:
+        """A function that reads a trial's attachments (as :meth:`attachments`) without
+        awaiting, also after :meth:`aclose`; ``None`` if this storage has none (the
+        ``Trials`` view then shows only the attachments of trials run in this process)."""
+        return None
 
     @abstractmethod
     async def aclose(self) -> None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, final
 
 from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
 from asynchpo._storage._base import Changes, Driver, Storage, StudyConfig, StudyRecord, Written
 from asynchpo._storage._schema import (
+    AttachmentRow,
+    decode_attachment,
     decode_config,
     decode_trial,
+    encode_attachments,
     encode_config,
     encode_trial,
     finished_trial_error,
@@ -49,6 +53,8 @@ class MemoryStorage(Storage):
         self._next_tids: dict[int, int] = {}
         self._active_counts: dict[int, int] = {}
         self._drivers: dict[int, Driver] = {}
+        # Attachments as stored (encoded), by (study id, trial id), then by name.
+        self._attachments: dict[tuple[int, int], dict[str, AttachmentRow]] = {}
         self._next_id = 1
         self._closed = False
 
@@ -282,6 +288,31 @@ class MemoryStorage(Storage):
         """Every driver that registered with the study, oldest first."""
         self._rows(study_id)
         return [driver for driver in self._drivers.values() if driver.study_id == study_id]
+
+    async def put_attachments(
+        self, study_id: int, trial_id: int, attachments: Mapping[str, Any]
+    ) -> None:
+        """Store trial ``trial_id``'s attachments by name (bytes as bytes, others as JSON),
+        replacing those of the same names; all or none."""
+        self._rows(study_id)
+        rows = encode_attachments(trial_id, attachments)
+        if rows:
+            stored = self._attachments.setdefault((study_id, trial_id), {})
+            stored.update((row[0], row) for row in rows)
+
+    async def attachments(self, study_id: int, trial_id: int) -> dict[str, Any]:
+        """Trial ``trial_id``'s attachments, by name."""
+        self._rows(study_id)
+        return self._read_attachments(study_id, trial_id)
+
+    def attachment_reader(self, study_id: int) -> Callable[[int], dict[str, Any]]:
+        """Reads a trial's attachments at once; works after :meth:`aclose` too."""
+        # A partial, not a lambda: a Trials holding it is pickled by hyperopt code.
+        return functools.partial(self._read_attachments, study_id)
+
+    def _read_attachments(self, study_id: int, trial_id: int) -> dict[str, Any]:
+        stored = self._attachments.get((study_id, trial_id), {})
+        return {name: decode_attachment(trial_id, *row) for name, row in stored.items()}
 
     def _bump(self, study_id: int) -> int:
         self._versions[study_id] += 1

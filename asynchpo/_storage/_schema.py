@@ -30,16 +30,19 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRIAL_COLUMNS",
     "TRIGGER_MESSAGE",
+    "AttachmentRow",
     "DamagedRecord",
     "Row",
     "check_params",
     "check_space_description",
     "damaged_message",
+    "decode_attachment",
     "decode_config",
     "decode_driver",
     "decode_study",
     "decode_trial",
     "delete_trial_sql",
+    "encode_attachments",
     "encode_config",
     "encode_trial",
     "finished_trial_error",
@@ -49,7 +52,7 @@ __all__ = [
 ]
 
 #: The version of the layout below. Bump it (and add a migration) whenever the DDL changes.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 #: Written to the SQLite header (``PRAGMA application_id``) so that an asynchpo file can be told
 #: apart from any other SQLite database without trusting its table names. ASCII ``"AHPO"``.
@@ -158,6 +161,19 @@ _TRIGGER_DDL: Final = f"""
     END
     """
 
+# Version 5: trials' named attachments (hyperopt's ``trial_attachments``), bytes as bytes.
+# A plain rowid table (not WITHOUT ROWID): its values may be large blobs.
+_ATTACHMENTS_DDL: Final = """
+    CREATE TABLE attachments (
+        study_id INTEGER NOT NULL REFERENCES studies (id),
+        tid INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('bytes', 'json')),
+        value BLOB NOT NULL,
+        PRIMARY KEY (study_id, tid, name)
+    )
+    """
+
 _V2_COLUMNS: Final = (
     "study_id, tid, state, params, loss, result, error, created, started, finished, slot"
 )
@@ -186,6 +202,7 @@ SCHEMA_DDL: Final[tuple[str, ...]] = (
     _DRIVERS_DDL,
     *_COUNTER_TRIGGERS_DDL,
     *_INDEX_DDL,
+    _ATTACHMENTS_DDL,
 )
 
 #: A trial's columns as :data:`Row` holds them, in order.
@@ -229,6 +246,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         *_COUNTER_TRIGGERS_DDL,
         *_INDEX_DDL,
     ),
+    4: (_ATTACHMENTS_DDL,),
 }
 
 #: A trial as stored, in :data:`TRIAL_COLUMNS` order (the study id is kept separately).
@@ -761,6 +779,67 @@ def check_params(space: Sequence[Mapping[str, Any]], trial: Trial) -> None:
                     f"option indices (0 to {count - 1})",
                     trial=trial.id,
                 )
+
+
+#: An attachment as stored: its name, its kind (``"bytes"`` or ``"json"``) and its value.
+AttachmentRow = tuple[str, str, bytes]
+
+
+def encode_attachments(tid: int, attachments: Mapping[str, Any]) -> list[AttachmentRow]:
+    """The stored rows of trial ``tid``'s named attachments: ``bytes`` (and ``bytearray``,
+    ``memoryview``) are kept as they are, anything else as compact JSON text.
+
+    :raises StorageError: if a name is not a string, or a value is neither bytes nor a value
+        JSON can represent.
+    """
+    if not isinstance(attachments, Mapping):
+        raise StorageError(
+            f"cannot store the attachments of trial {tid}: they must be a dict of name -> "
+            f"value, got {type(attachments).__name__}"
+        )
+    rows: list[AttachmentRow] = []
+    for name, value in attachments.items():
+        if not isinstance(name, str):
+            raise StorageError(
+                f"cannot store the attachments of trial {tid}: the name {name!r} is not a "
+                "string; name each attachment with a string"
+            )
+        if isinstance(value, bytes | bytearray | memoryview):
+            rows.append((clean_text(name), "bytes", bytes(value)))
+            continue
+        try:
+            text = _ENCODER.encode(value)
+        except (TypeError, ValueError, RecursionError) as exc:
+            where, why = _locate_unstorable(value, f"attachment {name!r}") or (name, "a value")
+            raise StorageError(
+                f"cannot store the attachments of trial {tid}: {where} holds {why}, which "
+                f"neither bytes nor JSON can represent; pickle it to bytes, or {_JSON_TYPES_HINT}"
+            ) from exc
+        rows.append((clean_text(name), "json", text.encode("utf-8")))
+    return rows
+
+
+def decode_attachment(tid: int, name: object, kind: object, value: object) -> Any:
+    """The attachment stored as ``(name, kind, value)`` for trial ``tid``: bytes as bytes,
+    JSON as the value it holds.
+
+    :raises DamagedRecord: if the row cannot be read back.
+    """
+    if not isinstance(value, bytes):
+        raise DamagedRecord(f"the attachment {name!r} is {_shown(value)}, not a blob", trial=tid)
+    if kind == "bytes":
+        return value
+    if kind == "json":
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DamagedRecord(
+                f"the attachment {name!r} is marked JSON but is not UTF-8 text", trial=tid
+            ) from None
+        return _json_value(tid, f"attachment {name!r}", text)
+    raise DamagedRecord(
+        f"the attachment {name!r} has the kind {_shown(kind)}, not 'bytes' or 'json'", trial=tid
+    )
 
 
 def finished_trial_error(

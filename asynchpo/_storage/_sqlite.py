@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -29,10 +30,12 @@ from asynchpo._storage._schema import (
     TRIGGER_MESSAGE,
     WAITING_CHECK,
     Row,
+    decode_attachment,
     decode_config,
     decode_driver,
     decode_study,
     decode_trial,
+    encode_attachments,
     encode_config,
     encode_trial,
     finished_trial_error,
@@ -91,6 +94,12 @@ _ENQUEUE: Final = (
 )
 
 _SELECT_VERSION: Final = "SELECT version FROM studies WHERE id = ?"
+
+_SELECT_ATTACHMENTS: Final = (
+    "SELECT name, kind, value FROM attachments WHERE study_id = ? AND tid = ? ORDER BY rowid"
+)
+# Attachments per statement: 5 parameters each, well below SQLite's 999 before 3.32.
+_ATTACHMENTS_PER_STATEMENT: Final = 100
 
 _DRIVER_COLUMNS: Final = "id, study_id, host, pid, started, seen, lease, ended"
 _SELECT_STUDY: Final = "SELECT id, name, config, created FROM studies"
@@ -481,6 +490,78 @@ class SqliteStorage(Storage):
         )
         return [decode_driver(row) for row in rows]
 
+    async def put_attachments(
+        self, study_id: int, trial_id: int, attachments: Mapping[str, Any]
+    ) -> None:
+        """Store trial ``trial_id``'s attachments by name (bytes as a blob, others as JSON
+        text), replacing those of the same names; in one transaction."""
+        conn = self._connection()
+        rows = encode_attachments(trial_id, attachments)
+        if not rows:
+            await self._require_study(study_id)
+            return
+        step = _ATTACHMENTS_PER_STATEMENT
+        statements = []
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            parameters: list[Any] = []
+            for name, kind, value in chunk:
+                parameters.extend((study_id, trial_id, name, kind, value))
+            statements.append(
+                (
+                    "INSERT INTO attachments (study_id, tid, name, kind, value) VALUES "
+                    + ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                    + " ON CONFLICT (study_id, tid, name) DO UPDATE SET kind = excluded.kind,"
+                    " value = excluded.value",
+                    parameters,
+                )
+            )
+        try:
+            if len(statements) == 1:
+                await conn.execute_fetchall(*statements[0])
+            else:
+                try:
+                    await conn.execute_fetchall("BEGIN IMMEDIATE")
+                    for sql, parameters in statements:
+                        await conn.execute_fetchall(sql, parameters)
+                    await conn.execute_fetchall("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute_fetchall("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            if (
+                isinstance(exc, sqlite3.IntegrityError)
+                and _error_code(exc) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+            ):
+                raise study_id_not_found(study_id, self._path) from exc
+            raise _storage_error(
+                f"store {len(rows)} attachment(s) of trial {trial_id} of study {study_id} in "
+                f"{self._path} (none was stored)",
+                exc,
+            ) from exc
+
+    async def attachments(self, study_id: int, trial_id: int) -> dict[str, Any]:
+        """Trial ``trial_id``'s attachments, by name, in the order they were first stored."""
+        rows = await self._fetch(
+            _SELECT_ATTACHMENTS,
+            (study_id, trial_id),
+            f"read the attachments of trial {trial_id} of study {study_id}",
+        )
+        if not rows:
+            await self._require_study(study_id)
+        return {row[0]: decode_attachment(trial_id, *row) for row in rows}
+
+    def attachment_reader(self, study_id: int) -> Callable[[int], dict[str, Any]] | None:
+        """Reads a trial's attachments from the file through a connection of its own, which
+        only reads (no byte of the file changes); ``None`` for ``:memory:``. A file written
+        by an asynchpo older than attachments has none."""
+        if self._path == _IN_MEMORY:
+            return None
+        path = self._path
+        # A partial, not a lambda: a Trials holding it is pickled by hyperopt code.
+        return functools.partial(read_attachments, path, study_id)
+
     async def aclose(self) -> None:
         """Close the connection and stop its thread. Idempotent; safe after any failure."""
         conn, self._conn = self._conn, None
@@ -581,6 +662,38 @@ class SqliteStorage(Storage):
             "(nothing of the batch was stored)",
             exc,
         )
+
+
+def read_attachments(where: str, study_id: int, trial_id: int) -> dict[str, Any]:
+    """Trial ``trial_id``'s attachments in the asynchpo file ``where``, read at once on this
+    thread through a connection that only reads (see :meth:`SqliteStorage.attachment_reader`).
+
+    :raises StorageError: if the file cannot be read.
+    """
+    try:
+        target = _read_only_uri(where)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot read the attachments of trial {trial_id} from {where}: "
+            f"{exc.strerror or exc}; check that the file is still there"
+        ) from exc
+    if target is None:
+        return {}
+    try:
+        with contextlib.closing(
+            sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        ) as conn:
+            try:
+                rows = conn.execute(_SELECT_ATTACHMENTS, (study_id, trial_id)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return {}  # written before attachments were stored
+                raise
+    except sqlite3.Error as exc:
+        raise _storage_error(
+            f"read the attachments of trial {trial_id} of study {study_id} in {where}", exc
+        ) from exc
+    return {row[0]: decode_attachment(trial_id, *row) for row in rows}
 
 
 async def _prepare(conn: aiosqlite.Connection, where: str, *, in_memory: bool) -> None:

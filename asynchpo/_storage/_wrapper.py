@@ -6,7 +6,7 @@ only what they change, so the wrapped storage's contract holds for everything el
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from asynchpo._storage._base import Changes, Driver, Storage, StudyConfig, StudyRecord, Written
@@ -72,6 +72,17 @@ class StorageWrapper(Storage):
 
     async def drivers(self, study_id: int) -> list[Driver]:
         return await self.storage.drivers(study_id)
+
+    async def put_attachments(
+        self, study_id: int, trial_id: int, attachments: Mapping[str, Any]
+    ) -> None:
+        await self.storage.put_attachments(study_id, trial_id, attachments)
+
+    async def attachments(self, study_id: int, trial_id: int) -> dict[str, Any]:
+        return await self.storage.attachments(study_id, trial_id)
+
+    def attachment_reader(self, study_id: int) -> Callable[[int], dict[str, Any]] | None:
+        return self.storage.attachment_reader(study_id)
 
     async def aclose(self) -> None:
         """Does nothing: the wrapped storage is closed by whoever opened it."""
