@@ -346,6 +346,23 @@ def _storage(text: str) -> str:
 _STORAGE_HELP = "the SQLite file: a path, or sqlite:///relative.db, sqlite:////absolute.db"
 
 
+def _study_arguments(parser: argparse.ArgumentParser, *, study: bool = True) -> None:
+    """The positional arguments of a command that reads a study: the file, and its name."""
+    parser.add_argument("storage", type=_storage, help=_STORAGE_HELP)
+    if study:
+        parser.add_argument("study", help="the study's name")
+
+
+def _reader(commands: Any, name: str, text: str, *, study: bool = True) -> argparse.ArgumentParser:
+    """A command that reads a storage file: ``text`` is its help and, as a sentence, its
+    description."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=text, description=f"{text[0].upper()}{text[1:]}."
+    )
+    _study_arguments(parser, study=study)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``asynchpo`` argument parser."""
     parser = _Parser(
@@ -474,29 +491,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the progress line even when stderr is not a terminal (it is drawn on one)",
     )
 
-    studies_text = (
+    studies = _reader(
+        commands,
+        "studies",
         "list the studies in a storage file: trials by state (running: by a live driver; "
         "stale: their driver is gone, they run again on the next start), live drivers, best "
-        "loss, last activity"
+        "loss, last activity",
+        study=False,
     )
-    studies = commands.add_parser(
-        "studies", help=studies_text, description=studies_text[0].upper() + studies_text[1:] + "."
-    )
-    studies.add_argument("storage", type=_storage, help=_STORAGE_HELP)
     studies.add_argument(
         "--format", choices=("table", "json"), default="table", help="default: table"
     )
 
-    show_text = (
+    show = _reader(
+        commands,
+        "show",
         "summarize one study: its trials by state, where pruned trials stopped, the best "
         "trial with its values and metrics, the trials running now by driver (pid, host, when "
-        "last seen), and stale ones whose driver is gone"
+        "last seen), and stale ones whose driver is gone",
     )
-    show = commands.add_parser(
-        "show", help=show_text, description=show_text[0].upper() + show_text[1:] + "."
-    )
-    show.add_argument("storage", type=_storage, help=_STORAGE_HELP)
-    show.add_argument("study", help="the study's name")
     show.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
 
     trials = commands.add_parser(
@@ -507,8 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the option's value), one per metric the objective reported besides its loss (e.g. "
         "accuracy), and the error.",
     )
-    trials.add_argument("storage", type=_storage, help=_STORAGE_HELP)
-    trials.add_argument("study", help="the study's name")
+    _study_arguments(trials)
     trials.add_argument(
         "--format",
         choices=("table", "csv", "json"),
@@ -524,8 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         "against each parameter, the trials over time by slot and, when trials reported "
         "intermediate losses, their learning curves. With --curves, only the learning curves.",
     )
-    plot.add_argument("storage", type=_storage, help=_STORAGE_HELP)
-    plot.add_argument("study", help="the study's name")
+    _study_arguments(plot)
     plot.add_argument(
         "-o",
         "--output",
