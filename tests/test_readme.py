@@ -65,7 +65,8 @@ def test_the_readme_has_python_blocks() -> None:
     "code", python_blocks(skipped=True), ids=lambda code: code.split("\n")[0][:40]
 )
 def test_every_python_block_is_a_plain_script(code: str) -> None:
-    # A top-level `await` or `async with` is a SyntaxError in a .py file run by python.
+    # A top-level `await` or `async with` is a SyntaxError in a .py file run by python: the
+    # check is that compiling as a plain module raises nothing (pytest.fail says which block).
     try:
         compile(code, "block.py", "exec")  # ast.parse alone accepts a top-level await
     except SyntaxError as exc:
