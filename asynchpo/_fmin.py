@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -31,11 +29,12 @@ from asynchpo._executors._base import (
     TrialObjective,
 )
 from asynchpo._executors._local import LocalExecutor
+from asynchpo._log_folder import default_log_folder
 from asynchpo._progress import Progress
 from asynchpo._pruners import Pruner
 from asynchpo._scheduler import RunOptions, Scheduler, StopReason
 from asynchpo._space import Space, compile_space
-from asynchpo._storage import MemoryStorage, Storage
+from asynchpo._storage import MemoryStorage, SqliteStorage, Storage
 from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, check_options, open_study
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import Suggester, algo_name
@@ -560,32 +559,11 @@ def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: 
     """
     if log_dir is not None:
         return Path(log_dir).absolute()
+    if isinstance(storage, SqliteStorage):
+        return default_log_folder(storage.path, study)
     if isinstance(storage, str | os.PathLike):
-        path = Path(storage).absolute()
-        if not path.name:  # "/": opening the storage refuses it as a folder
-            return None
-        return path.with_name(f"{path.stem}-logs") / _study_folder(study)
+        return default_log_folder(storage, study)
     return None
-
-
-_PLAIN_FOLDER: Final = re.compile(r"[a-z0-9_][a-z0-9._-]{0,99}")
-_HASHED_FOLDER: Final = re.compile(r".*-[0-9a-f]{12}")
-
-
-def _study_folder(study: str) -> str:
-    """The name of a study's log folder: one path component, never shared with another study.
-
-    A short lowercase name of letters, digits, ``_``, ``.`` and ``-`` is its own folder name.
-    Any other name (a ``/``, ``..``, an absolute path, a capital letter that a case-insensitive
-    file system would fold, other characters, a long name) keeps its safe characters, at most
-    64, followed by ``-`` and a hash of the whole name; a plain name that looks hashed is
-    hashed again, so two names never share a folder.
-    """
-    if _PLAIN_FOLDER.fullmatch(study) and not _HASHED_FOLDER.fullmatch(study):
-        return study
-    digest = hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    kept = re.sub(r"[^A-Za-z0-9._-]+", "_", study)[:64].lstrip(".-")
-    return f"{kept}-{digest}" if kept else f"study-{digest}"
 
 
 def _check_pruner(pruner: object, executor: Executor, fn: Objective) -> None:
