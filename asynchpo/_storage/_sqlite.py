@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -44,6 +45,8 @@ from asynchpo._storage._schema import (
     upsert_sql,
 )
 from asynchpo._trial import Trial, TrialState
+
+logger = logging.getLogger("asynchpo")
 
 __all__ = ["SqliteStorage"]
 
@@ -169,6 +172,9 @@ class SqliteStorage(Storage):
         self._side: sqlite3.Connection | None = None
         self._path = path
         self._rows_per_statement = rows_per_statement
+        # A read-only connection opened while no writer was there reads the file as it was
+        # (see _read_only_uri); the file's signature then, to notice a writer coming.
+        self._snapshot: tuple[int, int, bool] | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> SqliteStorage:
@@ -181,6 +187,9 @@ class SqliteStorage(Storage):
         :param read_only: open an existing file for reading only: not a byte of it changes and
             no file is created (it works in a read-only folder). A file without a study, or
             written by an older asynchpo, is read through a copy in memory; writes are refused.
+            A file no run writes to is read as it is; once a run opens or changes it, the
+            next read goes through a live connection, so a long-lived reader (the dashboard)
+            sees the runs that start after it.
         :raises StorageError: if the folder does not exist, the path is not a regular file, the
             file is not a SQLite database, is a database of another program, or was written by
             a newer asynchpo.
@@ -195,8 +204,11 @@ class SqliteStorage(Storage):
         # Stay well below SQLITE_MAX_VARIABLE_NUMBER, which was 999 before SQLite 3.32.
         rows_per_statement = 500 if sqlite3.sqlite_version_info >= (3, 32, 0) else 90
         if read_only:
-            connection = await _open_read_only(where)
-            return cls(connection, where, rows_per_statement=rows_per_statement, read_only=True)
+            signature = _signature(where)
+            connection, live = await _open_read_only(where)
+            storage = cls(connection, where, rows_per_statement=rows_per_statement, read_only=True)
+            storage._snapshot = None if live else signature
+            return storage
         connection = await _connect(os.fspath(path), where)
         try:
             await _prepare(connection, where, in_memory=os.fspath(path) == _IN_MEMORY)
@@ -584,11 +596,34 @@ class SqliteStorage(Storage):
         return self._conn
 
     async def _fetch(self, sql: str, parameters: Sequence[Any], action: str) -> list[Any]:
+        if self._snapshot is not None:
+            await self._follow()
         conn = self._connection()
         try:
             return list(await conn.execute_fetchall(sql, parameters))
         except sqlite3.Error as exc:
             raise _storage_error(f"{action} in {self._path}", exc) from exc
+
+    async def _follow(self) -> None:
+        """Read through a live connection once the file changed since a read-only open that
+        read it as it was: a reader opened before a run started (the dashboard) sees the run.
+        Costs one ``stat`` per read until then."""
+        try:
+            signature = _signature(self._path)
+        except OSError:
+            return  # gone or unreadable: the next read through the old connection says so
+        if signature == self._snapshot:
+            return
+        try:
+            connection, live = await _open_read_only(self._path)
+        except StorageError as exc:
+            # A writer part way through creating the file: read it as it was, and try again.
+            logger.debug("still reading %s as it was: %s", self._path, exc)
+            return
+        old, self._conn = self._conn, connection
+        self._snapshot = None if live else signature
+        if old is not None:
+            await _close_quietly(old)
 
     async def _require_study(self, study_id: int) -> None:
         rows = await self._fetch(
@@ -862,13 +897,21 @@ async def _thread_ended(connection: aiosqlite.Connection) -> None:
         await anyio.to_thread.run_sync(thread.join, BUSY_TIMEOUT_S)
 
 
-async def _open_read_only(where: str) -> aiosqlite.Connection:
+def _signature(where: str) -> tuple[int, int, bool]:
+    """What changes when a writer opens or changes the file: its size and time, and whether
+    a -wal file is next to it."""
+    stat = os.stat(where)
+    return stat.st_size, stat.st_mtime_ns, os.path.lexists(where + "-wal")
+
+
+async def _open_read_only(where: str) -> tuple[aiosqlite.Connection, bool]:
     """A connection that only reads the existing file ``where``: no byte of it changes and no
-    file is created next to it, so that reading works in a read-only folder too."""
+    file is created next to it, so that reading works in a read-only folder too. And whether
+    it is live (reads what writers write after) rather than a view of the file as it is."""
     target = _read_only_uri(where)
     if target is None:
         # An empty file holds no study; SQLite would read it as an empty database.
-        return await _in_memory_copy(None, where)
+        return await _in_memory_copy(None, where), False
     conn = await _connect(target, where, uri=True)
     try:
         ours = await _is_ours(conn, where)
@@ -878,13 +921,13 @@ async def _open_read_only(where: str) -> aiosqlite.Connection:
         if version != SCHEMA_VERSION:
             # An empty database or an older schema: read it through an upgraded copy in memory
             # rather than changing the file.
-            return await _in_memory_copy(conn, where)
+            return await _in_memory_copy(conn, where), False
     except BaseException as exc:
         await _close_quietly(conn)
         if isinstance(exc, sqlite3.Error):
             raise _storage_error(f"read {where}", exc) from exc
         raise
-    return conn
+    return conn, "immutable=1" not in target
 
 
 def _read_only_uri(where: str) -> str | None:
