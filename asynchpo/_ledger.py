@@ -28,7 +28,7 @@ from asynchpo._results import error_text, interpret, safe_str
 from asynchpo._space import Space
 from asynchpo._storage._schema import DamagedRecord
 from asynchpo._suggesters._base import FloatArray, History, HistoryBuffer
-from asynchpo._trial import Reports, Trial, TrialState, best_trial
+from asynchpo._trial import Reports, Trial, TrialState, activity, best_trial
 
 __all__ = ["Ledger", "PendingRows", "finished_record", "stop_reason"]
 
@@ -156,6 +156,7 @@ class Ledger:
         self._history = HistoryBuffer(width)
         self._counts = dict.fromkeys(TrialState, 0)
         self._best: Trial | None = None
+        self._last = 0.0  # the latest moment any record tells of
         self._next_id = 0
         self._pending = PendingRows(width)
         # The rows of trials running (computed once, dropped when they finish).
@@ -231,6 +232,20 @@ class Ledger:
         """Whether trials run under other drivers."""
         return bool(self._foreign)
 
+    @property
+    def last_activity(self) -> float:
+        """The latest created, started or finished time of any trial (0 without trials)."""
+        return self._last
+
+    @property
+    def counts(self) -> Mapping[TrialState, int]:
+        """How many trials are in each state."""
+        return self._counts
+
+    def running(self) -> dict[int, int | None]:
+        """Every running trial, this driver's and the others' (trial id -> driver id)."""
+        return {**self._foreign, **dict.fromkeys(self._own, self.driver)}
+
     def foreign_running(self) -> dict[int, int | None]:
         """Trials running under other drivers (trial id -> driver id)."""
         return dict(self._foreign)
@@ -303,6 +318,7 @@ class Ledger:
             self._counts[previous.state] -= 1
         self._counts[trial.state] += 1
         self._records[tid] = trial
+        self._last = max(self._last, activity(trial))
         self._next_id = max(self._next_id, tid + 1)
         self._waiting.discard(tid)
         self._foreign.pop(tid, None)

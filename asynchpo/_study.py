@@ -29,6 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, overload
 
 import anyio
@@ -52,6 +53,7 @@ from asynchpo._executors._base import checked_report
 from asynchpo._kinds import LOG_KINDS
 from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
+from asynchpo._log_folder import default_log_folder
 from asynchpo._pruners import Pruner
 from asynchpo._results import json_safe
 from asynchpo._space import (
@@ -61,13 +63,13 @@ from asynchpo._space import (
     describe_difference,
     option_values,
 )
-from asynchpo._storage import Storage, StudyConfig, StudyRecord, open_storage
+from asynchpo._storage import SqliteStorage, Storage, StudyConfig, StudyRecord, open_storage
 from asynchpo._storage._base import Changes, Driver
 from asynchpo._storage._group_commit import GroupCommit
 from asynchpo._storage._schema import DamagedRecord, check_params, check_space_description
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import FloatArray, Suggester, TrialRngs, algo_name
-from asynchpo._summary import StudySummary, summarize
+from asynchpo._summary import StudySummary, tally
 from asynchpo._trial import ParamValue, Trial, TrialState
 
 if TYPE_CHECKING:
@@ -168,8 +170,10 @@ class Study:
         where: str,
         max_evals: int | None = None,
         pruner: Pruner | None = None,
+        log_folder: Path | None = None,
     ) -> None:
         """Called by :func:`open_study`; use that."""
+        self._log_folder = log_folder
         self._storage = GroupCommit(storage)
         self.record = record
         self.space = space
@@ -239,6 +243,13 @@ class Study:
         ]
 
     @property
+    def log_folder(self) -> Path | None:
+        """Where ``fmin`` puts the per-trial logs of this study's :class:`Command` trials by
+        default: beside its SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``), or
+        ``None`` for a storage that is not a file. A run given ``log_dir`` wrote elsewhere."""
+        return self._log_folder
+
+    @property
     def driver(self) -> Driver | None:
         """This process's driver record (its id and lease), or ``None`` when reading only."""
         return self._driver
@@ -284,7 +295,15 @@ class Study:
         drivers.update(self._others)
         if self._driver is not None:
             drivers[self._driver.id] = dataclasses.replace(self._driver, seen=time.time())
-        return summarize(self.record, self.trials, sorted(drivers.values(), key=lambda d: d.id))
+        ledger = self._ledger
+        return tally(
+            self.record,
+            ledger.counts,
+            ledger.best,
+            ledger.last_activity,
+            ledger.running(),
+            sorted(drivers.values(), key=lambda d: d.id),
+        )
 
     def trials_view(self) -> Trials:
         """The trials in hyperopt's :class:`Trials` shapes (a snapshot)."""
@@ -982,6 +1001,12 @@ async def open_study(
         if not callable(algo):
             raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
     where = _storage_label(storage)
+
+    def logs(store: Storage) -> Path | None:
+        if isinstance(store, SqliteStorage) and store.path != ":memory:":
+            return default_log_folder(store.path, study)
+        return None
+
     # Reading never creates a file (opening a missing SQLite file would).
     if (
         compiled is None
@@ -996,7 +1021,9 @@ async def open_study(
             with _naming_damage(study, None, where):
                 record = await store.get_study(study)
                 check_space_description(record.config)
-            handle = Study(store, record, None, None, driver=None, where=where)
+            handle = Study(
+                store, record, None, None, driver=None, where=where, log_folder=logs(store)
+            )
             with handle._naming_damage():
                 everything = _checked(await store.changes(record.id, -1))
             handle._absorb(everything.trials, everything.version)
@@ -1024,6 +1051,7 @@ async def open_study(
             where=where,
             max_evals=None if max_evals is None else int(max_evals),
             pruner=pruner,
+            log_folder=logs(store),
         )
         handle._loop = (anyio.lowlevel.current_token(), threading.get_ident())
         closing_cleanly = False

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from asynchpo._leases import alive
 from asynchpo._storage import Driver, SqliteStorage, StudyRecord
 from asynchpo._storage._schema import DamagedRecord
-from asynchpo._trial import Trial, TrialState, best_trial
+from asynchpo._trial import Trial, TrialState, activity, best_trial
 
-__all__ = ["StudySummary", "list_studies", "open_existing", "summarize"]
+__all__ = ["StudySummary", "list_studies", "open_existing", "summarize", "tally"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,33 +75,47 @@ def summarize(
     now: float | None = None,
 ) -> StudySummary:
     """The summary of a study from its record, its trials and its drivers."""
-    now = time.time() if now is None else now
-    counts = {state.value: 0 for state in TrialState}
+    counts = dict.fromkeys(TrialState, 0)
     last = record.created
+    running: dict[int, int | None] = {}
+    for trial in trials:
+        counts[trial.state] += 1
+        last = max(last, activity(trial))
+        if trial.state is TrialState.RUNNING:
+            running[trial.id] = trial.driver
+    return tally(record, counts, best_trial(trials), last, running, drivers, now)
+
+
+def tally(
+    record: StudyRecord,
+    counts: Mapping[TrialState, int],
+    best: Trial | None,
+    last: float,
+    running: Mapping[int, int | None],
+    drivers: Sequence[Driver] = (),
+    now: float | None = None,
+) -> StudySummary:
+    """The summary of a study from what a ledger keeps as trials come in: the counts by state,
+    the best trial, the latest activity, and the running trials with their drivers. It costs
+    what runs, not the study."""
+    now = time.time() if now is None else now
     by_id = {driver.id: driver for driver in drivers}
-    running: dict[int, int] = {}
+    per_driver: dict[int, int] = {}
     stale = 0
     stale_seen: float | None = None
-    for trial in trials:
-        counts[trial.state.value] += 1
-        for moment in (trial.created, trial.started, trial.finished):
-            if moment is not None and moment > last:
-                last = moment
-        if trial.state is TrialState.RUNNING:
-            holder = by_id.get(trial.driver) if trial.driver is not None else None
-            if holder is not None and alive(holder, now):
-                running[holder.id] = running.get(holder.id, 0) + 1
-            else:
-                stale += 1
-                if holder is not None:
-                    stale_seen = max(stale_seen or holder.seen, holder.seen)
-    for driver in drivers:
-        last = max(last, driver.seen)
-    best = best_trial(trials)
-    live = tuple((driver, running.get(driver.id, 0)) for driver in drivers if alive(driver, now))
+    for holder_id in running.values():
+        holder = by_id.get(holder_id) if holder_id is not None else None
+        if holder is not None and alive(holder, now):
+            per_driver[holder.id] = per_driver.get(holder.id, 0) + 1
+        else:
+            stale += 1
+            if holder is not None:
+                stale_seen = max(stale_seen or holder.seen, holder.seen)
+    last = max([record.created, last, *(driver.seen for driver in drivers)])
+    live = tuple((driver, per_driver.get(driver.id, 0)) for driver in drivers if alive(driver, now))
     return StudySummary(
         name=record.name,
-        counts=counts,
+        counts={state.value: counts.get(state, 0) for state in TrialState},
         best_loss=None if best is None else best.loss,
         best_trial=None if best is None else best.id,
         last_activity=last,

@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["ParamValue", "Params", "Reports", "Trial", "TrialState", "best_trial"]
+__all__ = ["ParamValue", "Params", "Reports", "Trial", "TrialState", "activity", "best_trial"]
 
 ParamValue = float | int
 Params = Mapping[str, ParamValue]
@@ -135,6 +135,11 @@ class Trial:
     def replace(self, **changes: Any) -> Trial:
         """A copy of this record with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
+
+
+def activity(trial: Trial) -> float:
+    """The latest moment a trial's record tells of: created, started or finished."""
+    return max(trial.created, trial.started or 0.0, trial.finished or 0.0)
 
 
 def best_trial(trials: Iterable[Trial]) -> Trial | None:
