@@ -68,6 +68,9 @@ from asynchpo.hp import scope as scope
 
 __version__ = "0.1.0"
 
+# Last: the dashboard's module reads the names above (its server's packages load when used).
+from asynchpo import dashboard as dashboard
+
 __all__ = [
     "STATUS_FAIL",
     "STATUS_OK",
@@ -107,6 +110,7 @@ __all__ = [
     "anneal",
     "compile_space",
     "current_trial",
+    "dashboard",
     "fmin",
     "fmin_sync",
     "generate_trials_to_calculate",

@@ -2,16 +2,13 @@
 learning curves (loss against step) of trials that reported intermediate losses.
 
 Plotting is optional: it needs matplotlib (``pip install 'asynchpo[plot]'``), imported only
-when a report is drawn. :func:`plot_trials` writes a PNG, SVG or PDF (by the path's suffix), or
-with an ``.html`` path a single self-contained page: the same figure inlined as an image, and
-the data as a table and as JSON. :func:`plot_curves` does the same for the learning curves
-alone, drawn larger.
+when a report is drawn. :func:`plot_trials` writes a PNG, SVG or PDF (by the path's suffix);
+:func:`plot_curves` does the same for the learning curves alone, drawn larger. An HTML report
+is the dashboard's study page in one file (:mod:`asynchpo._dashboard`), drawn by the browser.
 
 What a person reads shows a choice as its option's value, never its index: the axis of "loss
 against layers" for ``choice("layers", [1, 2, 3])`` reads 1, 2, 3; options that are not all
-numbers are drawn at evenly spaced positions labelled with their values. The table and the JSON
-of the page hold the options' values too, with each trial's start, finish, duration and the
-metrics its objective returned besides the loss.
+numbers are drawn at evenly spaced positions labelled with their values.
 
 Pruned trials are drawn apart (purple, muted): their loss is the last one they reported, a
 partial result, so they are never the best and the best-so-far line ignores them.
@@ -19,10 +16,6 @@ partial result, so they are never the best and the best-so-far line ignores them
 
 from __future__ import annotations
 
-import base64
-import datetime
-import html
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -289,97 +282,14 @@ def _draw_curves(ax: Any, trials: Sequence[Trial]) -> None:
     ax.legend(fontsize="small")
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _loss(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return ""
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _table(
-    trials: Sequence[Trial], labels: Sequence[str], options: Mapping[str, Sequence[object]]
-) -> str:
-    names = list(dict.fromkeys(key for t in trials for key in t.metrics))
-    rows = []
-    for t in trials:
-        shown, extra = t.shown_params(options), t.metrics
-        rows.append(
-            [
-                str(t.id),
-                t.state.value,
-                _loss(t.loss),
-                _when(t.started),
-                _when(t.finished),
-                "" if t.duration is None else f"{t.duration:.2f}s",
-                *(_text(shown.get(x)) for x in labels),
-                *(_text(extra.get(name)) for name in names),
-            ]
-        )
-    header = ["tid", "state", "loss", "started", "finished", "duration", *labels, *names]
-    return _html_table(header, rows)
-
-
-def _curves_table(trials: Sequence[Trial]) -> str:
-    rows = [
-        [
-            str(t.id),
-            t.state.value,
-            str(len(t.reports)),
-            str(t.reports[-1][0]),
-            _loss(t.reports[0][1]),
-            _loss(t.reports[-1][1]),
-            _loss(min(loss for _, loss in t.reports)),
-        ]
-        for t in trials
-        if t.reports
-    ]
-    header = ["tid", "state", "reports", "last step", "first loss", "last loss", "lowest loss"]
-    return _html_table(header, rows)
-
-
-def _save(figure: Any, target: Path, title: str, table: str, data: list[dict[str, Any]]) -> Path:
-    """Write ``figure`` as a PNG, SVG or PDF (by the suffix; PNG for any other), or for an
-    ``.html`` path as one page with the figure inlined, ``table`` under it and ``data`` as JSON
-    (in the script element ``#trials``)."""
+def _save(figure: Any, target: Path) -> Path:
+    """Write ``figure`` as a PNG, SVG or PDF (by the suffix; PNG for any other)."""
     suffix = target.suffix.lower()
     if suffix in (".svg", ".pdf"):
         figure.savefig(target, format=suffix[1:], dpi=100)
-        return target
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    png = buffer.getvalue()
-    if suffix in (".html", ".htm"):
-        # Escape "</" so that no value can end the script element early; JSON reads it back.
-        script_json = json.dumps(data).replace("</", "<\\/")
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1>"
-            f"<img alt='report' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            f"<h2>Trials</h2>{table}"
-            "<script type='application/json' id='trials'>"
-            f"{script_json}</script></body></html>"
-        )
-        target.write_text(page, encoding="utf-8")
     else:
-        target.write_bytes(png)
+        figure.savefig(target, format="png", dpi=100)
     return target
-
-
-def _reports(trial: Trial) -> list[list[float]]:
-    return [[step, loss] for step, loss in trial.reports]
 
 
 def plot_trials(
@@ -388,11 +298,9 @@ def plot_trials(
     path: str | Path,
     *,
     log_labels: Sequence[str] = (),
-    title: str = "asynchpo study",
     options: Mapping[str, Sequence[object]] | None = None,
 ) -> Path:
-    """Draw the report of a study's trials to ``path`` (``.png``, ``.svg``, ``.pdf``, or
-    ``.html`` for one file).
+    """Draw the report of a study's trials to ``path`` (``.png``, ``.svg`` or ``.pdf``).
 
     The report shows the loss per trial with the best-so-far line, the loss against each
     parameter, the trials over time by slot and, when trials reported intermediate losses,
@@ -407,31 +315,13 @@ def plot_trials(
     """
     options = options or {}
     figure = _figure(trials, labels, set(log_labels), options)
-    data = [
-        {
-            "tid": t.id,
-            "state": t.state.value,
-            "loss": t.loss,
-            "started": t.started,
-            "finished": t.finished,
-            "duration": t.duration,
-            "params": t.shown_params(options),
-            "metrics": t.metrics,
-            "reports": _reports(t),
-        }
-        for t in trials
-    ]
-    return _save(figure, Path(path), title, _table(trials, labels, options), data)
+    return _save(figure, Path(path))
 
 
-def plot_curves(
-    trials: Sequence[Trial], path: str | Path, *, title: str = "asynchpo study"
-) -> Path:
-    """Draw the learning curves of a study to ``path`` (``.png``, ``.svg``, ``.pdf``, or
-    ``.html`` for one file):
+def plot_curves(trials: Sequence[Trial], path: str | Path) -> Path:
+    """Draw the learning curves of a study to ``path`` (``.png``, ``.svg`` or ``.pdf``):
     the loss against the step for each trial that reported, pruned trials muted, completed
-    ones in blue and the best one in red. The HTML page adds a table of the curves (reports,
-    last step, first, last and lowest loss) and the reports as JSON.
+    ones in blue and the best one in red.
 
     :param trials: the study's trial records.
     :raises ValueError: when no trial reported a loss at a step.
@@ -443,9 +333,4 @@ def plot_curves(
     figure = figure_class(figsize=(8, 5))
     _draw_curves(figure.subplots(), trials)
     figure.tight_layout()
-    data = [
-        {"tid": t.id, "state": t.state.value, "loss": t.loss, "reports": _reports(t)}
-        for t in trials
-        if t.reports
-    ]
-    return _save(figure, Path(path), title, _curves_table(trials), data)
+    return _save(figure, Path(path))

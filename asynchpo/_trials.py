@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,8 @@ class Trials:
         self._log_labels: tuple[str, ...] = ()
         # The options of each choice, by label: what a person reads instead of an index.
         self._options: dict[str, list[object]] = {}
+        # The study's space description, when known (for the HTML report's axes).
+        self._space: Sequence[Mapping[str, object]] | None = None
         self._docs: list[dict[str, Any]] | None = None
         self._shown: list[Trial] | None = None
         self._last_finished: Trial | None = None
@@ -199,6 +202,7 @@ class Trials:
         self._log_labels = tuple(log_labels)
         if space is not None:
             self._options = option_values(space)
+            self._space = space
         self._records = sorted(records, key=lambda trial: trial.id)
         self._docs = self._shown = None
         finished = [trial for trial in self._records if trial.state.is_finished]
@@ -515,7 +519,8 @@ class Trials:
         self, path: str | Path, *, title: str = "asynchpo study", curves: bool = False
     ) -> Path:
         """Draw the study's report to ``path``: a ``.png``, ``.svg`` or ``.pdf``, or an
-        ``.html`` page holding the figure and the data in one file.
+        ``.html`` page: the dashboard's study page in one self-contained file (every chart and
+        the trial table, the data embedded; it opens from ``file://``, needs no matplotlib).
 
         The figure shows the loss per trial with the best-so-far line, the loss against each
         parameter (log axes for log-scaled ones), the trials over time by slot and, when
@@ -530,16 +535,38 @@ class Trials:
         """
         from asynchpo._plot import plot_curves, plot_trials
 
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            return self._write_report(Path(path), title)
         if curves:
-            return plot_curves(self._records, path, title=title)
+            return plot_curves(self._records, path)
         return plot_trials(
             self._records,
             self._labels,
             path,
             log_labels=self._log_labels,
-            title=title,
             options=self._options,
         )
+
+    def _write_report(self, path: Path, title: str) -> Path:
+        from asynchpo._dashboard._model import About, Columns, study_json
+        from asynchpo._dashboard._report import render_report
+        from asynchpo._storage import StudyConfig, StudyRecord
+        from asynchpo._summary import summarize
+
+        space = self._space
+        if space is None:  # a Trials filled by hand: what the labels tell
+            log = set(self._log_labels)
+            space = [
+                {"label": label, "kind": "loguniform" if label in log else ""}
+                for label in self._labels
+            ]
+        created = min((trial.created for trial in self._records), default=time.time())
+        record = StudyRecord(0, title, StudyConfig(space, "", "", 0), created)
+        about = About(title, "", "", None, created, space, summarize(record, self._records))
+        columns = Columns(about.labels, created, self._records)
+        page = render_report(study_json(about, columns).decode())
+        path.write_text(page, encoding="utf-8")
+        return path
 
     def average_best_error(self, bandit: object = None) -> float:
         """The loss of the best trial (hyperopt's name)."""

@@ -161,16 +161,17 @@ async def test_dataframe_and_html_report_have_metrics_times_and_option_values(
         t.params["layers"] for t in records
     ]
 
-    pytest.importorskip("matplotlib")
     page = tmp_path / "report.html"
     trials.plot(page)
     text = page.read_text(encoding="utf-8")
-    data = json.loads(text.split("id='trials'>", 1)[1].split("</script>", 1)[0])
-    assert [row["metrics"]["accuracy"] for row in data] == list(frame["accuracy"])
-    assert [row["params"]["layers"] for row in data] == list(frame["layers"])
-    assert all(row["started"] <= row["finished"] for row in data)
-    assert "<th>accuracy</th>" in text
-    assert "<th>started</th>" in text
+    data = json.loads(text.split('id="asynchpo-data">', 1)[1].split("</script>", 1)[0])
+    shown = data["study"]
+    rows = shown["trials"]["rows"]
+    assert [row[6]["accuracy"] for row in rows] == list(frame["accuracy"])
+    layers = shown["trials"]["labels"].index("layers")
+    options = next(p["options"] for p in shown["params"] if p["label"] == "layers")
+    assert [int(options[row[5][layers]]) for row in rows] == list(frame["layers"])
+    assert all(row[3] <= row[4] for row in rows)  # started before finished
 
 
 # --- item 9: a choice shows its option's value everywhere a person reads -----------------------
@@ -243,7 +244,7 @@ def test_every_subcommand_has_a_description() -> None:
     parser = build_parser()
     actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
     subparsers: dict[str, Any] = dict(actions[0].choices or {})
-    assert set(subparsers) == {"run", "studies", "show", "trials", "plot"}
+    assert set(subparsers) == {"run", "studies", "show", "trials", "plot", "dashboard"}
     for name, sub in subparsers.items():
         assert sub.description, name
 

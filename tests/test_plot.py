@@ -51,18 +51,18 @@ async def test_png_report_opens_with_the_expected_size(tmp_path: Path) -> None:
     assert pixels.shape[:2] == (720, 1500)
 
 
-async def test_html_report_is_one_file_with_the_data(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+async def test_html_report_is_the_dashboard_page_in_one_file(tmp_path: Path) -> None:
     trials = await load_trials(await study(tmp_path))
     page = trials.plot(tmp_path / "report.html", title="my study").read_text()
-    assert "<title>my study</title>" in page
-    assert "data:image/png;base64," in page
-    found = re.search(r"<script type='application/json' id='trials'>(.*?)</script>", page, re.S)
+    assert "<title>my study · asynchpo report</title>" in page
+    found = re.search(r'<script type="application/json" id="asynchpo-data">(.*?)</script>', page)
     assert found is not None
-    data = json.loads(found.group(1))
-    assert len(data) == 20
-    assert {row["tid"] for row in data} == set(range(20))
-    assert all(set(row["params"]) <= {"lr", "x", "kind"} for row in data)
+    data = json.loads(found.group(1))["study"]
+    assert data["name"] == "my study"
+    assert [row[0] for row in data["trials"]["rows"]] == list(range(20))
+    assert data["trials"]["labels"] == [param["label"] for param in data["params"]]
+    assert set(data["trials"]["labels"]) == {"lr", "x", "kind"}
+    assert "src=" not in page  # nothing loaded: no matplotlib, no network
 
 
 async def test_fmin_trials_plot_too(tmp_path: Path) -> None:

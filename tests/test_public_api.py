@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import asynchpo
 
@@ -58,6 +60,7 @@ PUBLIC = {
     "load_trials_sync",
     "no_progress_loss",
     "pruners",
+    "dashboard",
     "rand",
     "sample",
     "scope",
@@ -84,6 +87,17 @@ def test_every_public_name_has_a_docstring() -> None:
         value = getattr(asynchpo, name)
         if inspect.isclass(value) or inspect.isfunction(value) or inspect.ismodule(value):
             assert inspect.getdoc(value), f"{name} has no docstring"
+
+
+def test_the_dashboard_module_is_pinned_and_needs_no_extra_to_import() -> None:
+    assert asynchpo.dashboard.__all__ == ["create_app", "is_loopback", "report_html", "serve"]
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, asynchpo; print('starlette' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "False"  # the server's packages load only when served
 
 
 def test_hyperopt_names_are_where_hyperopt_users_look() -> None:

@@ -249,7 +249,7 @@ def test_trials_csv_and_table_count_the_reports(
 # --- plot -------------------------------------------------------------------------------------
 
 
-def test_plot_curves_writes_a_png_and_an_html_page(
+def test_plot_curves_writes_a_png_and_the_html_report(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     image = pytest.importorskip("matplotlib.image")
@@ -263,29 +263,32 @@ def test_plot_curves_writes_a_png_and_an_html_page(
     page = tmp_path / "curves.html"
     code, _, err = run(capsys, "plot", str(db), "curves", "--curves", "-o", str(page))
     assert code == 0, err
-    text = page.read_text()
-    assert "data:image/png;base64," in text
-    found = re.search(r"<script type='application/json' id='trials'>(.*?)</script>", text, re.S)
+    study = report_data(page)
+    assert sorted(map(int, study["curves"]["trials"])) == [0, 1, 2, 4, 5, 6]  # they reported
+    assert study["curves"]["trials"]["2"] == [[1, 0.4], [3, 0.1]]
+    assert study["trials"]["rows"][2][1] == "pruned"
+
+
+def report_data(page: Path) -> dict[str, Any]:
+    """The study embedded in an HTML report."""
+    found = re.search(
+        r'<script type="application/json" id="asynchpo-data">(.*?)</script>', page.read_text()
+    )
     assert found is not None
-    data = {row["tid"]: row for row in json.loads(found.group(1))}
-    assert sorted(data) == [0, 1, 2, 4, 5, 6]  # the trials that reported
-    assert data[2]["state"] == "pruned"
-    assert data[2]["reports"] == [[1, 0.4], [3, 0.1]]
-    assert "<th>last step</th>" in text
+    study: dict[str, Any] = json.loads(found.group(1))["study"]
+    return study
 
 
 def test_the_report_carries_the_reports_too(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("matplotlib")
     page = tmp_path / "report.html"
     code, _, err = run(capsys, "plot", str(db), "curves", "-o", str(page))
     assert code == 0, err
-    found = re.search(r"id='trials'>(.*?)</script>", page.read_text(), re.S)
-    assert found is not None
-    data = json.loads(found.group(1))
-    assert [row["state"] for row in data].count("pruned") == 3
-    assert data[0]["reports"] == [[1, 2.0], [3, 1.0], [9, 0.6]]
+    study = report_data(page)
+    assert [row[1] for row in study["trials"]["rows"]].count("pruned") == 3
+    assert study["trials"]["rows"][0][8] == 3  # trial 0 reported 3 times
+    assert study["curves"]["trials"]["0"] == [[1, 2.0], [3, 1.0], [9, 0.6]]
 
 
 def test_plot_curves_of_a_study_without_reports_is_a_one_line_error(

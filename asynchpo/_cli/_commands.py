@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import inspect
 import io
 import json
@@ -230,6 +231,16 @@ async def _read_study(storage: str, name: str) -> StoredStudy:
         raise await _with_studies(exc, storage, name) from None
 
 
+async def _report(storage: str, name: str, where: str) -> str:
+    from asynchpo.dashboard import report_html
+
+    try:
+        async with open_study(storage, name) as study:
+            return report_html(study, storage=where)
+    except StudyNotFound as exc:
+        raise await _with_studies(exc, storage, name) from None
+
+
 async def _load_trials(storage: str, name: str) -> Trials:
     try:
         return await load_trials(storage, name)
@@ -277,6 +288,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             "reported a loss at a step (an objective reports with trial.report(step, loss))",
             2,
         )
+    if output.suffix.lower() in (".html", ".htm"):
+        # The dashboard's study page in one file: every chart, the curves among them.
+        page = anyio.run(_report, args.storage, args.study, str(Path(args.storage).absolute()))
+        output.write_text(page, encoding="utf-8")
+        print(f"wrote {output}")
+        return 0
     try:
         trials.plot(output, title=f"{args.study} ({args.storage})", curves=args.curves)
     except ImportError as exc:
@@ -289,6 +306,38 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         return _fail(str(exc), 1)
     print(f"wrote {output}")
     return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        from asynchpo.dashboard import serve
+    except ImportError as exc:  # pragma: no cover - asynchpo.dashboard imports no extra
+        return _fail(str(exc), 1)
+
+    def ready(url: str) -> None:
+        print(f"dashboard of {args.storage} at {url} (read-only; Ctrl-C stops it)", flush=True)
+
+    try:
+        asyncio.run(
+            serve(args.storage, host=args.host, port=args.port, log_dir=args.log_dir, ready=ready)
+        )
+    except ImportError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a server stops
+    print("dashboard stopped", flush=True)
+    return 0
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0 to 65535")
+    return value
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -528,6 +577,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: table; the reports column counts a trial's intermediate losses, and in "
         "json lists them as [step, loss] pairs; csv and json give times in ISO 8601",
     )
+    dashboard = _reader(
+        commands,
+        "dashboard",
+        "serve a live web page of every study in a storage file: trials by state, best "
+        "loss, drivers; per study the loss by trial and time, against each parameter, "
+        "parallel coordinates, learning curves and the trial table, updated as runs write "
+        "(the file is only read)",
+        study=False,
+    )
+    dashboard.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; the page has no "
+        "login, so any other address lets whoever reaches it read the studies)",
+    )
+    dashboard.add_argument(
+        "--port", type=_port, default=8080, help="the port (default 8080; 0: a free one)"
+    )
+    dashboard.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="where the runs wrote their trials' logs, if they were given --log-dir "
+        "(default: beside the file)",
+    )
     plot = commands.add_parser(
         "plot",
         help="draw a study's report: loss per trial and per parameter, trials by slot, "
@@ -541,7 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         required=True,
-        help="report.png, report.svg, report.pdf, or report.html for one page with the data",
+        help="report.png, report.svg or report.pdf (matplotlib), or report.html: the "
+        "dashboard's study page in one file, with the data (opens without a server)",
     )
     plot.add_argument(
         "--curves",
@@ -574,6 +648,8 @@ def _dispatch(argv: list[str]) -> int:
         return _cmd_show(args)
     if args.command == "plot":
         return _cmd_plot(args)
+    if args.command == "dashboard":
+        return _cmd_dashboard(args)
     return _cmd_trials(args)
 
 

@@ -1,0 +1,136 @@
+"""``asynchpo dashboard`` as a user starts it: a real server process, real HTTP, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from process_tools import run_cli
+
+import asynchpo
+from asynchpo import hp
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dash") / "runs.sqlite"
+    asynchpo.fmin_sync(
+        lambda p: p["x"] ** 2,
+        {"x": hp.uniform("x", -1, 1)},
+        algo=asynchpo.rand.suggest,
+        max_evals=5,
+        storage=path,
+        study="exp",
+        show_progressbar=False,
+    )
+    return path
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "asynchpo", "dashboard", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def server(store: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    process = start(str(store), "--port", "0")
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert " at http://127.0.0.1:" in line, (line, process.stderr and process.stderr.read())
+        yield process, line.split(" at ", 1)[1].split(" ", 1)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def fetch(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def test_it_serves_the_studies_and_stops_cleanly_on_ctrl_c(
+    server: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = server
+    body = fetch(url + "api/studies")
+    assert isinstance(body, dict)
+    assert [s["name"] for s in body["studies"]] == ["exp"]
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert out.strip() == "dashboard stopped"
+    assert "Traceback" not in err
+
+
+def test_sigterm_stops_it_too(server: tuple[subprocess.Popen[str], str]) -> None:
+    process, url = server
+    fetch(url + "api/studies")
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=20)
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
+def test_another_host_than_loopback_is_served_with_a_warning(store: Path) -> None:
+    process = start(str(store), "--host", "0.0.0.0", "--port", "0")
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        line = process.stdout.readline()
+        assert " at http://0.0.0.0:" in line
+        warning = process.stderr.readline()
+        assert warning.startswith("warning: serving on 0.0.0.0")
+        assert "no login" in warning
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+
+
+def one_line(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("asynchpo: error: "), done.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_bad_arguments_fail_with_one_line_before_listening(store: Path, tmp_path: Path) -> None:
+    one_line(run_cli("dashboard", str(tmp_path / "missing.sqlite")), 2, "missing.sqlite")
+    (tmp_path / "notes.txt").write_text("not a database")
+    one_line(run_cli("dashboard", str(tmp_path / "notes.txt")), 2, "notes.txt")
+    one_line(run_cli("dashboard", str(store), "--port", "70000"), 2, "70000", "0 to 65535")
+    one_line(run_cli("dashboard", str(store), "--port", "http"), 2, "'http'")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        one_line(run_cli("dashboard", str(store), "--port", port), 2, port, "another --port")
+    one_line(run_cli("dashboard", str(store), "--host", "no.such.host.invalid"), 2, "listen")
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_the_command_is_listed_in_the_help() -> None:
+    done = run_cli("--help")
+    assert "dashboard" in done.stdout
+    done = run_cli("dashboard", "--help")
+    assert "--host" in done.stdout
+    assert "127.0.0.1" in done.stdout
+    assert os.environ.get("ASYNCHPO_NEVER_SET") is None
