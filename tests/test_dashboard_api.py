@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import asynchpo
 from asynchpo import STATUS_OK, hp
@@ -338,3 +340,28 @@ def test_a_damaged_study_is_listed_with_what_is_wrong(store: Path) -> None:
         response = client.get("/api/study", params={"name": "exp"})
         assert response.status_code == 500
         assert "the storage is damaged" in response.json()["error"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.text(max_size=300),
+    since=st.text(max_size=40) | st.integers(-(2**70), 2**70).map(str),
+    trial=st.text(max_size=40) | st.integers(-(2**70), 2**70).map(str),
+)
+def test_any_query_gets_an_answer_or_a_one_line_error(
+    client: TestClient, name: str, since: str, trial: str
+) -> None:
+    for url, params in (
+        ("/api/study", {"name": name}),
+        ("/api/changes", {"name": name, "since": since}),
+        ("/api/changes", {"name": "exp", "since": since}),
+        ("/api/trial", {"study": "exp", "id": trial}),
+        ("/api/trial", {"study": name, "id": "1"}),
+    ):
+        response = client.get(url, params=params)
+        assert response.status_code in (200, 400, 404), (url, params, response.text)
+        body = response.json()
+        if response.status_code != 200:
+            assert "\n" not in body["error"]

@@ -6,8 +6,10 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +136,55 @@ def test_the_command_is_listed_in_the_help() -> None:
     assert "--host" in done.stdout
     assert "127.0.0.1" in done.stdout
     assert os.environ.get("ASYNCHPO_NEVER_SET") is None
+
+
+SEARCH = """
+import sys
+import asynchpo
+from asynchpo import hp
+
+asynchpo.fmin_sync(lambda p: p["x"] ** 2, {"x": hp.uniform("x", -1, 1)},
+                   algo=asynchpo.rand.suggest, max_evals=int(sys.argv[2]), concurrency=4,
+                   storage=sys.argv[1], study="s", show_progressbar=False)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_dashboards_killed_at_any_moment_never_disturb_a_search(tmp_path: Path) -> None:
+    """Two dashboards poll a study while a search writes it; one is SIGKILLed at a sweep of
+    moments (while starting, reading, answering) and started again. The search finishes every
+    trial and the file is intact."""
+    path = tmp_path / "runs.sqlite"
+    subprocess.run([sys.executable, "-c", SEARCH, str(path), "5"], check=True)
+    search = subprocess.Popen([sys.executable, "-c", SEARCH, str(path), "20000"])
+    steady = start(str(path), "--port", "0")
+    try:
+        assert steady.stdout is not None
+        steady_url = steady.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
+        for moment in (None, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8):
+            victim = start(str(path), "--port", "0")
+            if moment is not None:  # None: killed while it starts
+                assert victim.stdout is not None
+                victim_url = victim.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
+                deadline = time.monotonic() + moment
+                while True:  # both read the study, whole and by changes
+                    for url in (steady_url, victim_url):
+                        fetch(url + "api/study?name=s")
+                        fetch(url + "api/changes?name=s&since=0")  # a reset
+                    if time.monotonic() >= deadline:
+                        break
+            victim.kill()
+            victim.communicate(timeout=20)
+            assert search.poll() is None, "the search should still run"
+        assert search.wait(timeout=90) == 0
+        body = fetch(steady_url + "api/studies")
+        assert isinstance(body, dict)
+    finally:
+        for process in (search, steady):
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        states = dict(conn.execute("SELECT state, count(*) FROM trials GROUP BY state"))
+    assert states == {"ok": 20000}

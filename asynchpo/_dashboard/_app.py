@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asynchpo import AsynchpoError, StudyNotFound
+from asynchpo import AsynchpoError, ConfigError, StudyNotFound
 from asynchpo._dashboard._live import Source
 from asynchpo._dashboard._logs import log_tail
 from asynchpo._dashboard._model import changes_json, encode, gzip_body, trial_payload
@@ -130,7 +130,7 @@ def create_app(
         async def answer(request: Request) -> Response:
             try:
                 return await endpoint(request)
-            except _BadRequest as exc:
+            except (_BadRequest, ConfigError) as exc:  # ConfigError: e.g. an empty name
                 return _error(400, str(exc))
             except (_NotFound, StudyNotFound) as exc:
                 return _error(404, str(exc))
