@@ -94,12 +94,52 @@ def test_pending_points_are_repelled() -> None:
     lying = functools.partial(tpe.suggest, constant_liar=True)
     alone = draws(lying, empty)
     liar = draws(lying, pending)
-    ignored = draws(tpe.suggest, pending)  # the default: no liar
+    ignored = draws(tpe.TPE(constant_liar=False), pending)
     # Without the liar the pending points change nothing at all.
     assert all(np.array_equal(a, b) for a, b in zip(alone, ignored, strict=True))
     # With it, far fewer suggestions land on top of the running ones.
     assert near(liar, 0.3, 0.02) < 0.5 * near(alone, 0.3, 0.02)
     assert near(alone, 0.3, 0.02) > 60
+
+
+def test_the_default_lies_in_a_finite_space_and_only_there() -> None:
+    """constant_liar="auto": pending points go into g in a grid, not in a continuous space."""
+    grid = compile_space(
+        {"x": hp.quniform("x", 0, 1, 0.05), "opt": hp.choice("opt", ["a", "b", "c"])}
+    )
+    rng = np.random.default_rng(7)
+    rows = grid.sample(rng, 40)
+    history = make_history(grid, rows, [float((r[0] - 0.3) ** 2 + r[1]) for r in rows])
+    pending = np.array([[0.3, 0.0]] * 6)  # six trials running at the optimum
+
+    def draws(algo: Any, space: Any, hist: History, pend: np.ndarray) -> list[np.ndarray]:
+        return [algo(space, hist, pend, trial_rng(8, i)) for i in range(200)]
+
+    lying, honest = tpe.TPE(constant_liar=True), tpe.TPE(constant_liar=False)
+    default = draws(tpe.suggest, grid, history, pending)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(default, draws(lying, grid, history, pending), strict=True)
+    )
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(default, draws(honest, grid, history, pending), strict=True)
+    )
+    space, continuous = quadratic_history(40, seed=3)  # x in [0, 1], continuous
+    running = np.full((6, 1), 0.3)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            draws(tpe.suggest, space, continuous, running),
+            draws(honest, space, continuous, running),
+            strict=True,
+        )
+    )
+    assert tpe.TPE().algo_name == "tpe"
+    assert tpe.TPE(constant_liar=False).algo_name == "tpe(constant_liar=False)"
+    for wrong in ("yes", 1, None):
+        with pytest.raises(TypeError, match='constant_liar must be True, False or "auto"'):
+            tpe.TPE(constant_liar=wrong)  # type: ignore[arg-type]
 
 
 def test_failed_trials_are_repelled_unless_ignored() -> None:
