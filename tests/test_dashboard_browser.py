@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from browser import CHARTS_JS, Watched, artifacts, browser, study_payload, watched, wire
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from asynchpo._dashboard._report import render_report
 
@@ -198,3 +200,48 @@ def test_paging_sorting_and_filtering_100k_trials(
     page.select_option("#state-filter", "all")
     assert page.text_content("#trial-count") == f"{n} trials"
     assert watched.problems() == []
+
+
+MARKUP = st.sampled_from(
+    [
+        "<img src=x onerror=alert(1)>",
+        "<script>alert(2)</script>",
+        "</script><script>alert(3)</script>",
+        "<svg onload=alert(4)>",
+        '"><img src=x onerror=alert(5)>',
+        "<!--",
+        "&lt;img&gt;",
+        "\u2028\u2029",
+        "javascript:alert(6)",
+    ]
+)
+HOSTILE_TEXT = st.builds(
+    lambda a, b: a + b, MARKUP, st.text(st.characters(codec="utf-8"), max_size=12)
+)
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    name=HOSTILE_TEXT, option=HOSTILE_TEXT, key=HOSTILE_TEXT, value=HOSTILE_TEXT, error=HOSTILE_TEXT
+)
+def test_any_string_anywhere_stays_text(
+    watched: Watched, name: str, option: str, key: str, value: str, error: str
+) -> None:
+    payload = study_payload(12, name=name)
+    payload["params"][2]["options"] = [option, "b", "c"]
+    cols = payload["trials"]
+    cols["metrics"][key] = [value] * 12
+    cols["state"][0], cols["loss"][0], cols["error"][0] = "fail", None, error
+    cols["params"]["m"][1] = 0
+    page = watched.page
+    page.set_content(render_report(json.dumps(wire(payload), ensure_ascii=False), written=0.0))
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    assert page.text_content("h1") == name
+    text = page.text_content("main") or ""
+    for shown in (option, key, value, error.splitlines()[0] if error.strip() else ""):
+        assert shown in text
+    assert page.eval_on_selector_all("img", "(e) => e.length") == 0
+    assert page.eval_on_selector_all("script", "(e) => e.length") == 3  # the report's own
+    assert watched.dialogs == []
+    assert watched.page_errors == []
