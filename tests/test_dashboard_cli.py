@@ -152,11 +152,12 @@ asynchpo.fmin_sync(lambda p: p["x"] ** 2, {"x": hp.uniform("x", -1, 1)},
 @pytest.mark.timeout(120)
 def test_dashboards_killed_at_any_moment_never_disturb_a_search(tmp_path: Path) -> None:
     """Two dashboards poll a study while a search writes it; one is SIGKILLed at a sweep of
-    moments (while starting, reading, answering) and started again. The search finishes every
-    trial and the file is intact."""
+    moments (while starting, reading, answering) and started again. The search runs on
+    throughout (it has a million trials to do) until Ctrl-C stops it cleanly: the file is
+    intact and every trial it started is ok or recorded as interrupted."""
     path = tmp_path / "runs.sqlite"
     subprocess.run([sys.executable, "-c", SEARCH, str(path), "5"], check=True)
-    search = subprocess.Popen([sys.executable, "-c", SEARCH, str(path), "20000"])
+    search = subprocess.Popen([sys.executable, "-c", SEARCH, str(path), str(10**6)])
     steady = start(str(path), "--port", "0")
     try:
         assert steady.stdout is not None
@@ -176,9 +177,11 @@ def test_dashboards_killed_at_any_moment_never_disturb_a_search(tmp_path: Path) 
             victim.kill()
             victim.communicate(timeout=20)
             assert search.poll() is None, "the search should still run"
-        assert search.wait(timeout=90) == 0
         body = fetch(steady_url + "api/studies")
         assert isinstance(body, dict)
+        written = body["studies"][0]["total"]
+        search.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
+        assert search.wait(timeout=60) != 0
     finally:
         for process in (search, steady):
             if process.poll() is None:
@@ -187,4 +190,5 @@ def test_dashboards_killed_at_any_moment_never_disturb_a_search(tmp_path: Path) 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         states = dict(conn.execute("SELECT state, count(*) FROM trials GROUP BY state"))
-    assert states == {"ok": 20000}
+    assert set(states) <= {"ok", "interrupted"}
+    assert states["ok"] + states.get("interrupted", 0) >= written > 5  # nothing lost
