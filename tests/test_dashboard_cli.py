@@ -192,3 +192,20 @@ def test_dashboards_killed_at_any_moment_never_disturb_a_search(tmp_path: Path) 
         states = dict(conn.execute("SELECT state, count(*) FROM trials GROUP BY state"))
     assert set(states) <= {"ok", "interrupted"}
     assert states["ok"] + states.get("interrupted", 0) >= written > 5  # nothing lost
+
+
+def test_without_the_extra_the_error_names_it(
+    store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asynchpo._cli import main
+
+    for module in ("starlette", "uvicorn"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    for name in [m for m in sys.modules if m.startswith("asynchpo._dashboard._app")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert main(["dashboard", str(store)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "asynchpo: error: the dashboard needs Starlette and Uvicorn: "
+        "pip install 'asynchpo[dashboard]'"
+    )
