@@ -1,6 +1,7 @@
 """Trial attachments stored with the trial, bytes as bytes (issue 13, item 4): the storage
-seam's attachments (every implementation), the SQLite layout and its migration, and the
-hyperopt ``trial_attachments`` view reading them back in another process."""
+seam's attachment reader over both storages (the seam's other attachment tests are in
+:class:`asynchpo.testing.storage.StorageContract`), the SQLite layout and its migration, and
+the hyperopt ``trial_attachments`` view reading them back in another process."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import anyio
 import pytest
 
 from asynchpo import Trials, fmin, hp, load_trials, open_study, rand
-from asynchpo._exceptions import StorageError, StudyNotFound
-from asynchpo._storage import MemoryStorage, SqliteStorage, Storage, StudyConfig, StudyRecord
+from asynchpo._exceptions import StorageError
+from asynchpo._storage import MemoryStorage, SqliteStorage, StudyConfig
 from asynchpo._trial import Trial, TrialState
 
 CONFIG = StudyConfig(space=[{"label": "x"}], fingerprint="f00d", algo="rand", seed=7)
@@ -26,117 +27,8 @@ SPACE = {"x": hp.uniform("x", -5, 5)}
 MODEL = pickle.dumps({"weights": [1.5, -2.0]}) + b"\x00\xff\xfe"
 
 
-@pytest.fixture
-async def study(storage: Storage) -> StudyRecord:
-    return await storage.create_study("s", CONFIG)
-
-
 def _trial(tid: int) -> Trial:
     return Trial(tid, TrialState.RUNNING, {"x": 0.5}, created=1_700_000_000.0)
-
-
-# --- the storage seam, every implementation -------------------------------------------------
-
-
-async def test_bytes_come_back_as_bytes_and_json_as_json(
-    storage: Storage, study: StudyRecord
-) -> None:
-    await storage.write(study.id, [_trial(0), _trial(1)])
-    await storage.put_attachments(
-        study.id,
-        0,
-        {
-            "model.pkl": MODEL,
-            "buffer": bytearray(b"\x01\x02"),
-            "view": memoryview(b"\x03"),
-            "meta": {"shape": (2, 3), "ok": True},
-            "note": "text",
-            "empty": b"",
-        },
-    )
-    got = await storage.attachments(study.id, 0)
-    assert got == {
-        "model.pkl": MODEL,
-        "buffer": b"\x01\x02",
-        "view": b"\x03",
-        "meta": {"shape": [2, 3], "ok": True},
-        "note": "text",
-        "empty": b"",
-    }
-    assert [type(got[name]) for name in ("model.pkl", "buffer", "view", "empty")] == [bytes] * 4
-    # Text is not bytes, and bytes are not text.
-    assert type(got["note"]) is str
-    assert await storage.attachments(study.id, 1) == {}
-    assert await storage.attachments(study.id, 99) == {}
-
-
-async def test_a_name_is_replaced_and_the_others_kept(storage: Storage, study: StudyRecord) -> None:
-    await storage.put_attachments(study.id, 0, {"a": b"1", "b": b"2"})
-    await storage.put_attachments(study.id, 0, {"b": [3], "c": b"4"})
-    assert await storage.attachments(study.id, 0) == {"a": b"1", "b": [3], "c": b"4"}
-
-
-async def test_trials_and_studies_are_separate(storage: Storage, study: StudyRecord) -> None:
-    other = await storage.create_study("other", CONFIG)
-    await storage.put_attachments(study.id, 0, {"a": b"study"})
-    await storage.put_attachments(study.id, 1, {"a": b"trial 1"})
-    await storage.put_attachments(other.id, 0, {"a": b"other"})
-    assert await storage.attachments(study.id, 0) == {"a": b"study"}
-    assert await storage.attachments(study.id, 1) == {"a": b"trial 1"}
-    assert await storage.attachments(other.id, 0) == {"a": b"other"}
-
-
-async def test_an_unstorable_value_stores_none_of_the_call(
-    storage: Storage, study: StudyRecord
-) -> None:
-    await storage.put_attachments(study.id, 0, {"a": b"kept"})
-    with pytest.raises(StorageError, match=r"attachment 'bad'.*type object.*pickle it to bytes"):
-        await storage.put_attachments(study.id, 0, {"a": b"new", "bad": object()})
-    with pytest.raises(StorageError, match="float nan"):
-        await storage.put_attachments(study.id, 0, {"a": b"new", "bad": float("nan")})
-    with pytest.raises(StorageError, match=r"the name 3 is not a string"):
-        await storage.put_attachments(study.id, 0, {"a": b"new", 3: b"x"})  # type: ignore[dict-item]
-    with pytest.raises(StorageError, match="must be a dict"):
-        await storage.put_attachments(study.id, 0, [("a", b"x")])  # type: ignore[arg-type]
-    assert await storage.attachments(study.id, 0) == {"a": b"kept"}
-
-
-async def test_many_attachments_in_one_call(storage: Storage, study: StudyRecord) -> None:
-    many = {f"part-{i:03}": bytes([i % 256]) * i for i in range(250)}
-    await storage.put_attachments(study.id, 0, many)
-    assert await storage.attachments(study.id, 0) == many
-
-
-async def test_an_unknown_study_is_refused(storage: Storage, study: StudyRecord) -> None:
-    with pytest.raises(StudyNotFound, match="no study with id 999"):
-        await storage.put_attachments(999, 0, {"a": b"x"})
-    with pytest.raises(StudyNotFound, match="no study with id 999"):
-        await storage.put_attachments(999, 0, {})
-    with pytest.raises(StudyNotFound, match="no study with id 999"):
-        await storage.attachments(999, 0)
-
-
-async def test_attachments_leave_the_trials_alone(storage: Storage, study: StudyRecord) -> None:
-    finished = _trial(0).replace(
-        state=TrialState.OK, loss=1.0, result={"loss": 1.0, "status": "ok"}, finished=1.7e9 + 1
-    )
-    await storage.write(study.id, [finished])
-    version = await storage.version(study.id)
-    # A finished trial may get attachments: they are not part of its record.
-    await storage.put_attachments(study.id, 0, {"a": b"x"})
-    assert await storage.version(study.id) == version
-    assert await storage.trials(study.id) == [finished]
-
-
-async def test_stored_values_do_not_alias_the_callers(storage: Storage, study: StudyRecord) -> None:
-    buffer = bytearray(b"before")
-    meta: dict[str, Any] = {"list": [1]}
-    await storage.put_attachments(study.id, 0, {"buffer": buffer, "meta": meta})
-    buffer[:] = b"after!"
-    meta["list"].append(2)
-    got = await storage.attachments(study.id, 0)
-    got["meta"]["list"].append(3)
-    assert await storage.attachments(study.id, 0) == {"buffer": b"before", "meta": {"list": [1]}}
 
 
 async def test_the_reader_reads_without_awaiting_after_close(tmp_path: Path) -> None:
@@ -148,14 +40,6 @@ async def test_the_reader_reads_without_awaiting_after_close(tmp_path: Path) -> 
         assert reader is not None
         assert reader(2) == {"model.pkl": MODEL, "n": 3}
         assert reader(0) == {}
-
-
-async def test_a_closed_storage_refuses_attachments(storage: Storage, study: StudyRecord) -> None:
-    await storage.aclose()
-    with pytest.raises(StorageError, match="closed"):
-        await storage.put_attachments(study.id, 0, {"a": b"x"})
-    with pytest.raises(StorageError, match="closed"):
-        await storage.attachments(study.id, 0)
 
 
 # --- SQLite: the layout, and files written before attachments --------------------------------

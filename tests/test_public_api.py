@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import asynchpo
 
@@ -78,7 +80,9 @@ def test_all_is_exactly_the_public_names() -> None:
 
 
 def test_no_other_public_attributes() -> None:
-    exported = {name for name in vars(asynchpo) if not name.startswith("_")}
+    # asynchpo.testing (suites for test modules; it imports pytest) is not imported by
+    # asynchpo: it appears here only once a test module has imported it.
+    exported = {name for name in vars(asynchpo) if not name.startswith("_")} - {"testing"}
     assert exported == PUBLIC - {"__version__"}
 
 
@@ -123,3 +127,104 @@ def test_hyperopt_names_are_where_hyperopt_users_look() -> None:
     assert asynchpo.STATUS_FAIL == "fail"
     assert issubclass(asynchpo.SpaceError, ValueError)
     assert issubclass(asynchpo.SpaceError, asynchpo.AsynchpoError)
+
+
+# A user's test module for three storages: asynchpo's own, one that forgets fencing (a late
+# record is stored over the new holder's), and one that hands the same ids out twice.
+_CONTRACT_USER = """
+import pytest
+
+from asynchpo import MemoryStorage
+from asynchpo.testing.storage import StorageContract
+
+
+class ForgetsFencing(MemoryStorage):
+    async def write(self, study_id, trials):
+        holders = {trial.id: trial.driver for trial in await self.trials(study_id)}
+        taken = [trial.replace(driver=holders.get(trial.id, trial.driver)) for trial in trials]
+        return await super().write(study_id, taken)
+
+
+class ReusesIds(MemoryStorage):
+    async def new_trials(self, study_id, driver, trials, max_evals):
+        started, version = await super().new_trials(study_id, driver, trials, max_evals)
+        self._next_tids[study_id] -= len(started)
+        return started, version
+
+
+class TestMemoryStorage(StorageContract):
+    @pytest.fixture
+    async def storage(self):
+        store = MemoryStorage()
+        yield store
+        await store.aclose()
+
+
+class TestForgetsFencing(StorageContract):
+    @pytest.fixture
+    async def storage(self):
+        store = ForgetsFencing()
+        yield store
+        await store.aclose()
+
+
+class TestReusesIds(StorageContract):
+    @pytest.fixture
+    async def storage(self):
+        store = ReusesIds()
+        yield store
+        await store.aclose()
+"""
+
+
+def test_the_storage_contract_is_a_suite_other_storages_reuse(tmp_path: Path) -> None:
+    from asynchpo.testing import storage
+
+    assert storage.__all__ == [
+        "CONFIG",
+        "StorageContract",
+        "done",
+        "finished",
+        "running",
+        "starting",
+    ]
+    assert inspect.getdoc(storage.StorageContract)
+    plain = subprocess.run(
+        [sys.executable, "-c", "import sys, asynchpo; print('pytest' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert plain.stdout.strip() == "False"  # only test suites import pytest
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    (tmp_path / "test_my_storage.py").write_text(_CONTRACT_USER)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rfp",
+            "-p",
+            "no:cacheprovider",
+            "test_my_storage.py",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=50,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcomes = re.findall(
+        r"^(PASSED|FAILED) test_my_storage\.py::(\w+)::(\w+)", done.stdout, re.MULTILINE
+    )
+    ran = {cls: [name for _, c, name in outcomes if c == cls] for _, cls, _ in outcomes}
+    failed = {(cls, name) for outcome, cls, name in outcomes if outcome == "FAILED"}
+    # The three classes ran the same tests; StorageContract was not collected on its own.
+    assert set(ran) == {"TestMemoryStorage", "TestForgetsFencing", "TestReusesIds"}, done.stdout
+    assert len(ran["TestMemoryStorage"]) >= 50
+    assert all(sorted(names) == sorted(ran["TestMemoryStorage"]) for names in ran.values())
+    assert {cls for cls, _ in failed} == {"TestForgetsFencing", "TestReusesIds"}, done.stdout
+    fencing = "test_a_record_of_a_trial_another_driver_holds_is_refused"
+    assert ("TestForgetsFencing", fencing) in failed
+    assert ("TestReusesIds", "test_new_trials_take_dense_ids_within_the_budget") in failed

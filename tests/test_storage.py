@@ -1,328 +1,48 @@
-"""The storage contract, run against every implementation, plus what only SQLite can show."""
+"""The storage contract (:class:`asynchpo.testing.storage.StorageContract`) over the memory
+and SQLite storages, plus what only SQLite can show."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import random
 import sqlite3
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 
-from asynchpo._exceptions import StorageError, StudyError, StudyNotFound
-from asynchpo._storage import (
-    MemoryStorage,
-    SqliteStorage,
-    Storage,
-    StudyConfig,
-    StudyRecord,
-    open_storage,
-)
+from asynchpo._exceptions import StorageError
+from asynchpo._storage import MemoryStorage, SqliteStorage, Storage, open_storage
 from asynchpo._storage._schema import encode_config, encode_trial
 from asynchpo._trial import Trial, TrialState
-
-CONFIG = StudyConfig(
-    space=[{"label": "x", "kind": "uniform", "low": 0.0, "high": 1.0}, {"label": "c"}],
-    fingerprint="f00d",
-    algo="rand",
-    seed=7,
-)
-T0 = 1_700_000_000.125
-
-
-def running(tid: int, **changes: Any) -> Trial:
-    """A RUNNING record for trial ``tid``."""
-    trial = Trial(
-        id=tid,
-        state=TrialState.RUNNING,
-        params={"x": tid / 8, "c": tid % 3},
-        created=T0 + tid,
-        started=T0 + tid + 0.5,
-    )
-    return trial.replace(**changes)
-
-
-def finished(tid: int, state: TrialState = TrialState.OK, **changes: Any) -> Trial:
-    """A finished (``OK`` by default, or ``FAIL``) record for trial ``tid``."""
-    if state is TrialState.OK:
-        trial = running(tid).replace(
-            state=state,
-            loss=tid / 4,
-            result={"loss": tid / 4, "status": "ok"},
-            finished=T0 + tid + 1.75,
-        )
-    else:
-        trial = running(tid).replace(
-            state=state, result={"status": "fail"}, error="ValueError: boom", finished=T0 + tid + 2
-        )
-    return trial.replace(**changes)
-
-
-@pytest.fixture
-async def study(storage: Storage) -> StudyRecord:
-    """A fresh study in ``storage``."""
-    return await storage.create_study("main", CONFIG)
-
+from asynchpo.testing.storage import CONFIG, StorageContract, finished, running
 
 # --- the contract, for every implementation ---------------------------------------------------
 
 
-async def test_create_and_get_study(storage: Storage) -> None:
-    before = time.time()
-    record = await storage.create_study("alpha", CONFIG)
-    assert record.name == "alpha"
-    assert record.config == CONFIG
-    assert before - 1 <= record.created <= time.time() + 1
-    assert await storage.get_study("alpha") == record
+class TestMemoryStorage(StorageContract):
+    @pytest.fixture
+    async def storage(self) -> AsyncIterator[Storage]:
+        store = MemoryStorage()
+        yield store
+        await store.aclose()
 
 
-async def test_config_goes_through_json(storage: Storage) -> None:
-    config = StudyConfig(
-        space=({"label": "x", "options": (1, 2)},), fingerprint="f", algo="tpe", seed=0
-    )
-    record = await storage.create_study("s", config)
-    expected = StudyConfig(
-        space=[{"label": "x", "options": [1, 2]}], fingerprint="f", algo="tpe", seed=0
-    )
-    assert record.config == expected
-    assert (await storage.get_study("s")).config == expected
+class TestSqliteStorage(StorageContract):
+    @pytest.fixture
+    async def storage(self, tmp_path: Path) -> AsyncIterator[Storage]:
+        """On a real file."""
+        store = await SqliteStorage.open(tmp_path / "studies.db")
+        yield store
+        await store.aclose()
 
 
-async def test_unstorable_config_is_refused(storage: Storage) -> None:
-    config = StudyConfig(space=[{"label": "x", "low": object()}], fingerprint="f", algo="a", seed=0)
-    with pytest.raises(StorageError, match=r"space\[0\]\['low'\]"):
-        await storage.create_study("s", config)
-    assert await storage.list_studies() == []
-
-
-async def test_list_studies_oldest_first(storage: Storage) -> None:
-    assert await storage.list_studies() == []
-    created = [await storage.create_study(name, CONFIG) for name in ("b", "a", "c")]
-    assert await storage.list_studies() == created
-    assert len({record.id for record in created}) == 3
-
-
-async def test_duplicate_study_name_is_a_study_error(storage: Storage) -> None:
-    await storage.create_study("dup", CONFIG)
-    with pytest.raises(StudyError, match="'dup' already exists") as info:
-        await storage.create_study("dup", CONFIG)
-    assert not isinstance(info.value, StudyNotFound)
-    assert len(await storage.list_studies()) == 1
-
-
-async def test_unknown_study_name(storage: Storage) -> None:
-    with pytest.raises(StudyNotFound, match="'nope'") as info:
-        await storage.get_study("nope")
-    assert isinstance(info.value, LookupError)
-
-
-async def test_unknown_study_id(storage: Storage) -> None:
-    with pytest.raises(StudyNotFound, match="id 999"):
-        await storage.trials(999)
-    with pytest.raises(StudyNotFound, match="id 999"):
-        await storage.write(999, [running(0)])
-    with pytest.raises(StudyNotFound, match="id 999"):
-        await storage.write(999, [])
-
-
-async def test_new_study_has_no_trials(storage: Storage, study: StudyRecord) -> None:
-    assert await storage.trials(study.id) == []
-    await storage.write(study.id, [])
-    assert await storage.trials(study.id) == []
-
-
-async def test_records_round_trip(storage: Storage, study: StudyRecord) -> None:
-    trials = [
-        Trial(id=0, state=TrialState.QUEUED, params={"x": 0.1, "c": 2}, created=T0),
-        running(1),
-        finished(2),
-        finished(3, TrialState.FAIL),
-        running(4).replace(state=TrialState.INTERRUPTED, error="cancelled", finished=T0 + 9),
-        finished(5, loss=-math.inf, result={"loss": -1e308, "status": "ok"}),
-        finished(6, params={"λ": 1e-300, "n": -(2**62)}, result={"ünï": "cödé ✓", "n": None}),
-    ]
-    await storage.write(study.id, trials)
-    assert await storage.trials(study.id) == trials
-
-
-async def test_result_goes_through_json(storage: Storage, study: StudyRecord) -> None:
-    result = {"loss": 0.5, "status": "ok", "curve": (1, 2.5, (3,)), "meta": {"ok": True}}
-    await storage.write(study.id, [finished(0, result=result)])
-    (stored,) = await storage.trials(study.id)
-    assert stored.result == {
-        "loss": 0.5,
-        "status": "ok",
-        "curve": [1, 2.5, [3]],
-        "meta": {"ok": True},
-    }
-
-
-async def test_read_only_mappings_are_accepted(storage: Storage, study: StudyRecord) -> None:
-    trial = finished(0, params=MappingProxyType({"x": 1.5}), result=MappingProxyType({"loss": 0}))
-    await storage.write(study.id, [trial])
-    (stored,) = await storage.trials(study.id)
-    assert stored.params == {"x": 1.5}
-    assert stored.result == {"loss": 0}
-
-
-async def test_returned_records_do_not_alias_storage(storage: Storage, study: StudyRecord) -> None:
-    await storage.write(study.id, [finished(0)])
-    (first,) = await storage.trials(study.id)
-    first.result["loss"] = 123  # type: ignore[index]
-    (again,) = await storage.trials(study.id)
-    assert again == finished(0)
-
-
-async def test_write_replaces_records(storage: Storage, study: StudyRecord) -> None:
-    await storage.write(study.id, [running(0), running(1)])
-    await storage.write(study.id, [finished(1)])
-    await storage.write(study.id, [finished(0, TrialState.FAIL)])
-    assert await storage.trials(study.id) == [finished(0, TrialState.FAIL), finished(1)]
-
-
-async def test_trials_are_ordered_by_id(storage: Storage, study: StudyRecord) -> None:
-    await storage.write(study.id, [running(5), running(1)])
-    await storage.write(study.id, [running(3), running(10), running(0)])
-    await storage.write(study.id, [finished(1)])
-    assert [t.id for t in await storage.trials(study.id)] == [0, 1, 3, 5, 10]
-
-
-@pytest.mark.parametrize("done", [TrialState.OK, TrialState.FAIL])
-@pytest.mark.parametrize(
-    "change",
-    [TrialState.RUNNING, TrialState.OK, TrialState.FAIL, TrialState.INTERRUPTED, TrialState.QUEUED],
-)
-async def test_finished_trials_are_immutable(
-    storage: Storage, study: StudyRecord, done: TrialState, change: TrialState
-) -> None:
-    await storage.write(study.id, [running(0), finished(1, done)])
-    before = await storage.trials(study.id)
-    batch = [finished(0), running(2), running(1).replace(state=change), running(3)]
-    with pytest.raises(StorageError, match=rf"trial\(s\) 1 \({done.value}\) already finished"):
-        await storage.write(study.id, batch)
-    assert await storage.trials(study.id) == before
-
-
-async def test_rewriting_an_identical_finished_record_is_refused(
-    storage: Storage, study: StudyRecord
-) -> None:
-    await storage.write(study.id, [finished(0)])
-    with pytest.raises(StorageError, match="nothing of this batch"):
-        await storage.write(study.id, [finished(0)])
-
-
-async def test_batch_may_finish_a_trial_it_starts(storage: Storage, study: StudyRecord) -> None:
-    await storage.write(study.id, [running(0), finished(0), running(1)])
-    assert await storage.trials(study.id) == [finished(0), running(1)]
-
-
-async def test_batch_cannot_change_a_trial_it_finished(
-    storage: Storage, study: StudyRecord
-) -> None:
-    with pytest.raises(StorageError, match=r"trial\(s\) 0 \(ok\) already finished"):
-        await storage.write(study.id, [running(1), finished(0), running(0)])
-    assert await storage.trials(study.id) == []
-
-
-async def test_interrupted_trial_runs_again(storage: Storage, study: StudyRecord) -> None:
-    interrupted = running(0).replace(state=TrialState.INTERRUPTED, finished=T0 + 3)
-    await storage.write(study.id, [running(0)])
-    await storage.write(study.id, [interrupted])
-    await storage.write(study.id, [running(0, started=T0 + 10)])
-    await storage.write(study.id, [finished(0, started=T0 + 10)])
-    assert await storage.trials(study.id) == [finished(0, started=T0 + 10)]
-
-
-@pytest.mark.parametrize(
-    ("bad", "where"),
-    [
-        (
-            running(1, params={"x": object()}),
-            r"trial 1: params\['x'\] holds a value of type object",
-        ),
-        (running(1, params={"x": math.nan}), r"trial 1: params\['x'\] holds the float nan"),
-        (running(1, params={"x": math.inf}), r"trial 1: params\['x'\] holds the float inf"),
-        (
-            finished(1, result={"loss": 1.0, "extra": [0, {"s": {1, 2}}]}),
-            r"trial 1: result\['extra'\]\[1\]\['s'\] holds a value of type set",
-        ),
-        (finished(1, result={"k": {(1, 2): 3}}), r"trial 1: result\['k'\]\[\(1, 2\)\] holds a key"),
-        (finished(1, loss=math.nan), "trial 1: its loss is NaN"),
-        (finished(1, loss="low"), "trial 1: its loss 'low' is not a number"),
-        (running(0).replace(id=1.5), "id is 1.5"),
-    ],
-)
-async def test_unstorable_record_rejects_the_batch(
-    storage: Storage, study: StudyRecord, bad: Trial, where: str
-) -> None:
-    await storage.write(study.id, [running(5)])
-    with pytest.raises(StorageError, match=where):
-        await storage.write(study.id, [running(0), bad, running(2)])
-    assert await storage.trials(study.id) == [running(5)]
-
-
-async def test_large_batches(storage: Storage, study: StudyRecord) -> None:
-    first = [running(tid) for tid in range(1234)]
-    await storage.write(study.id, first)
-    await storage.write(study.id, [finished(tid) for tid in range(0, 1234, 2)])
-    expected = [finished(t.id) if t.id % 2 == 0 else t for t in first]
-    assert await storage.trials(study.id) == expected
-    # The offending record comes last, after more records than one SQL statement takes.
-    rejected = [running(tid) for tid in range(1234, 2500)] + [running(1232)]
-    with pytest.raises(StorageError, match=r"1232 \(ok\) already finished"):
-        await storage.write(study.id, rejected)
-    assert await storage.trials(study.id) == expected
-    # The failure left nothing half-open: the next write is stored as usual.
-    await storage.write(study.id, [finished(1)])
-    assert (await storage.trials(study.id))[1] == finished(1)
-
-
-async def test_studies_are_separate(storage: Storage) -> None:
-    one = await storage.create_study("one", CONFIG)
-    two = await storage.create_study("two", CONFIG)
-    await storage.write(one.id, [finished(0), running(1)])
-    await storage.write(two.id, [running(0)])
-    await storage.write(two.id, [finished(1, TrialState.FAIL)])
-    assert await storage.trials(one.id) == [finished(0), running(1)]
-    assert await storage.trials(two.id) == [running(0), finished(1, TrialState.FAIL)]
-
-
-async def test_closed_storage_refuses_everything(storage: Storage, study: StudyRecord) -> None:
-    await storage.aclose()
-    await storage.aclose()
-    with pytest.raises(StorageError, match="closed"):
-        await storage.create_study("x", CONFIG)
-    with pytest.raises(StorageError, match="closed"):
-        await storage.get_study("main")
-    with pytest.raises(StorageError, match="closed"):
-        await storage.list_studies()
-    with pytest.raises(StorageError, match="closed"):
-        await storage.trials(study.id)
-    with pytest.raises(StorageError, match="closed"):
-        await storage.write(study.id, [running(0)])
-
-
-async def test_aclose_after_a_failed_write(storage: Storage, study: StudyRecord) -> None:
-    await storage.write(study.id, [finished(0)])
-    with pytest.raises(StorageError):
-        await storage.write(study.id, [running(0)])
-    await storage.aclose()
-    await storage.aclose()
-
-
-async def test_async_with_closes(storage: Storage) -> None:
-    async with storage as entered:
-        assert entered is storage
-        await storage.create_study("s", CONFIG)
-    with pytest.raises(StorageError, match="closed"):
-        await storage.list_studies()
+# --- memory and SQLite against each other -----------------------------------------------------
 
 
 async def test_memory_and_sqlite_agree_on_random_batches(tmp_path: Path) -> None:
@@ -724,31 +444,6 @@ def test_interface_names() -> None:
     }
     assert issubclass(MemoryStorage, Storage)
     assert issubclass(SqliteStorage, Storage)
-
-
-async def test_reports_and_the_pruned_state_round_trip(
-    storage: Storage, study: StudyRecord
-) -> None:
-    live = running(0, reports=((0, 1.5), (1, 1.25)))
-    pruned = finished(1).replace(state=TrialState.PRUNED, loss=0.75, reports=((0, 0.75),))
-    await storage.write(study.id, [live, pruned])
-    assert await storage.trials(study.id) == [live, pruned]
-    with pytest.raises(StorageError, match="already finished"):
-        await storage.write(study.id, [pruned.replace(reports=())])
-
-
-async def test_a_report_that_json_cannot_hold_is_refused(
-    storage: Storage, study: StudyRecord
-) -> None:
-    with pytest.raises(StorageError, match="finite loss"):
-        await storage.write(study.id, [running(0, reports=((0, math.inf),))])
-    assert await storage.trials(study.id) == []
-
-
-async def test_the_slot_round_trips(storage: Storage, study: StudyRecord) -> None:
-    await storage.write(study.id, [running(0, slot=3), finished(1, slot=0)])
-    stored = await storage.trials(study.id)
-    assert [trial.slot for trial in stored] == [3, 0]
 
 
 # The trials table and trigger as schema version 2 wrote them.

@@ -1,6 +1,6 @@
 """The storage seam: the only part of asynchpo that persists anything.
 
-Contract, for every implementation:
+Contract, for every implementation (its tests: :class:`asynchpo.testing.storage.StorageContract`):
 
 - **Many drivers per study.** Any number of *drivers* (processes, machines) may drive one
   study at once. Each registers with :meth:`Storage.open_driver` and holds a *lease*: it is
