@@ -77,7 +77,10 @@ async def serve(
     :raises ImportError: without the ``dashboard`` extra.
     """
     app = create_app(storage, log_dir=log_dir)
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ImportError(_EXTRA) from exc
 
     store = await SqliteStorage.open(storage, read_only=True)  # fail early, with one line
     await store.aclose()

@@ -199,7 +199,8 @@ def test_without_the_extra_the_error_names_it(
 ) -> None:
     from asynchpo._cli import main
 
-    for module in ("starlette", "uvicorn"):
+    loaded = [m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn")]
+    for module in ["starlette", "uvicorn", *loaded]:
         monkeypatch.setitem(sys.modules, module, None)  # as if not installed
     for name in [m for m in sys.modules if m.startswith("asynchpo._dashboard._app")]:
         monkeypatch.delitem(sys.modules, name)
