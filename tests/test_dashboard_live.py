@@ -5,7 +5,10 @@ and hostile strings everywhere rendering as text."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
+import math
 import sqlite3
 import subprocess
 import sys
@@ -258,3 +261,70 @@ def test_a_trial_page_shows_values_result_error_and_log_tail(
         assert "exit status 3" in error or "exited with" in error or "3" in error
         assert "diverged" in (page.text_content("#trial-log") or "")
         no_script_ran(watched)
+
+
+async def edge_studies(path: Path) -> None:
+    """Studies with little or odd data to draw: none, only failures, one option, huge losses."""
+    async with asynchpo.open_study(path, "empty", space={"x": hp.uniform("x", 0, 1)}):
+        pass
+
+    def crash(params: dict[str, Any]) -> float:
+        raise ValueError("nope")
+
+    with contextlib.suppress(asynchpo.AllTrialsFailed):
+        await asynchpo.fmin(
+            crash,
+            {"x": hp.uniform("x", 0, 1), "c": hp.choice("c", [1, 2])},
+            algo=asynchpo.rand.suggest,
+            max_evals=4,
+            storage=path,
+            study="failed",
+            catch_eval_exceptions=True,
+        )
+    await asynchpo.fmin(
+        lambda p: 1.0,
+        {"c": hp.choice("c", ["only"]), "y": hp.quniform("y", 1, 2, 5)},
+        algo=asynchpo.rand.suggest,
+        max_evals=3,
+        storage=path,
+        study="flat",
+    )
+    await asynchpo.fmin(
+        lambda p: {"loss": p["x"] * 1e300, "status": "ok", "m": math.nan, "n": math.inf},
+        {"x": hp.loguniform("x", -700, 0)},
+        algo=asynchpo.rand.suggest,
+        max_evals=6,
+        storage=path,
+        study="extreme",
+    )
+
+
+async def report_of(path: Path, name: str) -> str:
+    async with asynchpo.open_study(path, name) as study:
+        return asynchpo.dashboard.report_html(study)
+
+
+@pytest.mark.timeout(90)
+def test_studies_with_little_to_draw_render_without_errors(
+    watched: Watched, tmp_path: Path, artifacts: Path
+) -> None:
+    path = tmp_path / "edge.sqlite"
+    in_thread(asyncio.run, edge_studies(path))
+    page = watched.page
+    with serving(path) as base:
+        for name in ("empty", "failed", "flat", "extreme"):
+            for how in ("live", "report"):
+                if how == "live":
+                    page.goto(f"{base}study?name={name}")
+                else:  # the file a user opens
+                    report = tmp_path / f"{name}.html"
+                    report.write_text(in_thread(asyncio.run, report_of(path, name)))
+                    page.goto(report.as_uri())
+                ready(page)
+                page.screenshot(path=str(artifacts / f"edge-{name}-{how}.png"), full_page=True)
+                text = page.text_content("main") or ""
+                assert "null" not in text, (name, how)
+                assert "undefined" not in text, (name, how)
+                assert "NaN" not in text.replace("nan", ""), (name, how)
+                assert page.is_hidden("#error"), (name, how)
+    assert watched.problems() == []

@@ -987,8 +987,9 @@
       }
       const bestSw = h("span", { class: "swatch" });
       bestSw.style.background = COLOR.best;
+      const key = nOk ? [h("span", { class: "key" }, bestSw, "best trial")] : [];
       this.parLegend.replaceChildren(h("span", { class: "muted", text: nOk ? "loss, best first: " : "no ok trial yet" }),
-        ...items, nOk ? h("span", { class: "key" }, bestSw, "best trial") : null);
+        ...items, ...key);
     }
 
     // ------------------------------------------------ learning curves
