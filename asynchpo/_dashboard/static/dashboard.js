@@ -220,6 +220,10 @@
   // `spec.draw(u, ctx)` draws the marks from the page's own typed arrays in a draw hook and
   // returns how many it drew. spec.x / spec.y: {kind: "lin"|"log"|"time"|"choice", options,
   // label, range: () => [min, max]}.
+  // Tick steps 1, 2 and 5 times every power of ten a float holds.
+  const WIDE_INCRS = [];
+  for (let e = -300; e <= 300; e++) for (const m of [1, 2, 5]) WIDE_INCRS.push(m * Math.pow(10, e));
+
   function makeChart(holder, spec) {
     const chart = { holder, spec, ticks: [[], []], u: null };
     function axis(i) {
@@ -271,6 +275,7 @@
           return labels;
         };
       } else {
+        a.incrs = WIDE_INCRS; // uPlot's own steps stop at 1e16: losses of diverged runs go further
         a.values = (u, splits) => {
           const labels = splits.map((s) => fmtNum(s, 4));
           chart.ticks[i] = labels;
