@@ -1,4 +1,5 @@
-"""Intermediate reports and pruning: the pruners alone, then in fmin with every objective kind."""
+"""Intermediate reports and pruning: the pruner contract for every pruner, the pruners alone,
+then in fmin with every objective kind."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from asynchpo import (
 from asynchpo._pruners import MedianPruner, SuccessiveHalvingPruner
 from asynchpo._storage import StorageWrapper, Written
 from asynchpo._suggesters._random import suggest as random_suggest
+from asynchpo.testing.pruner import PrunerContract, PrunerFactory
 
 TESTS = Path(__file__).parent
 SPACE = {"x": hp.uniform("x", -5, 5)}
@@ -61,6 +63,47 @@ class Compute:
             loss = curve(params["x"], epoch)
             await trial.report(epoch, loss)
         return loss
+
+
+# --- the contract (asynchpo.testing.pruner), for every pruner ---------------------------------
+
+
+class TestSuccessiveHalvingPruner(PrunerContract):
+    @pytest.fixture
+    def pruner_factory(self) -> PrunerFactory:
+        return SuccessiveHalvingPruner
+
+
+class TestSuccessiveHalvingPrunerWithBrackets(PrunerContract):
+    @pytest.fixture
+    def pruner_factory(self) -> PrunerFactory:
+        return functools.partial(
+            SuccessiveHalvingPruner,
+            min_resource=2,
+            reduction_factor=2,
+            min_early_stopping_rate=1,
+            brackets=3,
+            max_resource=30,
+        )
+
+
+class TestMedianPruner(PrunerContract):
+    @pytest.fixture
+    def pruner_factory(self) -> PrunerFactory:
+        return MedianPruner
+
+
+class TestMedianPrunerWithOptions(PrunerContract):
+    @pytest.fixture
+    def pruner_factory(self) -> PrunerFactory:
+        return functools.partial(
+            MedianPruner,
+            n_startup_trials=1,
+            n_warmup_steps=2,
+            interval_steps=3,
+            n_min_trials=2,
+            percentile=25.0,
+        )
 
 
 # --- the pruners alone ------------------------------------------------------------------------

@@ -228,3 +228,101 @@ def test_the_storage_contract_is_a_suite_other_storages_reuse(tmp_path: Path) ->
     fencing = "test_a_record_of_a_trial_another_driver_holds_is_refused"
     assert ("TestForgetsFencing", fencing) in failed
     assert ("TestReusesIds", "test_new_trials_take_dense_ids_within_the_budget") in failed
+
+
+# A user's test module for algorithms and pruners: asynchpo's own, a suggester that puts one
+# value outside the support, and a pruner that decides at random.
+_ALGO_AND_PRUNER_USER = """
+import random
+
+import numpy as np
+import pytest
+
+from asynchpo import rand
+from asynchpo.pruners import MedianPruner
+from asynchpo.testing.pruner import PrunerContract
+from asynchpo.testing.suggester import SuggesterContract
+
+
+def off_the_support(space, history, pending, rng):
+    row = rand.suggest(space, history, pending, rng)
+    active = np.flatnonzero(~np.isnan(row))
+    row[active[-1]] = 1e12 if row[active[-1]] >= 0 else -1e12
+    return row
+
+
+class CoinPruner(MedianPruner):
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.coin = random.Random()  # seeded from the OS
+
+    def should_prune(self, trial_id, step, loss):
+        return self.coin.random() < 0.5
+
+
+class TestRand(SuggesterContract):
+    @pytest.fixture
+    def algo(self):
+        return rand.suggest
+
+
+class TestOffTheSupport(SuggesterContract):
+    @pytest.fixture
+    def algo(self):
+        return off_the_support
+
+
+class TestMedian(PrunerContract):
+    @pytest.fixture
+    def pruner_factory(self):
+        return lambda: MedianPruner(n_startup_trials=1)
+
+
+class TestCoin(PrunerContract):
+    @pytest.fixture
+    def pruner_factory(self):
+        return lambda: CoinPruner(n_startup_trials=1)
+"""
+
+
+def test_the_suggester_and_pruner_contracts_are_suites_other_code_reuses(tmp_path: Path) -> None:
+    from asynchpo.testing import pruner, suggester
+
+    assert suggester.__all__ == ["SPACES", "SuggesterContract", "assert_in_support", "history_of"]
+    assert "PrunerContract" in pruner.__all__
+    assert inspect.getdoc(suggester.SuggesterContract)
+    assert inspect.getdoc(pruner.PrunerContract)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_my_parts.py").write_text(_ALGO_AND_PRUNER_USER)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rfp",
+            "-p",
+            "no:cacheprovider",
+            "test_my_parts.py",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=50,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcomes = re.findall(
+        r"^(PASSED|FAILED) test_my_parts\.py::(\w+)::(\w+)", done.stdout, re.MULTILINE
+    )
+    ran = {cls: {name for _, c, name in outcomes if c == cls} for _, cls, _ in outcomes}
+    failed = {(cls, name) for outcome, cls, name in outcomes if outcome == "FAILED"}
+    # The contracts were not collected on their own; each subclass ran its contract's tests.
+    assert set(ran) == {"TestRand", "TestOffTheSupport", "TestMedian", "TestCoin"}, done.stdout
+    assert ran["TestOffTheSupport"] == ran["TestRand"]
+    assert ran["TestCoin"] == ran["TestMedian"]
+    assert len(ran["TestRand"]) >= 6
+    assert len(ran["TestMedian"]) >= 4
+    assert {cls for cls, _ in failed} == {"TestOffTheSupport", "TestCoin"}
+    assert ("TestOffTheSupport", "test_rows_lie_in_the_support") in failed
+    assert ("TestCoin", "test_knowledge_is_a_function_of_the_stored_reports") in failed
+    assert ("TestCoin", "test_replays_in_any_order_agree") in failed

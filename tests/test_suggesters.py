@@ -1,4 +1,5 @@
-"""Suggesters: support, determinism, the history buffer, and annealing's behaviour."""
+"""Suggesters: the suggester contract for every algorithm, the history buffer, and annealing's
+behaviour."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from asynchpo import ConfigError, Suggester, anneal, compile_space, hp, rand
+from asynchpo import ConfigError, Suggester, anneal, compile_space, hp, mix, rand, tpe
 from asynchpo._suggesters._base import HistoryBuffer, TrialRngs, algo_name, trial_rng
+from asynchpo.testing.suggester import SuggesterContract
 
 MIXED = compile_space(
     {
@@ -37,25 +39,47 @@ def history_of(space_rows: np.ndarray, losses: list[float]) -> HistoryBuffer:
     return buffer
 
 
-def assert_in_support(row: np.ndarray) -> None:
-    # to_row validates every active value against the support and refuses NaN for active ones.
-    point = MIXED.to_point(row)
-    np.testing.assert_array_equal(MIXED.to_row(point), row)
+# --- the contract (asynchpo.testing.suggester), for every algorithm ---------------------------
 
 
-@pytest.mark.parametrize("algo", [rand.suggest, anneal.suggest])
-def test_suggestions_lie_in_the_support_and_are_deterministic(algo: Suggester) -> None:
-    rng = np.random.default_rng(0)
-    rows = MIXED.sample(rng, 40)
-    losses = list(rng.normal(size=40))
-    losses[3] = math.nan  # a failed trial
-    history = history_of(rows, losses).snapshot()
-    pending = MIXED.sample(rng, 5)
-    for trial_id in range(30):
-        row = algo(MIXED, history, pending, trial_rng(7, trial_id))
-        assert_in_support(row)
-        again = algo(MIXED, history, pending, trial_rng(7, trial_id))
-        np.testing.assert_array_equal(row, again)
+class TestRand(SuggesterContract):
+    @pytest.fixture
+    def algo(self) -> Suggester:
+        return rand.suggest
+
+
+class TestAnneal(SuggesterContract):
+    @pytest.fixture
+    def algo(self) -> Suggester:
+        return anneal.suggest
+
+
+class TestAnnealWithOptions(SuggesterContract):
+    @pytest.fixture
+    def algo(self) -> Suggester:
+        return functools.partial(anneal.suggest, avg_best_idx=3.0, shrink_coef=0.3)
+
+
+class TestTPE(SuggesterContract):
+    @pytest.fixture
+    def algo(self) -> Suggester:
+        return tpe.suggest
+
+
+class TestUnivariateTPE(SuggesterContract):
+    @pytest.fixture
+    def algo(self) -> Suggester:
+        return tpe.TPE(multivariate=False, constant_liar=True, n_startup_jobs=5)
+
+
+class TestMix(SuggesterContract):
+    @pytest.fixture
+    def algo(self) -> Suggester:
+        mixture = [(0.3, rand.suggest), (0.3, anneal.suggest), (0.4, tpe.suggest)]
+        return functools.partial(mix.suggest, p_suggest=mixture)
+
+
+# --- each algorithm's own behaviour -----------------------------------------------------------
 
 
 def test_rand_ignores_history_and_pending() -> None:

@@ -1,4 +1,5 @@
-"""TPE: support, determinism, pending and failed trials, conditional spaces, no repeats."""
+"""TPE: pending and failed trials, conditional spaces, no repeats, its cache and options (the
+suggester contract for TPE is in test_suggesters.py)."""
 
 from __future__ import annotations
 
@@ -12,64 +13,12 @@ import pytest
 from asynchpo import ConfigError, Trials, compile_space, fmin_sync, hp, rand, tpe
 from asynchpo._suggesters._base import History, HistoryBuffer, algo_name, trial_rng
 
-EVERY_KIND = compile_space(
-    {
-        "u": hp.uniform("u", -5, 5),
-        "q": hp.quniform("q", 0, 10, 2),
-        "lu": hp.loguniform("lu", math.log(1e-4), math.log(1)),
-        "qlu": hp.qloguniform("qlu", math.log(1), math.log(1000), 5),
-        "n": hp.normal("n", 3, 2),
-        "qn": hp.qnormal("qn", 0, 3, 0.5),
-        "ln": hp.lognormal("ln", 0, 1),
-        "qln": hp.qlognormal("qln", 2, 0.5, 1),
-        "ri": hp.randint("ri", 3, 9),
-        "ui": hp.uniformint("ui", 1, 6),
-        "pc": hp.pchoice("pc", [(0.7, "a"), (0.2, "b"), (0.1, "c")]),
-        "model": hp.choice(
-            "model",
-            [
-                {"depth": hp.uniformint("depth", 1, 6)},
-                {"width": hp.lognormal("width", 0, 1), "act": hp.choice("act", ["r", "t"])},
-            ],
-        ),
-    }
-)
-
 
 def make_history(space: Any, rows: np.ndarray, losses: list[float]) -> History:
     buffer = HistoryBuffer(rows.shape[1], capacity=4)
     for i, (row, loss) in enumerate(zip(rows, losses, strict=True)):
         buffer.append(i, row, None if math.isnan(loss) else loss)
     return buffer.snapshot()
-
-
-def test_every_value_lies_in_the_support_and_is_deterministic() -> None:
-    rng = np.random.default_rng(0)
-    rows = EVERY_KIND.sample(rng, 60)
-    losses = [float(v) for v in rng.normal(size=60)]
-    losses[7] = math.nan
-    history = make_history(EVERY_KIND, rows, losses)
-    pending = EVERY_KIND.sample(rng, 6)
-    for trial_id in range(40):
-        row = tpe.suggest(EVERY_KIND, history, pending, trial_rng(1, trial_id))
-        point = EVERY_KIND.to_point(row)
-        # to_row checks every active value against its support (grid, bounds, integers).
-        np.testing.assert_array_equal(EVERY_KIND.to_row(point), row)
-        again = tpe.suggest(EVERY_KIND, history, pending, trial_rng(1, trial_id))
-        np.testing.assert_array_equal(row, again)
-        assert isinstance(point["ri"], int)
-        assert 3 <= point["ri"] < 9
-
-
-@pytest.mark.parametrize("multivariate", [True, False])
-def test_univariate_and_multivariate_both_propose_valid_points(multivariate: bool) -> None:
-    rng = np.random.default_rng(1)
-    history = make_history(EVERY_KIND, EVERY_KIND.sample(rng, 30), list(rng.random(30)))
-    algo = tpe.TPE(multivariate=multivariate)
-    for trial_id in range(10):
-        row = algo(EVERY_KIND, history, np.empty((0, len(EVERY_KIND))), trial_rng(2, trial_id))
-        # to_row refuses any value outside the support, so the round trip checks them all.
-        np.testing.assert_array_equal(EVERY_KIND.to_row(EVERY_KIND.to_point(row)), row)
 
 
 def quadratic_history(n: int, seed: int) -> tuple[Any, History]:
