@@ -177,6 +177,31 @@ class TestReusesIds(StorageContract):
 """
 
 
+def run_user_suite(
+    folder: Path, name: str, source: str, ini: str
+) -> tuple[dict[str, list[str]], set[tuple[str, str]]]:
+    """Run a user's test module ``name`` (with ``pytest.ini`` holding ``ini``) in a
+    subprocess: the tests each class ran (sorted), and the (class, test) pairs that failed.
+    The run must fail (each module holds a broken implementation)."""
+    (folder / "pytest.ini").write_text(ini)
+    (folder / name).write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rfp", "-p", "no:cacheprovider", name],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=50,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    pattern = rf"^(PASSED|FAILED) {re.escape(name)}::(\w+)::(\w+)"
+    outcomes = re.findall(pattern, done.stdout, re.MULTILINE)
+    ran: dict[str, list[str]] = {}
+    for _, cls, test in outcomes:
+        ran.setdefault(cls, []).append(test)
+    failed = {(cls, test) for outcome, cls, test in outcomes if outcome == "FAILED"}
+    return {cls: sorted(tests) for cls, tests in ran.items()}, failed
+
+
 def test_the_storage_contract_is_a_suite_other_storages_reuse(tmp_path: Path) -> None:
     from asynchpo.testing import storage
 
@@ -196,35 +221,14 @@ def test_the_storage_contract_is_a_suite_other_storages_reuse(tmp_path: Path) ->
         check=True,
     )
     assert plain.stdout.strip() == "False"  # only test suites import pytest
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
-    (tmp_path / "test_my_storage.py").write_text(_CONTRACT_USER)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-rfp",
-            "-p",
-            "no:cacheprovider",
-            "test_my_storage.py",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=50,
+    ran, failed = run_user_suite(
+        tmp_path, "test_my_storage.py", _CONTRACT_USER, "[pytest]\nasyncio_mode = auto\n"
     )
-    assert done.returncode == 1, done.stdout + done.stderr
-    outcomes = re.findall(
-        r"^(PASSED|FAILED) test_my_storage\.py::(\w+)::(\w+)", done.stdout, re.MULTILINE
-    )
-    ran = {cls: [name for _, c, name in outcomes if c == cls] for _, cls, _ in outcomes}
-    failed = {(cls, name) for outcome, cls, name in outcomes if outcome == "FAILED"}
     # The three classes ran the same tests; StorageContract was not collected on its own.
-    assert set(ran) == {"TestMemoryStorage", "TestForgetsFencing", "TestReusesIds"}, done.stdout
+    assert set(ran) == {"TestMemoryStorage", "TestForgetsFencing", "TestReusesIds"}, ran
     assert len(ran["TestMemoryStorage"]) >= 50
-    assert all(sorted(names) == sorted(ran["TestMemoryStorage"]) for names in ran.values())
-    assert {cls for cls, _ in failed} == {"TestForgetsFencing", "TestReusesIds"}, done.stdout
+    assert all(names == ran["TestMemoryStorage"] for names in ran.values())
+    assert {cls for cls, _ in failed} == {"TestForgetsFencing", "TestReusesIds"}, failed
     fencing = "test_a_record_of_a_trial_another_driver_holds_is_refused"
     assert ("TestForgetsFencing", fencing) in failed
     assert ("TestReusesIds", "test_new_trials_take_dense_ids_within_the_budget") in failed
@@ -292,32 +296,9 @@ def test_the_suggester_and_pruner_contracts_are_suites_other_code_reuses(tmp_pat
     assert "PrunerContract" in pruner.__all__
     assert inspect.getdoc(suggester.SuggesterContract)
     assert inspect.getdoc(pruner.PrunerContract)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_my_parts.py").write_text(_ALGO_AND_PRUNER_USER)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-rfp",
-            "-p",
-            "no:cacheprovider",
-            "test_my_parts.py",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=50,
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    outcomes = re.findall(
-        r"^(PASSED|FAILED) test_my_parts\.py::(\w+)::(\w+)", done.stdout, re.MULTILINE
-    )
-    ran = {cls: {name for _, c, name in outcomes if c == cls} for _, cls, _ in outcomes}
-    failed = {(cls, name) for outcome, cls, name in outcomes if outcome == "FAILED"}
+    ran, failed = run_user_suite(tmp_path, "test_my_parts.py", _ALGO_AND_PRUNER_USER, "[pytest]\n")
     # The contracts were not collected on their own; each subclass ran its contract's tests.
-    assert set(ran) == {"TestRand", "TestOffTheSupport", "TestMedian", "TestCoin"}, done.stdout
+    assert set(ran) == {"TestRand", "TestOffTheSupport", "TestMedian", "TestCoin"}, ran
     assert ran["TestOffTheSupport"] == ran["TestRand"]
     assert ran["TestCoin"] == ran["TestMedian"]
     assert len(ran["TestRand"]) >= 6
