@@ -49,6 +49,7 @@ from asynchpo._space import Space as Space
 from asynchpo._space import compile_space as compile_space
 from asynchpo._space import space_eval as space_eval
 from asynchpo._storage import MemoryStorage as MemoryStorage
+from asynchpo._storage import PostgresStorage as PostgresStorage
 from asynchpo._storage import SqliteStorage as SqliteStorage
 from asynchpo._storage import Storage as Storage
 from asynchpo._study import RunningTrial as RunningTrial
@@ -85,6 +86,7 @@ __all__ = [
     "LeaseLost",
     "LocalExecutor",
     "MemoryStorage",
+    "PostgresStorage",
     "ProcessExecutor",
     "RunningTrial",
     "Space",

@@ -29,6 +29,7 @@ PUBLIC = {
     "History",
     "LocalExecutor",
     "MemoryStorage",
+    "PostgresStorage",
     "ProcessExecutor",
     "Space",
     "SpaceError",

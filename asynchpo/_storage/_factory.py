@@ -9,7 +9,9 @@ from typing import final
 
 from asynchpo._storage._base import Storage
 from asynchpo._storage._memory import MemoryStorage
+from asynchpo._storage._postgres import PostgresStorage
 from asynchpo._storage._sqlite import SqliteStorage
+from asynchpo._storage._urls import is_postgres_url, is_sqlite_url, sqlite_url_path
 
 __all__ = ["StorageSpec", "open_storage"]
 
@@ -23,7 +25,10 @@ def open_storage(
     """An async context manager that yields the storage ``spec`` describes.
 
     - ``None``: a new :class:`MemoryStorage`;
-    - a ``str`` or :class:`os.PathLike`: the SQLite file at that path
+    - ``"postgresql://user:password@host:5432/database"`` (or ``postgres://``): that
+      PostgreSQL database (``await PostgresStorage.open(url)``);
+    - ``"sqlite:///relative.db"`` or ``"sqlite:////absolute.db"``: that SQLite file;
+    - any other ``str`` or :class:`os.PathLike`: the SQLite file at that path
       (``await SqliteStorage.open(path)``);
     - a :class:`Storage`: that storage itself.
 
@@ -34,15 +39,16 @@ def open_storage(
             ...
 
     :param spec: the storage to use, as above.
-    :param read_only: open a SQLite file for reading only (``SqliteStorage.open(path,
-        read_only=True)``): the file must exist, and not a byte of it changes.
+    :param read_only: open the storage for reading only: a SQLite file must exist, and not a
+        byte of it changes; a PostgreSQL session is read-only and creates nothing.
     :raises TypeError: (at the call, not at ``async with``) for any other kind of value.
     """
     if spec is None or isinstance(spec, Storage | str | os.PathLike):
         return _StorageContext(spec, read_only=read_only)
     raise TypeError(
         "storage must be None (keep trials in memory), a path to a SQLite file (str or "
-        f"os.PathLike) or a Storage instance, not {type(spec).__name__}"
+        "os.PathLike), a postgresql:// URL or a Storage instance, not "
+        f"{type(spec).__name__}"
     )
 
 
@@ -59,12 +65,7 @@ class _StorageContext(AbstractAsyncContextManager[Storage]):
         spec = self._spec
         if isinstance(spec, Storage):
             return spec
-        storage: Storage = (
-            MemoryStorage()
-            if spec is None
-            else await SqliteStorage.open(spec, read_only=self._read_only)
-        )
-        self._owned = storage
+        self._owned = storage = await _open(spec, read_only=self._read_only)
         return storage
 
     async def __aexit__(
@@ -76,3 +77,14 @@ class _StorageContext(AbstractAsyncContextManager[Storage]):
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.aclose()
+
+
+async def _open(spec: str | os.PathLike[str] | None, *, read_only: bool) -> Storage:
+    if spec is None:
+        return MemoryStorage()
+    if isinstance(spec, str):
+        if is_postgres_url(spec):
+            return await PostgresStorage.open(spec, read_only=read_only)
+        if is_sqlite_url(spec):
+            spec = sqlite_url_path(spec)
+    return await SqliteStorage.open(spec, read_only=read_only)
