@@ -4,8 +4,9 @@ The contract itself is written in the docstring of the ``Storage`` seam
 (``asynchpo/_storage/_base.py``): studies, records that round-trip, atomic batches, immutable
 finished trials, drivers and their leases, dense ids taken where trials start, fencing, the
 change feed and attachments. :class:`StorageContract` checks it; asynchpo runs it over
-``MemoryStorage`` and ``SqliteStorage``, and a new storage runs it unchanged by subclassing it
-in a test module and providing a ``storage`` fixture::
+``MemoryStorage``, ``SqliteStorage`` and ``PostgresStorage`` (on a real server), and a new
+storage runs it unchanged by subclassing it in a test module and providing a ``storage``
+fixture::
 
     import pytest
     from asynchpo.testing.storage import StorageContract
