@@ -4,6 +4,7 @@ write nothing, the schema's versions, and several storage objects racing on one 
 
 from __future__ import annotations
 
+import pickle
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -411,3 +412,30 @@ async def test_two_storages_creating_the_tables_at_once(pg_url: str) -> None:
     finally:
         for store in stores:
             await store.aclose()
+
+
+# --- attachments read without awaiting (the hyperopt Trials view) ----------------------------
+
+
+async def test_the_attachment_reader_reads_after_close_and_pickles_no_password(
+    postgres_server: PgServer, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres_server.password_url(dbname=postgres_server.dbname_of(pg_url))
+    async with await PostgresStorage.open(url) as store:
+        study = await store.create_study("s", CONFIG)
+        await store.put_attachments(study.id, 0, {"model": b"\x00weights", "meta": {"n": 1}})
+        reader = store.attachment_reader(study.id)
+    assert reader is not None
+    # After the storage is closed, from inside a running event loop, without awaiting.
+    assert reader(0) == {"model": b"\x00weights", "meta": {"n": 1}}
+    assert reader(1) == {}
+    assert PASSWORD not in repr(reader)
+    frozen = pickle.dumps(reader)
+    assert PASSWORD.encode() not in frozen
+    # Unpickled, it connects without the password it was given: PGPASSWORD supplies it.
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    assert pickle.loads(frozen)(0)["model"] == b"\x00weights"
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    with pytest.raises(StorageError, match="refused the password") as info:
+        pickle.loads(frozen)(0)
+    assert PASSWORD not in str(info.value)

@@ -106,12 +106,16 @@ class PostgresStorage(Storage):
         *,
         read_only: bool,
         reconnect_timeout: float,
+        connect_timeout: float = CONNECT_S,
     ) -> None:
         """Wrap a pool that :meth:`open` has set up; call :meth:`open` instead."""
         self._pool: asyncpg.Pool | None = pool
         self._url = url
         self._read_only = read_only
         self._reconnect_timeout = reconnect_timeout
+        self._connect_timeout = connect_timeout
+        # When the current outage's wait ends (time.monotonic()); None while connected.
+        self._outage: float | None = None
         self._pg = _driver_module()
         schema = f'"{url.schema}"'
         self._upsert = sql.UPSERT.format(s=schema)
@@ -156,24 +160,39 @@ class PostgresStorage(Storage):
         settings = dict(_SESSION)
         if read_only:
             settings["default_transaction_read_only"] = "on"
+        pool: asyncpg.Pool | None = None
         try:
+            # No connection floor (min_size=0): asyncpg would keep reconnecting in the
+            # background during an outage, logging a traceback each time; the connections are
+            # opened as statements need them, and the first one here, to check the server.
             pool = await pg.create_pool(
                 parsed.dsn,
-                min_size=1,
+                min_size=0,
                 max_size=pool_size,
                 timeout=connect_timeout,
                 command_timeout=reconnect_timeout,
                 server_settings=settings,
             )
+            first = await pool.acquire()
         except BaseException as exc:
+            if pool is not None:
+                pool.terminate()
             if isinstance(exc, Exception):
-                raise _connect_error(pg, parsed, exc, connect_timeout) from None
+                raise connect_error(pg, parsed, exc, connect_timeout) from None
             raise
-        storage = cls(pool, parsed, read_only=read_only, reconnect_timeout=reconnect_timeout)
+        storage = cls(
+            pool,
+            parsed,
+            read_only=read_only,
+            reconnect_timeout=reconnect_timeout,
+            connect_timeout=connect_timeout,
+        )
         try:
-            async with pool.acquire() as conn:
-                await _check_server(conn, parsed)
-                await _prepare(pg, conn, parsed, read_only=read_only)
+            try:
+                await _check_server(first, parsed)
+                await _prepare(pg, first, parsed, read_only=read_only)
+            finally:
+                await pool.release(first)
         except BaseException:
             await storage.aclose()
             raise
@@ -524,6 +543,13 @@ class PostgresStorage(Storage):
             await self._require_study(study_id)
         return {row[0]: decode_attachment(trial_id, *row) for row in rows}
 
+    def attachment_reader(self, study_id: int) -> Callable[[int], dict[str, Any]]:
+        """Reads a trial's attachments without awaiting, also after :meth:`aclose`, through a
+        read-only connection of its own per call; pickled without the URL's password."""
+        from asynchpo._storage._postgres_attachments import AttachmentReader
+
+        return AttachmentReader(self._url, study_id, connect_timeout=self._connect_timeout)
+
     # --- the connection -----------------------------------------------------------------
 
     async def aclose(self) -> None:
@@ -548,33 +574,56 @@ class PostgresStorage(Storage):
 
     async def _run(self, action: str, op: Op[T]) -> T:
         """Run ``op`` on a pooled connection, again on a new one if the connection is lost,
-        for up to ``reconnect_timeout`` seconds. ``op`` is told whether an earlier attempt
-        may have committed (it had been sent when the connection broke)."""
+        until ``reconnect_timeout`` seconds after the connection was first lost. ``op`` is told
+        whether an earlier attempt may have committed (it had been sent when the connection
+        broke).
+
+        The wait is the storage's, not each call's: every call that finds the server gone
+        waits until the same deadline (one warning for the outage), and a call made once it
+        has passed (closing a run after the error: recording its trials interrupted, ending
+        its driver) tries once and fails at once if the server is still gone, so a run stops
+        about ``reconnect_timeout`` seconds after it lost the server, not that many per call.
+        """
         pool = self._opened()
         sent = False
-        deadline: float | None = None
         delay = 0.05
         while True:
-            conn: Conn | None = None
+            lost: bool | None = None  # whether the statement's connection was lost
             try:
                 async with pool.acquire() as conn:
                     attempt = sent
                     sent = True
-                    return await op(conn, attempt)
+                    try:
+                        result = await op(conn, attempt)
+                    except Exception as exc:
+                        lost = self._lost(exc, conn)
+                        if lost and not self._closed(conn):
+                            # Never back into the pool: a connection the server ended may
+                            # not know it yet, and would fail the next statement sent on it.
+                            conn.terminate()
+                        raise
+                if self._outage is not None:
+                    self._outage = None
+                    logger.info("reached %s again", self.url)
+                return result
             except (StorageError, StudyError):
                 raise
             except Exception as exc:
-                if not self._lost(exc, conn):
+                if lost is None:  # no connection, or it failed on its way back to the pool
+                    lost = self._lost(exc, None)
+                if not lost:
                     raise self._error(action, exc) from None
                 now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self._reconnect_timeout
+                if self._outage is None or now > self._outage + self._reconnect_timeout:
+                    # A new outage (or one given up on long ago): wait for it anew.
+                    self._outage = now + self._reconnect_timeout
                     logger.warning(
                         "lost the connection to %s (%s); trying again for up to %g s",
                         self.url,
                         self._url.scrub(_reason(exc)),
                         self._reconnect_timeout,
                     )
+                deadline = self._outage
                 if now >= deadline:
                     raise StorageError(
                         f"could not {action}: lost the connection to PostgreSQL at {self.url} "
@@ -601,10 +650,22 @@ class PostgresStorage(Storage):
             | pg.CannotConnectNowError
             | pg.TooManyConnectionsError
             | OSError
-            | TimeoutError,
+            | TimeoutError
+            # A connection the server ended, used before asyncpg saw it close: its protocol
+            # still waits for the end of the error the server sent ("another operation is
+            # in progress"). A statement never reached the server on it.
+            | pg.InternalClientError,
         ):
             return True
-        return isinstance(exc, pg.InterfaceError) and (conn is None or conn.is_closed())
+        return isinstance(exc, pg.InterfaceError) and (conn is None or self._closed(conn))
+
+    def _closed(self, conn: Conn) -> bool:
+        """Whether a pooled connection is closed: also when asyncpg, seeing it close, already
+        took it back into the pool (its proxy then refuses every call, ``is_closed`` too)."""
+        try:
+            return conn.is_closed()
+        except self._pg.InterfaceError:
+            return True
 
     def _error(self, action: str, exc: Exception) -> StorageError:
         """One line for a failed statement, the password masked."""
@@ -661,9 +722,7 @@ class PostgresStorage(Storage):
         if not rows:
             raise study_id_not_found(study_id, self.url)
 
-    async def _stored_as(
-        self, conn: Conn, study_id: int, rows: list[Row]
-    ) -> list[Any] | None:
+    async def _stored_as(self, conn: Conn, study_id: int, rows: list[Row]) -> list[Any] | None:
         """``(tid, seq)`` of the batch if every trial holds its last record of the batch (an
         earlier attempt stored it), else ``None``."""
         last = {row[0]: row for row in rows}
@@ -680,9 +739,7 @@ class PostgresStorage(Storage):
                 return None
         return [(tid, found[tid][-1]) for tid in last]
 
-    async def _finished_error(
-        self, conn: Conn, study_id: int, rows: list[Row]
-    ) -> StorageError:
+    async def _finished_error(self, conn: Conn, study_id: int, rows: list[Row]) -> StorageError:
         """The error for a batch that hit finished trials, naming them (the batch replayed in
         order: a record may also hit one finished earlier in the same batch)."""
         stored = await conn.fetch(
@@ -767,10 +824,12 @@ async def _prepare(pg: Any, conn: Conn, url: PostgresUrl, *, read_only: bool) ->
                 "does) to upgrade them"
             )
         return  # nothing stored yet: a reader sees no studies
+    # Two drivers starting at once on a new database: one creates, the other waits, then
+    # finds the tables. A session lock, taken before the transaction begins: a transaction
+    # that began before the other's commit could still miss the new tables in its catalog.
+    await conn.execute("SELECT pg_advisory_lock($1)", _SETUP_LOCK)
     try:
         async with conn.transaction():
-            # Two drivers starting at once on a new database: one creates, the other waits.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SETUP_LOCK)
             version = await _stored_version(conn, url, schema)
             if version is None:
                 await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -804,6 +863,8 @@ async def _prepare(pg: Any, conn: Conn, url: PostgresUrl, *, read_only: bool) ->
         raise StorageError(
             f"cannot set up asynchpo's tables in {url}: PostgreSQL said {url.scrub(_reason(exc))!r}"
         ) from None
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _SETUP_LOCK)
 
 
 async def _stored_version(conn: Conn, url: PostgresUrl, schema: str) -> int | None:
@@ -830,7 +891,7 @@ def _refuse_newer(version: int, url: PostgresUrl) -> None:
         )
 
 
-def _connect_error(pg: Any, url: PostgresUrl, exc: Exception, timeout: float) -> StorageError:
+def connect_error(pg: Any, url: PostgresUrl, exc: Exception, timeout: float) -> StorageError:
     """One line for a failed first connection: what went wrong, and what to change."""
     reason = url.scrub(_reason(exc))
     user = repr(url.user) if url.user else "the default user"

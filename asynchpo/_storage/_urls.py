@@ -38,9 +38,12 @@ _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _FORM: Final = "postgresql://user:password@host:5432/database"
 
 
-def is_postgres_url(text: str) -> bool:
-    """Whether ``text`` is a PostgreSQL URL (``postgresql://`` or ``postgres://``)."""
-    scheme, sep, _ = text.partition("://")
+def is_postgres_url(spec: object) -> bool:
+    """Whether ``spec`` (anything given as ``storage=``) is a PostgreSQL URL (a ``str``
+    starting ``postgresql://`` or ``postgres://``)."""
+    if not isinstance(spec, str):
+        return False
+    scheme, sep, _ = spec.partition("://")
     return bool(sep) and scheme.lower() in _POSTGRES_SCHEMES
 
 
