@@ -52,6 +52,8 @@ from asynchpo._storage import MemoryStorage as MemoryStorage
 from asynchpo._storage import PostgresStorage as PostgresStorage
 from asynchpo._storage import SqliteStorage as SqliteStorage
 from asynchpo._storage import Storage as Storage
+from asynchpo._storage._urls import is_postgres_url as is_postgres_url
+from asynchpo._storage._urls import mask_url as mask_url
 from asynchpo._study import RunningTrial as RunningTrial
 from asynchpo._study import Study as Study
 from asynchpo._study import open_study as open_study
@@ -117,10 +119,12 @@ __all__ = [
     "fmin_sync",
     "generate_trials_to_calculate",
     "hp",
+    "is_postgres_url",
     "json_safe",
     "list_studies",
     "load_trials",
     "load_trials_sync",
+    "mask_url",
     "mix",
     "no_progress_loss",
     "open_study",

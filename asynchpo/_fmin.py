@@ -34,7 +34,7 @@ from asynchpo._progress import Progress
 from asynchpo._pruners import Pruner
 from asynchpo._scheduler import RunOptions, Scheduler, StopReason
 from asynchpo._space import Space, compile_space
-from asynchpo._storage import MemoryStorage, SqliteStorage, Storage
+from asynchpo._storage import MemoryStorage, PostgresStorage, SqliteStorage, Storage
 from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, check_options, open_study
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import Suggester, algo_name
@@ -348,7 +348,9 @@ async def fmin(
     :param seed: the study's seed; each trial's generator derives from (seed, trial id).
         Default: the stored seed of an existing study, else a random one.
     :param concurrency: how many evaluations are kept in flight.
-    :param storage: ``None`` (memory), a path to a SQLite file, or a storage object.
+    :param storage: ``None`` (memory), a path to a SQLite file (or ``sqlite:///x.db``), a
+        PostgreSQL URL (``postgresql://user:password@host:5432/database``; its password is
+        shown as ``***`` wherever the URL is named), or a storage object.
     :param study: the study's name within the storage; default ``"default"``.
     :param points_to_evaluate: points (label -> value; option index for choices) that are
         evaluated first.
@@ -553,7 +555,9 @@ def _check_slot_env(
 
 
 def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: str) -> Path | None:
-    """Where per-trial logs go: ``log_dir``, else beside a SQLite file, else nowhere.
+    """Where per-trial logs go: ``log_dir``, else the study's default folder (beside a SQLite
+    file, ``asynchpo-logs/<study>/`` for PostgreSQL: see :func:`default_log_folder`), else
+    nowhere.
 
     Absolute, so that a trial running elsewhere (a Dask worker) writes where this says.
     """
@@ -561,6 +565,8 @@ def _log_folder(log_dir: str | os.PathLike[str] | None, storage: object, study: 
         return Path(log_dir).absolute()
     if isinstance(storage, SqliteStorage):
         return default_log_folder(storage.path, study)
+    if isinstance(storage, PostgresStorage):
+        return default_log_folder(storage.url, study)
     if isinstance(storage, str | os.PathLike):
         return default_log_folder(storage, study)
     return None
@@ -618,6 +624,9 @@ async def load_trials(
     storage: str | os.PathLike[str] | Storage, study: str = DEFAULT_STUDY
 ) -> Trials:
     """The trials of a stored study as :class:`Trials`, without running anything.
+
+    ``storage`` is a SQLite file's path, a ``sqlite:///`` or ``postgresql://`` URL, or a
+    :class:`Storage`; it is only read (a PostgreSQL session is read-only).
 
     :raises StudyNotFound: if the storage has no study called ``study``, or there is no file
         at the path ``storage`` (none is created).

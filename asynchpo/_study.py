@@ -53,7 +53,7 @@ from asynchpo._executors._base import checked_report
 from asynchpo._kinds import LOG_KINDS
 from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
-from asynchpo._log_folder import default_log_folder
+from asynchpo._log_folder import default_log_folder, sqlite_file
 from asynchpo._pruners import Pruner
 from asynchpo._results import json_safe
 from asynchpo._space import (
@@ -63,10 +63,18 @@ from asynchpo._space import (
     describe_difference,
     option_values,
 )
-from asynchpo._storage import SqliteStorage, Storage, StudyConfig, StudyRecord, open_storage
+from asynchpo._storage import (
+    PostgresStorage,
+    SqliteStorage,
+    Storage,
+    StudyConfig,
+    StudyRecord,
+    open_storage,
+)
 from asynchpo._storage._base import Changes, Driver
 from asynchpo._storage._group_commit import GroupCommit
 from asynchpo._storage._schema import DamagedRecord, check_params, check_space_description
+from asynchpo._storage._urls import is_postgres_url, mask_url
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import FloatArray, Suggester, TrialRngs, algo_name
 from asynchpo._summary import StudySummary, tally
@@ -245,8 +253,9 @@ class Study:
     @property
     def log_folder(self) -> Path | None:
         """Where ``fmin`` puts the per-trial logs of this study's :class:`Command` trials by
-        default: beside its SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``), or
-        ``None`` for a storage that is not a file. A run given ``log_dir`` wrote elsewhere."""
+        default: beside its SQLite file (``runs/x.sqlite`` -> ``runs/x-logs/<study>/``), for a
+        PostgreSQL database ``asynchpo-logs/<study>/`` in the working folder, or ``None`` in
+        memory. A run given ``log_dir`` wrote elsewhere."""
         return self._log_folder
 
     @property
@@ -852,7 +861,8 @@ def _naming_damage(study: str, study_id: int | None, where: str) -> Iterator[Non
     try:
         yield
     except DamagedRecord as exc:
-        file = None if where == _NOT_A_FILE else where
+        # The message names a SQLite file, with the sqlite3 command that deletes a damaged row.
+        file = None if where == _NOT_A_FILE or is_postgres_url(where) else where
         raise exc.located(study, study_id, file) from None
 
 
@@ -871,9 +881,23 @@ def _checked(changes: Changes) -> Changes:
 
 
 def _storage_label(spec: object) -> str:
+    """How messages name the storage ``spec``: a path as given, a URL with its password
+    masked."""
     if isinstance(spec, str | os.PathLike):
-        return os.fspath(spec)
+        return mask_url(os.fspath(spec))
+    if isinstance(spec, PostgresStorage):
+        return spec.url
     return _NOT_A_FILE
+
+
+def _log_folder_of(store: Storage, study: str) -> Path | None:
+    """The default log folder of ``study`` in the opened storage ``store`` (see
+    :func:`default_log_folder`)."""
+    if isinstance(store, SqliteStorage):
+        return default_log_folder(store.path, study)
+    if isinstance(store, PostgresStorage):
+        return default_log_folder(store.url, study)
+    return None
 
 
 async def _create_or_check(
@@ -979,7 +1003,9 @@ async def open_study(
     writes). On exit, trials still in flight here are recorded ``INTERRUPTED``, so that a
     later ask runs them again.
 
-    :param storage: ``None`` (memory), a path to a SQLite file, or a :class:`Storage`.
+    :param storage: ``None`` (memory), a path to a SQLite file (or ``sqlite:///x.db``), a
+        PostgreSQL URL (``postgresql://user:password@host:5432/database``), or a
+        :class:`Storage`.
     :param study: the study's name in the storage.
     :param space: the search space (``hp.*`` expressions). Without it, an existing study is
         opened for reading only (``trials``, ``best_trial``, ``summary()``).
@@ -1001,18 +1027,14 @@ async def open_study(
         if not callable(algo):
             raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
     where = _storage_label(storage)
-
-    def logs(store: Storage) -> Path | None:
-        if isinstance(store, SqliteStorage) and store.path != ":memory:":
-            return default_log_folder(store.path, study)
-        return None
-
-    # Reading never creates a file (opening a missing SQLite file would).
+    # Reading never creates a file (opening a missing SQLite file would); a PostgreSQL URL
+    # names no file, and reading creates nothing there either.
+    file = sqlite_file(storage) if isinstance(storage, str | os.PathLike) else None
     if (
         compiled is None
-        and isinstance(storage, str | os.PathLike)
+        and file is not None
         # lexists: False (not an OSError) for a name too long or a path through a file.
-        and not await anyio.to_thread.run_sync(os.path.lexists, storage)
+        and not await anyio.to_thread.run_sync(os.path.lexists, file)
     ):
         raise StudyNotFound(f"no storage file at {where!r}; check the path")
     # Reading changes no byte of the file (nor creates -wal or -shm files next to it).
@@ -1022,7 +1044,13 @@ async def open_study(
                 record = await store.get_study(study)
                 check_space_description(record.config)
             handle = Study(
-                store, record, None, None, driver=None, where=where, log_folder=logs(store)
+                store,
+                record,
+                None,
+                None,
+                driver=None,
+                where=where,
+                log_folder=_log_folder_of(store, study),
             )
             with handle._naming_damage():
                 everything = _checked(await store.changes(record.id, -1))
@@ -1051,7 +1079,7 @@ async def open_study(
             where=where,
             max_evals=None if max_evals is None else int(max_evals),
             pruner=pruner,
-            log_folder=logs(store),
+            log_folder=_log_folder_of(store, study),
         )
         handle._loop = (anyio.lowlevel.current_token(), threading.get_ident())
         closing_cleanly = False

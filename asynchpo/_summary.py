@@ -1,8 +1,9 @@
 """Study summaries: counts by state, the best trial, live drivers and stale trials.
 
 ``summarize`` is pure (records in, a summary out); ``list_studies`` reads every study of an
-existing SQLite file (it never creates one) without disturbing a run that writes to it: the
-file is in WAL mode, so readers and writers never block each other.
+existing SQLite file (it never creates one) or of a PostgreSQL database (a read-only session)
+without disturbing a run that writes to it: the SQLite file is in WAL mode, so readers and
+writers never block each other.
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ import time
 from collections.abc import Mapping, Sequence
 
 from asynchpo._leases import alive
-from asynchpo._storage import Driver, SqliteStorage, StudyRecord
+from asynchpo._log_folder import sqlite_file
+from asynchpo._storage import (
+    Driver,
+    PostgresStorage,
+    SqliteStorage,
+    Storage,
+    StudyRecord,
+    open_storage,
+)
 from asynchpo._storage._schema import DamagedRecord
+from asynchpo._storage._urls import is_postgres_url
 from asynchpo._trial import Trial, TrialState, activity, best_trial
 
 __all__ = ["StudySummary", "list_studies", "open_existing", "summarize", "tally"]
@@ -127,28 +137,41 @@ def tally(
     )
 
 
-async def open_existing(path: str | os.PathLike[str]) -> SqliteStorage:
-    """Open a SQLite storage that must exist already.
+async def open_existing(path: str | os.PathLike[str]) -> Storage:
+    """Open, for reading only, a storage that must exist already: a SQLite file (a path or a
+    ``sqlite:///`` URL), or a PostgreSQL database (``postgresql://...``, a read-only session
+    that creates nothing; a database without asynchpo's tables holds no study). Close it with
+    ``aclose``.
 
     :raises StorageError: if there is no file at ``path`` (none is created), or it is not an
-        asynchpo database.
+        asynchpo database, or the PostgreSQL server cannot be reached or refuses the user.
     """
-    # Read-only: the path must be an existing regular file, and no byte of it changes.
-    return await SqliteStorage.open(path, read_only=True)
+    if isinstance(path, str) and is_postgres_url(path):
+        return await PostgresStorage.open(path, read_only=True)
+    # Read-only: the file must be an existing regular file, and no byte of it changes.
+    file = sqlite_file(path)
+    assert file is not None
+    return await SqliteStorage.open(file, read_only=True)
 
 
 async def list_studies(storage: str | os.PathLike[str]) -> list[StudySummary]:
-    """A summary of every study in the SQLite file ``storage``, oldest study first: its trials
-    by state, best loss, live drivers, and running trials whose driver is gone (``stale``,
-    with when it was last seen).
+    """A summary of every study in ``storage``, oldest study first: its trials by state, best
+    loss, live drivers, and running trials whose driver is gone (``stale``, with when it was
+    last seen).
+
+    ``storage`` is a SQLite file's path (or ``sqlite:///x.db``), or a PostgreSQL URL
+    (``postgresql://user:password@host:5432/database``); it is only read, and a database
+    without asynchpo's tables gives ``[]``.
 
     :raises StorageError: if the file does not exist (it is not created) or is not an
-        asynchpo database.
+        asynchpo database, or the PostgreSQL server cannot be reached or refuses the user
+        (the message shows the password as ``***``).
     """
-    store = await open_existing(storage)
-    try:
+    async with open_storage(storage, read_only=True) as store:
         summaries = []
-        where = os.fspath(storage)
+        text = os.fspath(storage)
+        # A damaged row's message names a SQLite file (with the sqlite3 command to delete it).
+        where = None if is_postgres_url(text) else os.fspath(sqlite_file(storage) or text)
         try:
             records = await store.list_studies()
         except DamagedRecord as exc:
@@ -162,5 +185,3 @@ async def list_studies(storage: str | os.PathLike[str]) -> list[StudySummary]:
                 raise exc.located(record.name, record.id, where) from None
             summaries.append(summarize(record, trials, drivers))
         return summaries
-    finally:
-        await store.aclose()

@@ -1,4 +1,5 @@
-"""Watch studies in a web browser: ``asynchpo dashboard runs.sqlite``, or from Python::
+"""Watch studies in a web browser: ``asynchpo dashboard runs.sqlite`` (or a PostgreSQL URL,
+``asynchpo dashboard postgresql://user:password@host/db``), or from Python::
 
     import asyncio
     from asynchpo.dashboard import serve
@@ -7,8 +8,9 @@
 
 The server needs the ``dashboard`` extra (``pip install 'asynchpo[dashboard]'``: Starlette and
 Uvicorn); :func:`report_html` (a study page in one file, as ``asynchpo plot -o report.html``
-writes it) needs nothing more than asynchpo. The page reads the file only: it never changes a
-byte of it, and a search writing to it never waits for it.
+writes it) needs nothing more than asynchpo. The page reads the storage only: it never changes
+a byte of a SQLite file, and a search writing to it never waits for it; a PostgreSQL database
+is read in read-only sessions, and named with its password as ``***``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from asynchpo import ConfigError, SqliteStorage, Study
+from asynchpo import ConfigError, Study
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -33,11 +35,15 @@ _EXTRA: Final = "the dashboard needs Starlette and Uvicorn: pip install 'asynchp
 def create_app(
     storage: str | os.PathLike[str], *, log_dir: str | os.PathLike[str] | None = None
 ) -> Starlette:
-    """The dashboard of the SQLite file ``storage`` as an ASGI application, to serve with any
-    ASGI server or to mount in an application of your own.
+    """The dashboard of ``storage`` as an ASGI application, to serve with any ASGI server or to
+    mount in an application of your own.
 
+    :param storage: an asynchpo SQLite file, or a PostgreSQL database's URL
+        (``postgresql://user:password@host:5432/database``), opened for reading only when the
+        application starts.
     :param log_dir: where ``Command`` trials' logs are, when a run was given ``log_dir``; by
-        default they are looked for beside the file, where ``fmin`` writes them.
+        default they are looked for where ``fmin`` writes them (beside the SQLite file; for
+        PostgreSQL, ``asynchpo-logs/<study>`` in the working folder).
     :raises ImportError: without the ``dashboard`` extra.
     """
     try:
@@ -67,12 +73,14 @@ async def serve(
 ) -> None:
     """Serve the dashboard of ``storage`` at ``http://host:port/`` until cancelled.
 
-    The file is checked before anything listens. Bound to 127.0.0.1 by default: the page has
-    no login, so any other host lets whoever reaches it read every study (a warning says so).
+    ``storage`` is a SQLite file or a PostgreSQL URL (see :func:`create_app`); it is opened
+    (and checked) before anything listens. Bound to 127.0.0.1 by default: the page has no
+    login, so any other host lets whoever reaches it read every study (a warning says so).
 
     :param port: ``0`` takes a free port (``ready`` tells which).
     :param ready: called with the page's address once the server listens.
-    :raises StorageError: the file does not exist or is not an asynchpo database.
+    :raises StorageError: the file does not exist or is not an asynchpo database, or the
+        PostgreSQL database cannot be reached or refuses the user (the password masked).
     :raises ConfigError: the address cannot be listened on.
     :raises ImportError: without the ``dashboard`` extra.
     """
@@ -82,7 +90,9 @@ async def serve(
     except ImportError as exc:
         raise ImportError(_EXTRA) from exc
 
-    store = await SqliteStorage.open(storage, read_only=True)  # fail early, with one line
+    from asynchpo._dashboard._live import open_reading
+
+    store, shown_storage = await open_reading(storage)  # fail early, with one line
     await store.aclose()
     listener = _listen(host, port)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
@@ -91,7 +101,7 @@ async def serve(
     if not is_loopback(host):
         print(
             f"warning: serving on {host}: anyone who can reach this machine on port "
-            f"{bound_port} can read every study in {os.fspath(storage)} (the dashboard has "
+            f"{bound_port} can read every study in {shown_storage} (the dashboard has "
             "no login)",
             file=sys.stderr,
         )

@@ -277,9 +277,10 @@ def test_storage_is_accepted_as_a_sqlite_url(
     monkeypatch.chdir(study.parent)
     code, out, err = run(capsys, "show", f"sqlite:///{study.name}", "s")  # relative
     assert code == 0, err
-    code, _, err = run(capsys, "studies", "postgresql://host/db")
+    code, _, err = run(capsys, "studies", "mysql://host/db")  # postgresql:// is taken
     assert code == 2
     assert "sqlite:///" in one_error(err)
+    assert "postgresql://" in one_error(err)
 
 
 def test_studies_and_show_format_json(study: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,7 +49,12 @@ inside); ``{"const": value}``, an object whose only key is ``const``, is ``value
 nothing in it read as a parameter: the way to write a constant list that starts with a string.
 
 ``--storage`` (and the storage argument of the other commands) is a SQLite file's path, or
-Optuna's URL form of one: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``.
+Optuna's URL form of one: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``; or a
+PostgreSQL database: ``postgresql://user:password@host:5432/database`` (``postgres://`` too;
+the password may come from ``PGPASSWORD`` or ``~/.pgpass`` instead). Every line the commands
+print names such a URL with its password as ``***``; a database that cannot be reached, or a
+malformed URL, is a one-line error (exit code 1). The trials' logs of a study in PostgreSQL go
+to ``./asynchpo-logs/<study>/`` unless ``--log-dir`` says otherwise.
 
 What a person reads shows each choice as the option's value, not its index: ``trials``,
 ``show``, ``plot``, like :meth:`asynchpo.Trials.to_dataframe` (an option that is an object or
@@ -59,10 +64,11 @@ metrics, e.g. ``{"loss": 0.17, "accuracy": 0.94}``) are columns of ``trials``, n
 
 ``asynchpo`` alone prints the help (exit code 0); ``asynchpo --version`` the version.
 
-Exit codes: 0 success; 1 the run failed (no trial succeeded, or a trial's error stopped it), or
-an optional dependency is missing (the message names the ``pip install`` extra); 2 a usage
+Exit codes: 0 success; 1 the run failed (no trial succeeded, or a trial's error stopped it), an
+optional dependency is missing (the message names the ``pip install`` extra), or the PostgreSQL
+database cannot be used (unreachable, refused, a malformed URL); 2 a usage
 error (bad arguments, missing file, unknown study, bad space); 130 interrupted (Ctrl-C); 143
-terminated (SIGTER
+terminated (SIGTERM).
 
 The package, by job: :mod:`._spaces` (reading ``--space`` files: JSON and Python),
 :mod:`._render` (tables, text and JSON output) and :mod:`._commands` (the parser and the

@@ -1,5 +1,9 @@
 """The ``asynchpo`` argument parser and its subcommands: ``run``, ``studies``, ``show``,
-``trials`` and ``plot``; :func:`main` maps errors to one line and an exit code."""
+``trials``, ``plot`` and ``dashboard``; :func:`main` maps errors to one line and an exit code.
+
+A storage argument is a SQLite file (a path, or ``sqlite:///x.db``) or a PostgreSQL database
+(``postgresql://user:password@host:5432/database``): every line printed names it through
+:func:`shown`, its password as ``***``."""
 
 from __future__ import annotations
 
@@ -33,9 +37,11 @@ from asynchpo import (
     anneal,
     fmin,
     fmin_sync,
+    is_postgres_url,
     json_safe,
     list_studies,
     load_trials,
+    mask_url,
     open_study,
     pruners,
     rand,
@@ -72,6 +78,13 @@ _ALGOS: dict[str, Callable[..., Any]] = {
 
 class UsageError(Exception):
     """A mistake in how the command was called: reported in one line, exit code 2."""
+
+
+class _Failed(Exception):
+    """The command failed (e.g. the database cannot be reached): one line, exit code 1."""
+
+
+_URL_FORM = "postgresql://user:password@host:5432/database"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,7 +181,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             printer.rest(trials)
         return _fail(
             f"no trial of study {args.study!r} succeeded ({len(trials.records)} trials); see "
-            f"the errors with: {PROG} trials {args.storage} {args.study}",
+            f"the errors with: {PROG} trials {mask_url(args.storage)} {args.study}",
             1,
         )
     if printer is not None:
@@ -259,11 +272,11 @@ async def _with_studies(exc: StudyNotFound, storage: str, name: str) -> Exceptio
         if names
         else "it holds no study yet"
     )
-    return UsageError(f"there is no study called {name!r} in {storage}; {held}")
+    return UsageError(f"there is no study called {name!r} in {mask_url(storage)}; {held}")
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    print_studies(anyio.run(list_studies, args.storage), args.storage, args.format)
+    print_studies(anyio.run(list_studies, args.storage), mask_url(args.storage), args.format)
     return 0
 
 
@@ -290,18 +303,26 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         )
     if output.suffix.lower() in (".html", ".htm"):
         # The dashboard's study page in one file: every chart, the curves among them.
-        page = anyio.run(_report, args.storage, args.study, str(Path(args.storage).absolute()))
+        where = (
+            mask_url(args.storage)
+            if is_postgres_url(args.storage)
+            else str(Path(args.storage).absolute())
+        )
+        page = anyio.run(_report, args.storage, args.study, where)
         output.write_text(page, encoding="utf-8")
         print(f"wrote {output}")
         return 0
     try:
-        trials.plot(output, title=f"{args.study} ({args.storage})", curves=args.curves)
+        trials.plot(output, title=f"{args.study} ({mask_url(args.storage)})", curves=args.curves)
     except ImportError as exc:
         # A missing optional dependency is not a usage error: exit code 1, and the message
         # names the pip extra that installs it.
         if args.curves:
             # Without matplotlib, show still tells where the curves stopped.
-            hint = f"{PROG} show {args.storage} {args.study} summarizes the learning curves as text"
+            hint = (
+                f"{PROG} show {mask_url(args.storage)} {args.study} summarizes the learning curves "
+                "as text"
+            )
             return _fail(f"{exc} ({hint})", 1)
         return _fail(str(exc), 1)
     print(f"wrote {output}")
@@ -315,7 +336,10 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         return _fail(str(exc), 1)
 
     def ready(url: str) -> None:
-        print(f"dashboard of {args.storage} at {url} (read-only; Ctrl-C stops it)", flush=True)
+        print(
+            f"dashboard of {mask_url(args.storage)} at {url} (read-only; Ctrl-C stops it)",
+            flush=True,
+        )
 
     try:
         asyncio.run(
@@ -379,31 +403,38 @@ def _seconds(text: str) -> float:
 
 
 def _storage(text: str) -> str:
-    """An argparse type: a SQLite file's path, or Optuna's URL form of one
-    (``sqlite:///relative.db``, ``sqlite:////absolute.db``), as a path."""
+    """An argparse type: a PostgreSQL URL as it is; a SQLite file's path, or Optuna's URL form
+    of one (``sqlite:///relative.db``, ``sqlite:////absolute.db``), as a path."""
     scheme, sep, rest = text.partition("://")
     if not sep or not scheme.replace("+", "").isalpha():
         return text
+    if is_postgres_url(text):
+        return text  # checked when it is opened, in one line, its password masked
     if scheme.lower() != "sqlite" or not rest.startswith("/") or rest in ("/", "/:memory:"):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: give a SQLite file, as a path or as sqlite:///relative.db or "
-            "sqlite:////absolute.db (no other database URL is supported)"
+            f"{mask_url(text)!r}: give a SQLite file, as a path or as sqlite:///relative.db or "
+            f"sqlite:////absolute.db, or a PostgreSQL database as {_URL_FORM} (no other "
+            "database URL is supported)"
         )
     return rest[1:]  # sqlite:///x.db -> x.db, sqlite:////tmp/x.db -> /tmp/x.db
 
 
-_STORAGE_HELP = "the SQLite file: a path, or sqlite:///relative.db, sqlite:////absolute.db"
+_STORAGE_HELP = (
+    "the storage: a SQLite file (a path, or sqlite:///relative.db, sqlite:////absolute.db), "
+    f"or a PostgreSQL database ({_URL_FORM}; the password may come from PGPASSWORD or "
+    "~/.pgpass instead, and is shown as ***)"
+)
 
 
 def _study_arguments(parser: argparse.ArgumentParser, *, study: bool = True) -> None:
-    """The positional arguments of a command that reads a study: the file, and its name."""
+    """The positional arguments of a command that reads a study: the storage, and its name."""
     parser.add_argument("storage", type=_storage, help=_STORAGE_HELP)
     if study:
         parser.add_argument("study", help="the study's name")
 
 
 def _reader(commands: Any, name: str, text: str, *, study: bool = True) -> argparse.ArgumentParser:
-    """A command that reads a storage file: ``text`` is its help and, as a sentence, its
+    """A command that reads a storage: ``text`` is its help and, as a sentence, its
     description."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name, help=text, description=f"{text[0].upper()}{text[1:]}."
@@ -416,9 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``asynchpo`` argument parser."""
     parser = _Parser(
         prog=PROG,
-        description="Asynchronous hyperparameter search over a program, checkpointed to SQLite.",
-        epilog="Exit codes: 0 ok, 1 the run failed or an optional dependency is missing, 2 "
-        "usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
+        description="Asynchronous hyperparameter search over a program, checkpointed to SQLite "
+        "or PostgreSQL.",
+        epilog="Exit codes: 0 ok, 1 the run failed, an optional dependency is missing or the "
+        "PostgreSQL database cannot be used, 2 usage error, 130 interrupted (Ctrl-C), 143 "
+        "terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {asynchpo.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -433,12 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
         "report progress, and unpromising trials are stopped early. Several run commands may "
         "drive one study at once. Ctrl-C (exit code 130) or SIGTERM (exit code 143) stops the "
         "run: the trials in flight are recorded as interrupted and run again on resume.",
-        usage=f"{PROG} run --space SPACE --storage FILE --study NAME --max-evals N "
+        usage=f"{PROG} run --space SPACE --storage STORAGE --study NAME --max-evals N "
         "[options] -- PROGRAM [ARG ...]",
     )
     run.add_argument("--space", required=True, help=SPACE_HELP)
     run.add_argument(
-        "--storage", required=True, type=_storage, help=f"{_STORAGE_HELP} (created if missing)"
+        "--storage",
+        required=True,
+        type=_storage,
+        help=f"{_STORAGE_HELP}; a SQLite file, or asynchpo's tables in the database, are "
+        "created if missing",
     )
     run.add_argument("--study", required=True, help="the study's name in the storage")
     run.add_argument(
@@ -480,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--log-dir",
         metavar="DIR",
-        help="the folder of the trials' stdout and stderr logs (default: next to the storage)",
+        help="the folder of the trials' stdout and stderr logs (default: next to the SQLite "
+        "file, or ./asynchpo-logs for PostgreSQL)",
     )
     run.add_argument(
         "-v",
@@ -543,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     studies = _reader(
         commands,
         "studies",
-        "list the studies in a storage file: trials by state (running: by a live driver; "
+        "list the studies in a storage: trials by state (running: by a live driver; "
         "stale: their driver is gone, they run again on the next start), live drivers, best "
         "loss, last activity",
         study=False,
@@ -580,10 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = _reader(
         commands,
         "dashboard",
-        "serve a live web page of every study in a storage file: trials by state, best "
+        "serve a live web page of every study in a storage: trials by state, best "
         "loss, drivers; per study the loss by trial and time, against each parameter, "
         "parallel coordinates, learning curves and the trial table, updated as runs write "
-        "(the file is only read)",
+        "(the storage is only read)",
         study=False,
     )
     dashboard.add_argument(
@@ -599,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-dir",
         metavar="DIR",
         help="where the runs wrote their trials' logs, if they were given --log-dir "
-        "(default: beside the file)",
+        "(default: beside the SQLite file, or ./asynchpo-logs for PostgreSQL)",
     )
     plot = commands.add_parser(
         "plot",
@@ -640,6 +678,17 @@ def _dispatch(argv: list[str]) -> int:
         args.study = _study_argument(args.study)
     if args.command != "run" and command:
         raise UsageError(f"{args.command} takes no program after --")
+    try:
+        return _command(args, command)
+    except StorageError as exc:
+        if not is_postgres_url(args.storage):
+            raise  # a missing or foreign file: a usage error (exit code 2)
+        # The database: a bad URL, a server that cannot be reached or refuses, a lost
+        # connection. The message names the URL with its password masked.
+        raise _Failed(_one_line(str(exc))) from None
+
+
+def _command(args: argparse.Namespace, command: list[str]) -> int:
     if args.command == "run":
         return _cmd_run(args, command)
     if args.command == "studies":
@@ -683,6 +732,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     except UsageError as exc:
         return _fail(str(exc), 2)
+    except _Failed as exc:
+        return _fail(str(exc), 1)
     except AllTrialsFailed as exc:
         return _fail(first_line(str(exc)), 1)
     except (ConfigError, SpaceError, StorageError, StudyError, StudyMismatch) as exc:

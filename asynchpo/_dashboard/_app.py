@@ -63,10 +63,12 @@ def static_file(name: str) -> bytes:
 def create_app(
     storage: str | os.PathLike[str], *, log_dir: str | os.PathLike[str] | None = None
 ) -> Starlette:
-    """The dashboard of the SQLite file ``storage``, as an ASGI application.
+    """The dashboard of ``storage``, as an ASGI application.
 
-    :param storage: an existing asynchpo SQLite file; it is opened read-only when the
-        application starts (its lifespan), and a missing or foreign file fails the start.
+    :param storage: an existing asynchpo SQLite file, or a PostgreSQL database's URL; it is
+        opened read-only when the application starts (its lifespan), and a missing or foreign
+        file, or a database that cannot be reached, fails the start. Every response names a
+        URL with its password masked.
     :param log_dir: where ``Command`` trials' logs were written when a run was given
         ``log_dir``; by default they are looked for beside the file (as ``fmin`` writes them).
     """

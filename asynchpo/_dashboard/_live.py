@@ -1,10 +1,11 @@
 """The dashboard's view of a storage: each study opened for reading once, then kept current
 through its change feed (``Study.refresh`` reads only what changed since the last read).
 
-The file is opened read-only: the dashboard changes no byte of it, and a search writing to it
-never waits for the dashboard (SQLite in WAL mode: readers and the writer do not block each
-other). Reads are shared: however many pages poll, a study is read at most every
-:data:`REFRESH_S` seconds.
+The storage is opened read-only: the dashboard changes no byte of a SQLite file, and a search
+writing to it never waits for the dashboard (SQLite in WAL mode: readers and the writer do not
+block each other); a PostgreSQL database (``postgresql://...``) is read in read-only sessions,
+and the page names it with its password as ``***``. Reads are shared: however many pages
+poll, a study is read at most every :data:`REFRESH_S` seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 
-from asynchpo import AsynchpoError, SqliteStorage, Study, open_study
+from asynchpo import (
+    AsynchpoError,
+    PostgresStorage,
+    SqliteStorage,
+    Storage,
+    Study,
+    is_postgres_url,
+    open_study,
+)
 from asynchpo._dashboard._model import (
     About,
     Columns,
@@ -27,10 +36,24 @@ from asynchpo._dashboard._model import (
     summary_json,
 )
 
-__all__ = ["REFRESH_S", "Source", "Watched"]
+__all__ = ["REFRESH_S", "Source", "Watched", "open_reading"]
 
 #: The least time between two reads of a study's changes, whatever the number of pages.
 REFRESH_S: Final = 0.25
+
+
+async def open_reading(storage: str | os.PathLike[str]) -> tuple[Storage, str]:
+    """Open ``storage`` for reading only, and how to name it: a SQLite file's absolute path,
+    or a PostgreSQL URL with its password masked.
+
+    :raises StorageError: the file does not exist or is not an asynchpo database, or the
+        database cannot be reached or refuses the user (one line, the password masked).
+    """
+    if is_postgres_url(storage):
+        database = await PostgresStorage.open(os.fspath(storage), read_only=True)
+        return database, database.url
+    shown = os.path.abspath(storage)  # noqa: ASYNC240 - no I/O: the working folder is known
+    return await SqliteStorage.open(storage, read_only=True), shown
 
 
 class Watched:
@@ -70,7 +93,8 @@ class Watched:
 
 
 class Source:
-    """A SQLite file of studies, opened for reading, and the studies read from it so far.
+    """A storage of studies (a SQLite file, a PostgreSQL database), opened for reading, and the
+    studies read from it so far.
 
     Use as an async context manager; it closes every study and the file on exit.
     """
@@ -80,14 +104,16 @@ class Source:
     ) -> None:
         self.path = path
         self.log_dir = None if log_dir is None else Path(log_dir).absolute()
-        self.storage = os.path.abspath(path)
-        self._store: SqliteStorage | None = None
+        # How the page names the storage: the file's absolute path, or the URL with its
+        # password masked (set when it is opened).
+        self.storage = "" if is_postgres_url(path) else os.path.abspath(path)
+        self._store: Storage | None = None
         self._stack = contextlib.AsyncExitStack()
         self._studies: dict[str, Watched] = {}
         self._opening = anyio.Lock()
 
     async def __aenter__(self) -> Source:
-        self._store = await SqliteStorage.open(self.path, read_only=True)
+        self._store, self.storage = await open_reading(self.path)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -98,7 +124,7 @@ class Source:
                 await self._store.aclose()
 
     async def names(self) -> list[str]:
-        """The names of the file's studies, oldest first."""
+        """The names of the storage's studies, oldest first."""
         return [record.name for record in await self._opened().list_studies()]
 
     async def study(self, name: str) -> Watched:
@@ -141,12 +167,13 @@ class Source:
 
     def log_folders(self, watched: Watched) -> list[Path]:
         """Where trial logs of the study may be: ``--log-dir`` (as ``fmin(log_dir=...)``
-        writes), then the study's folder beside the file."""
+        writes), then the study's default folder (beside a SQLite file; for PostgreSQL,
+        ``asynchpo-logs/<study>`` in the working folder)."""
         folders = [] if self.log_dir is None else [self.log_dir]
         if watched.study.log_folder is not None:
             folders.append(watched.study.log_folder)
         return folders
 
-    def _opened(self) -> SqliteStorage:
+    def _opened(self) -> Storage:
         assert self._store is not None, "use Source in `async with`"
         return self._store
