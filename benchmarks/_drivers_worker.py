@@ -8,16 +8,20 @@ compared across processes are ``time.time()`` values: the same clock in every pr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
 
-from asynchpo import fmin, hp, open_study, rand
+from asynchpo import Storage, fmin, hp, open_study, rand
+from asynchpo._storage import StorageWrapper, Written, open_storage
+from asynchpo._trial import Trial
 
 __all__ = ["SPACE", "Job", "Outcome", "run_driver"]
 
@@ -50,12 +54,17 @@ class Job:
 
     :param kind: ``fmin``, ``asktell`` (16 tasks looping ask/objective/tell) or ``optuna``.
     :param index: the driver's number in its cell (Optuna's sampler seed).
-    :param storage: the SQLite file.
+    :param storage: the SQLite file (Optuna: its ``sqlite:///`` URL), or the PostgreSQL URL
+        (Optuna: SQLAlchemy's ``postgresql+psycopg2://`` URL).
     :param study: the study's name.
     :param trials: asynchpo: the study's total (``max_evals``); Optuna: this process's
         ``n_trials``.
     :param concurrency: evaluations in flight in this process.
     :param sleep: seconds the objective sleeps; 0 for a no-op.
+    :param commit_times: also time each finished trial's commit (see :class:`Outcome`):
+        ``fmin`` then gets a storage opened before the barrier, wrapped in
+        :class:`_TimedWrites`; Optuna an ``RDBStorage`` that times
+        ``set_trial_state_values``.
     """
 
     kind: Kind
@@ -65,6 +74,7 @@ class Job:
     trials: int
     concurrency: int
     sleep: float
+    commit_times: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +85,10 @@ class Outcome:
     :param started: ``time.time()`` when it left the barrier.
     :param ended: ``time.time()`` when its last trial was stored (fmin: when fmin returned).
     :param cpu: CPU seconds this process used (all its threads) from the barrier to ``ended``.
-    :param tell_seconds: ask/tell only: each ``tell``'s duration.
+    :param tell_seconds: ask/tell: each ``tell``'s duration; with ``Job.commit_times``,
+        ``fmin``: for each finished trial, from its ``finished`` stamp (set just before it is
+        written) to the return of the storage's ``write`` that committed it; Optuna: each
+        ``RDBStorage.set_trial_state_values`` call that finishes a trial.
     :param call_times: ``time.time()`` of each objective call, in order.
     :param error: the traceback if the driver failed.
     """
@@ -127,25 +140,33 @@ async def _asynchpo(job: Job, barrier: Barrier, counter: _Counter) -> Outcome:
         return float(params["x"]) ** 2
 
     if job.kind == "fmin":
-        await anyio.to_thread.run_sync(barrier.wait)
-        started, cpu = time.time(), time.process_time()
-        await fmin(
-            objective,
-            SPACE,
-            algo=rand.suggest,
-            max_evals=job.trials,
-            concurrency=job.concurrency,
-            storage=job.storage,
-            study=job.study,
-            seed=0,
-            show_progressbar=False,
-        )
+        async with contextlib.AsyncExitStack() as stack:
+            storage: str | Storage = job.storage
+            timed: _TimedWrites | None = None
+            if job.commit_times:
+                opened = await stack.enter_async_context(open_storage(job.storage))
+                storage = timed = _TimedWrites(opened)
+            await anyio.to_thread.run_sync(barrier.wait)
+            started, cpu = time.time(), time.process_time()
+            await fmin(
+                objective,
+                SPACE,
+                algo=rand.suggest,
+                max_evals=job.trials,
+                concurrency=job.concurrency,
+                storage=storage,
+                study=job.study,
+                seed=0,
+                show_progressbar=False,
+            )
+            ended, cpu = time.time(), time.process_time() - cpu
         return Outcome(
             job.index,
             len(counter.times),
             started,
-            time.time(),
-            time.process_time() - cpu,
+            ended,
+            cpu,
+            tell_seconds=[] if timed is None else timed.seconds,
             call_times=counter.times,
         )
 
@@ -188,9 +209,10 @@ def _optuna(job: Job, barrier: Barrier, counter: _Counter) -> Outcome:
             time.sleep(job.sleep)
         return float(x) ** 2
 
+    commits: list[float] = []
     study = optuna.create_study(
         study_name=job.study,
-        storage=job.storage,
+        storage=_timed_rdb_storage(job.storage, commits) if job.commit_times else job.storage,
         load_if_exists=True,
         sampler=optuna.samplers.RandomSampler(seed=job.index),
     )
@@ -203,5 +225,42 @@ def _optuna(job: Job, barrier: Barrier, counter: _Counter) -> Outcome:
         started,
         time.time(),
         time.process_time() - cpu,
+        tell_seconds=commits,
         call_times=counter.times,
     )
+
+
+class _TimedWrites(StorageWrapper):
+    """Times the commit of each finished trial: from its ``finished`` stamp to the return of
+    the ``write`` that stored it. The study wraps this storage in its group commit, so the
+    time includes waiting for a group to form, as ``tell`` does."""
+
+    def __init__(self, storage: Storage) -> None:
+        super().__init__(storage)
+        self.seconds: list[float] = []
+
+    async def write(self, study_id: int, trials: Sequence[Trial]) -> Written:
+        written = await self.storage.write(study_id, trials)
+        now = time.time()
+        self.seconds.extend(
+            now - t.finished for t in trials if t.state.is_finished and t.finished is not None
+        )
+        return written
+
+
+def _timed_rdb_storage(url: str, seconds: list[float]) -> Any:
+    """Optuna's ``RDBStorage`` at ``url`` (what ``storage=url`` opens), whose calls that
+    store a trial's final state and values are timed into ``seconds``."""
+    import optuna
+
+    class TimedRDBStorage(optuna.storages.RDBStorage):
+        def set_trial_state_values(
+            self, trial_id: int, state: Any, values: Sequence[float] | None = None
+        ) -> bool:
+            t0 = time.perf_counter()
+            stored: bool = super().set_trial_state_values(trial_id, state, values)
+            if state.is_finished():
+                seconds.append(time.perf_counter() - t0)  # list.append: atomic
+            return stored
+
+    return TimedRDBStorage(url)
