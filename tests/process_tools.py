@@ -15,8 +15,10 @@ def run_cli(
     timeout: float = 30,
     env: Mapping[str, str] | None = None,
     preexec_fn: Callable[[], object] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m asynchpo ARGS`` to its end, its output as text (``env`` over this one's)."""
+    """``python -m asynchpo ARGS`` to its end, in ``cwd``, its output as text (``env`` over
+    this one's)."""
     return subprocess.run(
         [sys.executable, "-m", "asynchpo", *args],
         capture_output=True,
@@ -25,6 +27,7 @@ def run_cli(
         env=None if env is None else {**os.environ, **env},
         check=False,
         preexec_fn=preexec_fn,
+        cwd=cwd,
     )
 
 

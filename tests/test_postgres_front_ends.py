@@ -19,6 +19,7 @@ import anyio
 import asyncpg
 import pytest
 from conftest import PASSWORD, PgServer
+from process_tools import run_cli
 
 import asynchpo
 from asynchpo import (
@@ -46,20 +47,6 @@ UNREACHABLE = "postgresql://someone:unreachable-secret@127.0.0.1:1/db"
 
 def loss(params: dict[str, Any]) -> float:
     return float(params["x"]) ** 2 + (0.5 if params["k"] == "b" else 0.0)
-
-
-def cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """``python -m asynchpo ARGS`` to its end, in ``cwd`` (where a PostgreSQL run's logs go)."""
-    return subprocess.run(
-        [sys.executable, "-m", "asynchpo", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        check=False,
-    )
 
 
 def cli_all(
@@ -269,42 +256,42 @@ async def test_fmin_with_a_postgres_storage_object_logs_in_the_working_folder(
 
 
 def test_every_command_takes_a_url(pg_url: str, tmp_path: Path) -> None:
-    done = cli(*run_args(pg_url, "exp", 4), cwd=tmp_path)
+    done = run_cli(*run_args(pg_url, "exp", 4), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "study 'exp': 4 trials" in done.stdout
     # The trials' logs: ./asynchpo-logs/<study>/ of the run's working folder.
     assert sorted(p.name for p in (tmp_path / "asynchpo-logs" / "exp").iterdir()) == [
         f"trial-{i}.log" for i in range(4)
     ]
-    done = cli(*run_args(pg_url.replace("postgresql", "postgres", 1), "exp", 6), cwd=tmp_path)
+    done = run_cli(*run_args(pg_url.replace("postgresql", "postgres", 1), "exp", 6), cwd=tmp_path)
     assert done.returncode == 0, done.stderr  # resumed, through the postgres:// alias
     assert "study 'exp': 6 trials" in done.stdout
 
-    studies = cli("studies", pg_url, "--format", "json")
+    studies = run_cli("studies", pg_url, "--format", "json")
     assert studies.returncode == 0, studies.stderr
     [summary] = json.loads(studies.stdout)
     assert (summary["study"], summary["counts"]["ok"]) == ("exp", 6)
-    table = cli("studies", pg_url)
+    table = run_cli("studies", pg_url)
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[2].split()[:2] == ["exp", "6"]
 
-    show = cli("show", pg_url, "exp", "--format", "json")
+    show = run_cli("show", pg_url, "exp", "--format", "json")
     assert show.returncode == 0, show.stderr
     assert json.loads(show.stdout)["counts"]["ok"] == 6
 
-    trials = cli("trials", pg_url, "exp", "--format", "json")
+    trials = run_cli("trials", pg_url, "exp", "--format", "json")
     assert trials.returncode == 0, trials.stderr
     rows = json.loads(trials.stdout)
     assert [row["id"] for row in rows] == list(range(6))
 
     page = tmp_path / "report.html"
-    plot = cli("plot", pg_url, "exp", "-o", str(page))
+    plot = run_cli("plot", pg_url, "exp", "-o", str(page))
     assert plot.returncode == 0, plot.stderr
     assert "postgresql://postgres@/t" in page.read_text(encoding="utf-8")
 
-    unknown = cli("show", pg_url, "nope")
+    unknown = run_cli("show", pg_url, "nope")
     one_line_error(unknown, 2, "no study called 'nope'", "'exp'")
-    empty_schema = cli("studies", pg_url + "&schema=elsewhere")
+    empty_schema = run_cli("studies", pg_url + "&schema=elsewhere")
     assert empty_schema.returncode == 0, empty_schema.stderr
     assert empty_schema.stdout.startswith("no studies in postgresql://")
 
@@ -428,10 +415,10 @@ def test_the_password_is_in_no_output_of_the_commands(
 ) -> None:
     url = password_url(postgres_server, pg_url)
     outputs: list[subprocess.CompletedProcess[str]] = []
-    empty = cli("studies", url)
+    empty = run_cli("studies", url)
     outputs.append(empty)
     assert empty.stdout.strip() == f"no studies in {mask_url(url)}"
-    run = cli(*run_args(url, "exp", 3), cwd=tmp_path)
+    run = run_cli(*run_args(url, "exp", 3), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     outputs.append(run)
     readers = cli_all(
@@ -451,12 +438,12 @@ def test_the_password_is_in_no_output_of_the_commands(
     assert PASSWORD not in page
     assert "asynchpo_pw:***@" in page
     # Errors: an unknown study, a malformed schema name, a study that failed every trial.
-    outputs.append(cli("show", url, "nope"))
+    outputs.append(run_cli("show", url, "nope"))
     one_line_error(outputs[-1], 2, "asynchpo_pw:***@", "no study called 'nope'")
-    outputs.append(cli("trials", url + "?schema=Not-A-Name", "exp"))
+    outputs.append(run_cli("trials", url + "?schema=Not-A-Name", "exp"))
     one_line_error(outputs[-1], 1, "asynchpo_pw:***@", "schema")
     failing = [*run_args(url, "broken", 2)[:-7], "--", sys.executable, "-c", "raise SystemExit(3)"]
-    outputs.append(cli(*failing, cwd=tmp_path))
+    outputs.append(run_cli(*failing, cwd=tmp_path))
     # (each failed trial's warning comes first)
     one_line_error(outputs[-1], 1, "no trial", f"trials {mask_url(url)} broken", alone=False)
     for done in outputs:
@@ -542,7 +529,7 @@ def test_a_wrong_password_or_an_unreachable_server_is_one_line(
 
 
 def test_another_database_url_is_refused_without_its_password() -> None:
-    done = cli("studies", "mysql://u:mysql-secret@h/db")
+    done = run_cli("studies", "mysql://u:mysql-secret@h/db")
     line = one_line_error(done, 2, "postgresql://user:password@host:5432/database")
     assert "mysql-secret" not in done.stderr, line
 
