@@ -33,7 +33,15 @@ import numpy.typing as npt
 
 from asynchpo._space import Space
 
-__all__ = ["History", "HistoryBuffer", "Suggester", "TrialRngs", "algo_name", "trial_rng"]
+__all__ = [
+    "History",
+    "HistoryBuffer",
+    "Suggester",
+    "TrialRngs",
+    "algo_name",
+    "objectives_supported",
+    "trial_rng",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -54,6 +62,14 @@ class History:
         the shorter is the longer's first ``len`` trials. So a suggester may key what it
         learned from a history on ``(origin, len)`` and, given a longer snapshot of the same
         origin, only take in the trials appended since, instead of hashing or copying it all.
+    :param objectives: with several objectives, ``(n, k)`` losses, every one to be minimised
+        (a maximised objective is negated), NaN rows for trials without a result; ``None``
+        for a single objective. ``losses`` then holds a finite value for every successful
+        trial. A suggester that cannot search several objectives must refuse such a study
+        (see :func:`objectives_supported`).
+    :param violations: with constraints, ``(n,)`` total violations: 0 for a feasible trial,
+        the sum of its positive constraint values otherwise, NaN without a result; ``None``
+        without constraints.
     """
 
     rows: FloatArray
@@ -61,6 +77,8 @@ class History:
     ids: IntArray
     pruned: npt.NDArray[np.bool_]
     origin: int | None = None
+    objectives: FloatArray | None = None
+    violations: FloatArray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -192,6 +210,16 @@ def algo_name(algo: object) -> str:
         options = ", ".join(f"{key}={_option_text(keywords[key])}" for key in sorted(keywords))
         name = f"{name}({options})"
     return name
+
+
+def objectives_supported(algo: object) -> bool:
+    """Whether a suggester searches several objectives and constraints: its
+    ``multi_objective`` attribute (through any :func:`functools.partial` around it). One that
+    does not would rank by the first objective alone, so a study with several must refuse it.
+    """
+    while isinstance(algo, functools.partial):
+        algo = algo.func
+    return getattr(algo, "multi_objective", False) is True
 
 
 def _option_text(value: object) -> str:

@@ -26,3 +26,5 @@ def suggest(
 
 
 suggest.algo_name = "rand"  # type: ignore[attr-defined]
+# The prior ignores the history: any number of objectives and constraints.
+suggest.multi_objective = True  # type: ignore[attr-defined]

@@ -68,6 +68,7 @@ from asynchpo._exceptions import ConfigError
 from asynchpo._kinds import NORMAL_KINDS
 from asynchpo._space import Param, Space, as_modelled
 from asynchpo._suggesters._base import FloatArray, History
+from asynchpo._suggesters._multi import as_one_order, is_single
 from asynchpo._suggesters._parzen import Dimensions, Mixture, bandwidths
 
 __all__ = ["TPE", "suggest"]
@@ -203,6 +204,9 @@ class TPE:
         best trials (the per-branch split), so the attempts are not random ones.
     """
 
+    #: Searches several objectives and constraints (the split of ``_multi.py``).
+    multi_objective = True
+
     def __init__(
         self,
         *,
@@ -275,6 +279,10 @@ class TPE:
         rng: np.random.Generator,
     ) -> FloatArray:
         coords, groups = self._layout(space)
+        if not is_single(history):
+            # Several objectives, or constraints: rank by the multi-objective order.
+            n_ok = int(np.count_nonzero(~np.isnan(history.losses)))
+            history = as_one_order(history, _n_good(self.gamma, n_ok))
         row: FloatArray
         with self._tracking(space, coords, groups, history) as tracker:
             n_ok = tracker.n_ok
@@ -829,3 +837,5 @@ def check_options(**options: Any) -> None:
 
 suggest.algo_name = "tpe"  # type: ignore[attr-defined]
 suggest.check_options = check_options  # type: ignore[attr-defined]
+# Several objectives and constraints: the split of multi-objective TPE (see _multi.py).
+suggest.multi_objective = True  # type: ignore[attr-defined]
