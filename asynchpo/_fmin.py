@@ -35,7 +35,13 @@ from asynchpo._pruners import Pruner
 from asynchpo._scheduler import RunOptions, Scheduler, StopReason
 from asynchpo._space import Space, compile_space
 from asynchpo._storage import MemoryStorage, PostgresStorage, SqliteStorage, Storage
-from asynchpo._study import DEFAULT_LEASE, DEFAULT_STUDY, check_options, open_study
+from asynchpo._study import (
+    DEFAULT_LEASE,
+    DEFAULT_STUDY,
+    check_objectives,
+    check_options,
+    open_study,
+)
 from asynchpo._suggesters import _tpe
 from asynchpo._suggesters._base import Suggester, algo_name
 from asynchpo._trial import ParamValue, TrialState
@@ -315,6 +321,8 @@ async def fmin(
     log_dir: str | os.PathLike[str] | None = None,
     pruner: Pruner | None = None,
     lease_seconds: float = DEFAULT_LEASE,
+    directions: Sequence[str] | None = None,
+    direction: str | None = None,
     **hyperopt_only: object,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with up to ``concurrency`` evaluations in flight.
@@ -384,7 +392,15 @@ async def fmin(
         *driver*); each renews a lease on its running trials while it runs, and a driver that
         stops renewing it for this long (killed, suspended) loses them to the others, which
         run them again.
-    :returns: the best point found in the whole study.
+    :param directions: ``"minimize"`` or ``"maximize"`` per objective, for several
+        objectives: ``fn`` then returns a list of as many losses (or ``{"loss": [...],
+        "status": STATUS_OK}``), and ``fmin`` returns the points of the Pareto front. A result
+        may also carry ``"constraints": [c1, ...]``, with any number of objectives: a trial is
+        feasible when every value is ``<= 0``, and the best trials are feasible ones.
+    :param direction: ``"maximize"`` to maximise a single objective (its values are stored
+        and shown as returned; ``loss_threshold`` is then a value to reach from below).
+    :returns: the best point found in the whole study; with several objectives, the list of
+        the Pareto front's points, by trial id.
     :raises TypeError: before any work, for an argument of the wrong kind
         (``concurrency="2"``, ``max_evals=1.5``, ``timeout=True``).
     :raises ConfigError: before any work, for an argument whose value cannot work
@@ -420,6 +436,12 @@ async def fmin(
     base_seed = _study_seed(seed, rstate)
     study_name = _study_name(study, trials)
     check_options(study_name, base_seed, max_evals, pruner, lease_seconds)
+    objectives = check_objectives(directions, direction, algo, pruner)
+    if objectives.several and loss_threshold is not None:
+        raise ConfigError(
+            f"loss_threshold needs a single objective, and this search has {objectives.count}; "
+            "stop it with max_evals, timeout or early_stop_fn instead"
+        )
     view = trials if trials is not None else Trials()
     if storage is None:
         # Like hyperopt, the Trials object is the in-memory store: reusing it continues, and
@@ -453,6 +475,7 @@ async def fmin(
         max_evals=None if max_evals is None else int(max_evals),
         pruner=pruner,
         lease_seconds=lease_seconds,
+        directions=objectives.directions,
     )
     try:
         async with _stop_on_signals() as termination, study_context as handle:
@@ -461,7 +484,13 @@ async def fmin(
                 view._to_calculate = []
             if points_to_evaluate:
                 await handle.enqueue(points_to_evaluate)
-            view._reset(handle.labels, handle.trials, handle.log_labels, handle.config.space)
+            view._reset(
+                handle.labels,
+                handle.trials,
+                handle.log_labels,
+                handle.config.space,
+                handle.directions,
+            )
             view._read_attachments_from(handle._attachment_reader())
             handle.watch(view._update)
             progress = (
@@ -521,6 +550,8 @@ async def fmin(
         if _EXIT_AFTER_THE_LOOP.get():
             raise ObjectiveExit(interrupted)  # fmin_sync raises it after its loop ends
         raise interrupted from None
+    if objectives.several:
+        return _front(view, compiled, return_argmin)
     return _best(view, compiled, return_argmin)
 
 
@@ -592,6 +623,21 @@ def _best(view: Trials, space: Space, return_argmin: bool) -> Any:
         )
     argmin: dict[str, ParamValue] = view.argmin
     return argmin if return_argmin else space.evaluate(argmin)
+
+
+def _front(view: Trials, space: Space, return_argmin: bool) -> list[Any]:
+    """The points of the Pareto front, by trial id (see :func:`_best`)."""
+    front = view.best_trials
+    if not front:
+        raise AllTrialsFailed(
+            f"the study has {len(view)} trials and none succeeded, so there is no Pareto front; "
+            "look at the errors in Trials.records or raise max_evals"
+        )
+    points = [
+        {label: values[0] for label, values in doc["misc"]["vals"].items() if values}
+        for doc in front
+    ]
+    return points if return_argmin else [space.evaluate(point) for point in points]
 
 
 def fmin_sync(*args: Any, **kwargs: Any) -> Any:

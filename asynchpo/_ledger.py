@@ -23,12 +23,13 @@ from typing import Any, Final
 import numpy as np
 
 from asynchpo._exceptions import SpaceError, TrialCrashed, TrialPruned
+from asynchpo._objectives import MINIMIZE, Objectives
 from asynchpo._pruners import Pruner
 from asynchpo._results import error_text, interpret, safe_str
 from asynchpo._space import Space
 from asynchpo._storage._schema import DamagedRecord
 from asynchpo._suggesters._base import FloatArray, History, HistoryBuffer
-from asynchpo._trial import Reports, Trial, TrialState, activity, best_trial
+from asynchpo._trial import Reports, Trial, TrialState, activity
 
 __all__ = ["Ledger", "PendingRows", "finished_record", "stop_reason"]
 
@@ -90,6 +91,7 @@ def finished_record(
     pruned: bool = False,
     reports: Reports = (),
     attempts: Sequence[str] = (),
+    objectives: int = 1,
     now: float,
 ) -> Trial:
     """The finished record of a running ``trial`` from what its evaluation produced.
@@ -101,6 +103,8 @@ def finished_record(
     :param pruned: the pruner stopped the trial (even if the objective then returned).
     :param reports: every ``(step, loss)`` it reported.
     :param attempts: the errors of earlier attempts that crashed and were retried.
+    :param objectives: how many objectives the study has (the result's ``loss`` is a list of
+        as many with more than one).
     :param now: the time it finished.
     """
     loss: float | None
@@ -124,7 +128,7 @@ def finished_record(
     elif value is _NOT_EVALUATED:
         raise ValueError("finished_record needs the value, an exception or pruned=True")
     else:
-        outcome = interpret(value)
+        outcome = interpret(value, objectives)
         state = TrialState.OK if outcome.ok else TrialState.FAIL
         loss, result, error = outcome.loss, outcome.result, outcome.error
     if attempts:
@@ -144,18 +148,26 @@ class Ledger:
     """
 
     def __init__(
-        self, space: Space | None, *, driver: int | None = None, pruner: Pruner | None = None
+        self,
+        space: Space | None,
+        *,
+        driver: int | None = None,
+        pruner: Pruner | None = None,
+        objectives: Objectives = MINIMIZE,
     ) -> None:
         self.space = space
         width = 0 if space is None else len(space)
         self.driver = driver
         self.pruner = pruner
+        #: What the study optimises: its directions.
+        self.objectives = objectives
         #: The study version the ledger has read up to (every change up to it is absorbed).
         self.version = -1
         self._records: dict[int, Trial] = {}
-        self._history = HistoryBuffer(width)
+        self._history = HistoryBuffer(width, objectives=objectives.count)
         self._counts = dict.fromkeys(TrialState, 0)
         self._best: Trial | None = None
+        self._front: list[Trial] | None = []  # None: to compute again
         self._last = 0.0  # the latest moment any record tells of
         self._next_id = 0
         self._pending = PendingRows(width)
@@ -200,8 +212,18 @@ class Ledger:
 
     @property
     def best(self) -> Trial | None:
-        """The best trial (see :func:`~asynchpo._trial.best_trial`)."""
+        """The best trial of a single-objective study (see :mod:`asynchpo._objectives`);
+        ``None`` with several objectives, which have :meth:`front` instead."""
         return self._best
+
+    def front(self) -> list[Trial]:
+        """The best trials: the Pareto front of the feasible successful trials (one
+        objective: the best trial), by id; computed again only after a trial finished."""
+        if self._front is None:
+            self._front = self.objectives.front(
+                trial for trial in self._records.values() if trial.ok
+            )
+        return list(self._front)
 
     @property
     def next_id(self) -> int:
@@ -334,15 +356,26 @@ class Ledger:
 
     def _count_finished(self, trial: Trial) -> None:
         tid = trial.id
+        objectives = self.objectives
+        values = trial.values
+        if values is not None and len(values) != objectives.count:
+            values = None  # a record of another study's shape: not a success here
         if self.space is not None:
+            minimised = None if values is None else objectives.minimised(values)
             self._history.append(
                 tid,
                 self._row(trial),
-                trial.loss if trial.ok else None,
+                None if minimised is None else minimised[0],
                 pruned=trial.state is TrialState.PRUNED,
+                values=minimised,
+                violation=trial.violation,
             )
-        if trial.ok and (self._best is None or best_trial((self._best, trial)) is trial):
-            self._best = trial
+        if values is not None:
+            self._front = None
+            if not objectives.several and (
+                self._best is None or objectives.best((self._best, trial)) is trial
+            ):
+                self._best = trial
         pruner = self.pruner
         if pruner is not None:
             if tid not in self._observed:
@@ -439,11 +472,10 @@ def stop_reason(ledger: Ledger, max_evals: int | None, loss_threshold: float | N
     if max_evals is not None and ledger.finished >= max_evals:
         return "max_evals reached"
     best = ledger.best
-    if (
-        loss_threshold is not None
-        and best is not None
-        and best.loss is not None
-        and best.loss <= loss_threshold
-    ):
+    if loss_threshold is None or best is None or best.loss is None or not best.feasible:
+        return None
+    # A maximised loss reaches its threshold from below.
+    sign = -1.0 if ledger.objectives.directions[0] == "maximize" else 1.0
+    if sign * best.loss <= sign * loss_threshold:
         return "loss_threshold reached"
     return None

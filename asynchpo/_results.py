@@ -46,15 +46,18 @@ _SHOWN: Final = 80
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one evaluation produced: a loss (success) or an error (failure), and the result."""
+    """What one evaluation produced: its values (success) or an error (failure), and the
+    result. ``loss`` is the value of a single objective; with several it is ``None`` and the
+    result's ``loss`` holds the list."""
 
     loss: float | None
     result: dict[str, Any]
     error: str | None
+    values: tuple[float, ...] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.loss is not None
+        return self.loss is not None or self.values is not None
 
 
 def clean_text(text: str) -> str:
@@ -212,16 +215,22 @@ def _is(status: object, expected: str) -> bool:
 _FIX = "return a finite number, or {'loss': <finite number>, 'status': STATUS_OK}"
 
 
-def interpret(value: Any) -> Outcome:
+def interpret(value: Any, objectives: int = 1) -> Outcome:
     """Read an objective's return value the way hyperopt does.
 
     A number is the loss. A dict carries ``loss`` and ``status`` (``'ok'`` when missing) and
     any extra keys, which are kept. An ``ok`` result without a finite loss, an unknown status
     or any other kind of value is a failed trial whose error says why. Never raises: a value
     that cannot be read at all (a mapping whose methods raise) is a failed trial too.
+
+    With several ``objectives``, the loss is a list of that many finite numbers (a bare list
+    or tuple returned is the loss). A result may carry ``constraints``, a list of finite
+    numbers (feasible when every one is ``<= 0``), with any number of objectives; a bad one
+    fails the trial.
     """
     try:
-        return _interpret(value)
+        outcome = _interpret(value) if objectives == 1 else _interpret_several(value, objectives)
+        return outcome if not outcome.ok else _with_constraints(outcome, value)
     except Exception as exc:
         return Outcome(
             None,
@@ -278,3 +287,96 @@ def _interpret(value: Any) -> Outcome:
     result["loss"] = loss
     result["status"] = STATUS_OK
     return Outcome(loss, result, None)
+
+
+def _fix_several(count: int) -> str:
+    losses = ", ".join(f"<loss {i + 1}>" for i in range(count))
+    return (
+        f"this study has {count} objectives: return [{losses}], or "
+        f"{{'loss': [{losses}], 'status': STATUS_OK}}"
+    )
+
+
+def _interpret_several(value: Any, count: int) -> Outcome:
+    """:func:`_interpret` for a study of ``count`` objectives."""
+    if isinstance(value, list | tuple):
+        value = {"loss": list(value), "status": STATUS_OK}
+    if not isinstance(value, Mapping):
+        return Outcome(
+            None,
+            {"status": STATUS_FAIL},
+            f"the objective returned {_type_name(value)} {_shown(value)}; {_fix_several(count)}",
+        )
+    outcome = _interpret({**value, "loss": 0.0} if "loss" in value else value)
+    if not outcome.ok:
+        # A failure, a bad status or no loss at all: as with one objective.
+        if "loss" in value and "loss" in outcome.result:
+            outcome.result["loss"] = json_safe(value["loss"])
+        return outcome
+    result = outcome.result
+    losses = value["loss"]
+    if not isinstance(losses, list | tuple):
+        result["status"] = STATUS_FAIL
+        result["loss"] = json_safe(losses)
+        return Outcome(
+            None, result, f"the objective returned loss {_shown(losses)}; {_fix_several(count)}"
+        )
+    if len(losses) != count:
+        result["status"] = STATUS_FAIL
+        result["loss"] = json_safe(list(losses))
+        return Outcome(
+            None,
+            result,
+            f"the objective returned {len(losses)} loss{'' if len(losses) == 1 else 'es'} "
+            f"{_shown(list(losses))}; "
+            f"{_fix_several(count)}",
+        )
+    values: list[float] = []
+    for index, item in enumerate(losses):
+        number, why = _as_loss(item)
+        if number is None:
+            result["status"] = STATUS_FAIL
+            result["loss"] = json_safe(list(losses))
+            return Outcome(
+                None,
+                result,
+                f"the objective's loss {index + 1} of {count} is {_shown(item)}{why}, not a "
+                f"finite number; {_fix_several(count)}",
+            )
+        values.append(number)
+    result["loss"] = values
+    return Outcome(None, result, None, tuple(values))
+
+
+_FIX_CONSTRAINTS = (
+    "return constraints as a list of finite numbers, e.g. {'loss': ..., 'constraints': "
+    "[latency_ms - 50]}: a trial is feasible when every one is <= 0"
+)
+
+
+def _with_constraints(outcome: Outcome, value: Any) -> Outcome:
+    """A successful outcome with its ``constraints`` checked (and made floats), or failed
+    with why they cannot be read; ``value``: what the objective returned (the result holds
+    a JSON-safe copy, where a NaN is already text)."""
+    result = outcome.result
+    if "constraints" not in result:
+        return outcome
+    given = value["constraints"] if isinstance(value, Mapping) else result["constraints"]
+    if isinstance(given, tuple):
+        given = list(given)
+    problem = None
+    if not isinstance(given, list):
+        problem = f"the constraints are {_shown(given)}, not a list"
+    else:
+        checked: list[float] = []
+        for index, item in enumerate(given):
+            number, why = _as_loss(item)
+            if number is None:
+                problem = f"constraint {index + 1} is {_shown(item)}{why}, not a finite number"
+                break
+            checked.append(number)
+        else:
+            result["constraints"] = checked
+            return outcome
+    result["status"] = STATUS_FAIL
+    return Outcome(None, result, f"the objective's {problem}; {_FIX_CONSTRAINTS}")

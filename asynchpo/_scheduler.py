@@ -172,7 +172,7 @@ class Scheduler:
                 study.finished,
                 study._ledger.running_here,
                 study.count(TrialState.FAIL),
-                None if study.best_trial is None else study.best_trial.loss,
+                None if study._ledger.best is None else study._ledger.best.loss,
                 pruned=study.count(TrialState.PRUNED),
                 force=force,
             )
@@ -273,7 +273,7 @@ class Scheduler:
             raise failure
         if self._error is not None:
             raise self._error
-        best = self.study.best_trial
+        best = self.study._ledger.best
         logger.info(
             "run ended (%s): %d finished trials, best loss %s",
             self._stop_reason or "no more work",
@@ -322,7 +322,7 @@ class Scheduler:
                 logger.warning("%s", exc)
                 continue
             if self.options.verbose:
-                best = study.best_trial
+                best = study._ledger.best
                 self._say(trial_line(record, None if best is None else best.loss))
             if record.state is TrialState.FAIL:
                 raised = evaluation.exception

@@ -54,6 +54,7 @@ from asynchpo._kinds import LOG_KINDS
 from asynchpo._leases import HOST, alive
 from asynchpo._ledger import _NOT_EVALUATED, Ledger, finished_record
 from asynchpo._log_folder import default_log_folder, sqlite_file
+from asynchpo._objectives import Objectives
 from asynchpo._pruners import Pruner
 from asynchpo._results import json_safe
 from asynchpo._space import (
@@ -76,7 +77,13 @@ from asynchpo._storage._group_commit import GroupCommit
 from asynchpo._storage._schema import DamagedRecord, check_params, check_space_description
 from asynchpo._storage._urls import is_postgres_url, mask_url
 from asynchpo._suggesters import _tpe
-from asynchpo._suggesters._base import FloatArray, Suggester, TrialRngs, algo_name
+from asynchpo._suggesters._base import (
+    FloatArray,
+    Suggester,
+    TrialRngs,
+    algo_name,
+    objectives_supported,
+)
 from asynchpo._summary import StudySummary, tally
 from asynchpo._trial import ParamValue, Trial, TrialState
 
@@ -189,7 +196,12 @@ class Study:
         self._driver = driver
         self._where = where
         self.max_evals = max_evals
-        self._ledger = Ledger(space, driver=None if driver is None else driver.id, pruner=pruner)
+        self._ledger = Ledger(
+            space,
+            driver=None if driver is None else driver.id,
+            pruner=pruner,
+            objectives=Objectives(tuple(record.config.directions)),
+        )
         self._listeners: list[Callable[[Trial], None]] = []
         self._rngs = TrialRngs(record.config.seed)
         self._suggest_lock = anyio.Lock(fast_acquire=True)
@@ -272,9 +284,33 @@ class Study:
         return self._ledger.trials()
 
     @property
+    def directions(self) -> tuple[str, ...]:
+        """``"minimize"`` or ``"maximize"`` per objective (one objective: one direction)."""
+        return self._ledger.objectives.directions
+
+    @property
     def best_trial(self) -> Trial | None:
-        """The successful trial with the lowest loss, or ``None``."""
+        """The best successful trial (the lowest loss, or the highest when the direction is
+        ``"maximize"``; feasible trials first), or ``None``.
+
+        :raises StudyError: when the study has several objectives: there is no single best
+            trial then; use :attr:`best_trials`.
+        """
+        objectives = self._ledger.objectives
+        if objectives.several:
+            raise StudyError(
+                f"study {self.name!r} has {objectives.count} objectives "
+                f"(directions={list(objectives.directions)}), so no single best trial; use "
+                "best_trials (the Pareto front)"
+            )
         return self._ledger.best
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The best trials, by id: the Pareto front of the feasible successful trials (no
+        other trial is better in every objective); while no trial is feasible, those of least
+        violation. With one objective, the best trial alone (or none)."""
+        return self._ledger.front()
 
     @property
     def finished(self) -> int:
@@ -319,7 +355,7 @@ class Study:
         from asynchpo._trials import Trials
 
         view = Trials()
-        view._reset(self.labels, self.trials, self.log_labels, self.config.space)
+        view._reset(self.labels, self.trials, self.log_labels, self.config.space, self.directions)
         view._read_attachments_from(self._attachment_reader())
         return view
 
@@ -531,6 +567,7 @@ class Study:
             pruned=pruned or ledger.prune_decided(trial_id),
             reports=ledger.reports(trial_id),
             attempts=attempts,
+            objectives=ledger.objectives.count,
             now=time.time(),
         )
         named = _attachments_of(value)
@@ -907,6 +944,7 @@ async def _create_or_check(
     algo: str,
     seed: int | None,
     where: str,
+    objectives: Objectives,
 ) -> StudyRecord:
     """Create the study, or load it and check that it was made with the same configuration."""
     try:
@@ -917,6 +955,7 @@ async def _create_or_check(
             fingerprint=space.fingerprint,
             algo=algo,
             seed=secrets.randbits(63) if seed is None else seed,
+            directions=objectives.directions,
         )
         try:
             return await storage.create_study(name, config)
@@ -944,6 +983,14 @@ async def _create_or_check(
         raise StudyMismatch(
             f"study {name!r} in {where} was created with algo {stored.algo!r}, "
             f"and this call uses {algo!r}. {fix}"
+        )
+    stored_objectives = Objectives(tuple(stored.directions))
+    if stored_objectives != objectives:
+        raise StudyMismatch(
+            f"study {name!r} in {where} was created with directions "
+            f"{list(stored_objectives.directions)}, and this call uses "
+            f"{list(objectives.directions)}. Pass directions={list(stored_objectives.directions)} "
+            f"to resume it. {fix}"
         )
     if seed is not None and seed != stored.seed:
         raise StudyMismatch(
@@ -980,6 +1027,28 @@ def check_options(
     return checked_seed, lease
 
 
+def check_objectives(
+    directions: object, direction: object, algo: object, pruner: object
+) -> Objectives:
+    """The objectives ``open_study`` and ``fmin`` were asked for, checked before any work
+    against the algorithm and the pruner: :class:`ConfigError` saying what is wrong."""
+    objectives = Objectives.parse(directions, direction)
+    if not objectives.several:
+        return objectives
+    if pruner is not None:
+        raise ConfigError(
+            f"pruning needs a single objective, and this study has {objectives.count} "
+            f"(directions={list(objectives.directions)}): remove pruner=, or search one "
+            "objective"
+        )
+    if algo is not None and not objectives_supported(algo):
+        raise ConfigError(
+            f"algo {algo_name(algo)!r} searches a single objective, and this study has "
+            f"{objectives.count}: use tpe.suggest (multi-objective TPE) or rand.suggest"
+        )
+    return objectives
+
+
 @contextlib.asynccontextmanager
 async def open_study(
     storage: str | os.PathLike[str] | Storage | None = None,
@@ -991,6 +1060,8 @@ async def open_study(
     max_evals: int | None = None,
     pruner: Pruner | None = None,
     lease_seconds: float = DEFAULT_LEASE,
+    directions: Sequence[str] | None = None,
+    direction: str | None = None,
 ) -> AsyncIterator[Study]:
     """Create or resume a study and drive it with ask and tell::
 
@@ -1016,7 +1087,12 @@ async def open_study(
     :param pruner: stops unpromising trials at their reports (see ``report``).
     :param lease_seconds: how long this driver's trials stay its own after it last renewed its
         lease; a driver stopped longer (killed, suspended) loses them to the others.
-    :raises StudyMismatch: the stored study was created with another space, algo or seed.
+    :param directions: ``"minimize"`` or ``"maximize"`` per objective, for several
+        objectives: the objective then returns a list of as many losses (see ``tell``).
+    :param direction: ``"maximize"`` for a single objective to maximise (values are stored and
+        shown as returned).
+    :raises StudyMismatch: the stored study was created with another space, algo, seed or
+        directions.
     :raises StudyNotFound: without ``space``, when there is no such study.
     """
     base_seed, lease = check_options(study, seed, max_evals, pruner, lease_seconds)
@@ -1026,6 +1102,7 @@ async def open_study(
         algo = _tpe.suggest if algo is None else algo
         if not callable(algo):
             raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
+    objectives = check_objectives(directions, direction, algo, pruner)
     where = _storage_label(storage)
     # Reading never creates a file (opening a missing SQLite file would); a PostgreSQL URL
     # names no file, and reading creates nothing there either.
@@ -1066,7 +1143,7 @@ async def open_study(
         assert algo is not None
         with _naming_damage(study, None, where):
             record = await _create_or_check(
-                store, study, compiled, algo_name(algo), base_seed, where
+                store, study, compiled, algo_name(algo), base_seed, where, objectives
             )
         with _naming_damage(study, record.id, where):
             driver = await store.open_driver(record.id, HOST, os.getpid(), lease)

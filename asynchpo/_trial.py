@@ -27,7 +27,7 @@ Reports = tuple[tuple[int, float], ...]
 
 
 # Result keys that are not metrics: they have columns of their own, or are not for a table.
-_NOT_METRICS = frozenset({"loss", "status", "error", "attachments"})
+_NOT_METRICS = frozenset({"loss", "status", "error", "attachments", "constraints"})
 
 
 class TrialState(enum.Enum):
@@ -84,8 +84,43 @@ class Trial:
 
     @property
     def ok(self) -> bool:
-        """True for a successful trial: ``OK`` with a loss. Only these can be the best."""
-        return self.state is TrialState.OK and self.loss is not None
+        """True for a successful trial: ``OK`` with a loss (or, with several objectives, its
+        losses). Only these can be the best."""
+        return self.state is TrialState.OK and (self.loss is not None or self.values is not None)
+
+    @property
+    def values(self) -> tuple[float, ...] | None:
+        """The objective's values of a successful trial, as it returned them: ``(loss,)``
+        with one objective, one per objective with several (its result's ``loss`` list);
+        ``None`` for any other trial."""
+        if self.state is not TrialState.OK:
+            return None
+        if self.loss is not None:
+            return (self.loss,)
+        stored = self.result.get("loss")
+        if isinstance(stored, list) and len(stored) > 1 and all(_is_number(v) for v in stored):
+            return tuple(float(v) for v in stored)
+        return None
+
+    @property
+    def constraints(self) -> tuple[float, ...]:
+        """The constraint values its result carries (feasible when every one is ``<= 0``);
+        empty without constraints."""
+        stored = self.result.get("constraints")
+        if isinstance(stored, list) and all(_is_number(v) for v in stored):
+            return tuple(float(v) for v in stored)
+        return ()
+
+    @property
+    def violation(self) -> float:
+        """How far the trial is from feasible: the sum of its positive constraint values; 0
+        for a feasible trial (or one without constraints)."""
+        return sum(value for value in self.constraints if value > 0)
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every constraint value is ``<= 0`` (true without constraints)."""
+        return self.violation == 0
 
     @property
     def duration(self) -> float | None:
@@ -137,23 +172,31 @@ class Trial:
         return dataclasses.replace(self, **changes)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
 def activity(trial: Trial) -> float:
     """The latest moment a trial's record tells of: created, started or finished."""
     return max(trial.created, trial.started or 0.0, trial.finished or 0.0)
 
 
-def best_trial(trials: Iterable[Trial]) -> Trial | None:
-    """The successful trial with the lowest loss (the lowest id among equals), or ``None``.
+def best_trial(trials: Iterable[Trial], *, maximize: bool = False) -> Trial | None:
+    """The best successful trial of a single-objective study, or ``None``: the feasible one
+    with the lowest loss (the highest with ``maximize``), the lowest id among equals; while no
+    trial is feasible, the one of least violation.
 
-    The one definition of "best" in asynchpo: a pruned trial's loss was measured part way and
-    a failed trial has none, so neither is ever the best.
+    "Best" lives in ``_objectives.Objectives``, which calls this for one objective: a pruned
+    trial's loss was measured part way and a failed trial has none, so neither is ever the best.
     """
+    sign = -1.0 if maximize else 1.0
     best: Trial | None = None
+    best_key: tuple[float, float, int] | None = None
     for trial in trials:
-        if trial.ok and (
-            best is None
-            or trial.loss < best.loss  # type: ignore[operator]
-            or (trial.loss == best.loss and trial.id < best.id)
-        ):
-            best = trial
+        loss = trial.loss
+        if loss is None or trial.state is not TrialState.OK:
+            continue
+        key = (trial.violation, sign * loss, trial.id)
+        if best_key is None or key < best_key:
+            best, best_key = trial, key
     return best

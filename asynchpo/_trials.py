@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from pathlib import Path
 from typing import Any
 
-from asynchpo._exceptions import AllTrialsFailed, ConfigError
-from asynchpo._trial import ParamValue, Trial, TrialState, best_trial
+from asynchpo._exceptions import AllTrialsFailed, ConfigError, StudyError
+from asynchpo._objectives import MINIMIZE, Objectives
+from asynchpo._trial import ParamValue, Trial, TrialState
 
 __all__ = [
     "JOB_STATE_CANCEL",
@@ -162,6 +163,8 @@ class Trials:
         #: trial's stored attachments are read in when its ``trial_attachments`` is first used.
         self.attachments: dict[str, Any] = {}
         self._records: list[Trial] = []
+        # What the study optimises (set by fmin and load_trials from the stored study).
+        self._objectives = MINIMIZE
         self._labels: tuple[str, ...] = ()
         self._log_labels: tuple[str, ...] = ()
         # The options of each choice, by label: what a person reads instead of an index.
@@ -193,11 +196,15 @@ class Trials:
         records: Sequence[Trial],
         log_labels: Sequence[str] = (),
         space: Sequence[Mapping[str, object]] | None = None,
+        directions: Sequence[str] | None = None,
     ) -> None:
         """``space``: the study's space description (``Study.config.space``), for the values
-        of its choices' options (``None`` keeps the ones known)."""
+        of its choices' options (``None`` keeps the ones known); ``directions``: the study's
+        (``None`` keeps the ones known)."""
         from asynchpo._space import option_values
 
+        if directions is not None:
+            self._objectives = Objectives(tuple(directions))
         self._labels = tuple(labels)
         self._log_labels = tuple(log_labels)
         if space is not None:
@@ -431,21 +438,40 @@ class Trials:
 
     @property
     def best_trial(self) -> dict[str, Any]:
-        """The document of the successful trial with the lowest loss (never a pruned one: its
-        loss is a partial result).
+        """The document of the successful trial with the lowest loss (the highest when the
+        study maximises; feasible trials first; never a pruned one: its loss is a partial
+        result).
 
         :raises AllTrialsFailed: when no trial succeeded.
+        :raises StudyError: when the study has several objectives (see :attr:`best_trials`).
         """
-        best = best_trial(self._records)
+        objectives = self._objectives
+        if objectives.several:
+            raise StudyError(
+                f"the study has {objectives.count} objectives "
+                f"(directions={list(objectives.directions)}), so no single best trial; use "
+                "best_trials (the Pareto front)"
+            )
+        best = objectives.best(self._records)
         if best is None:
             raise AllTrialsFailed(
                 f"none of the {len(self._view)} trials succeeded, so there is no best trial; "
                 "check the trials' errors (Trials.records[i].error)"
             )
         # Without a cached view, build the one document rather than all of them.
+        return self._document_of(best)
+
+    @property
+    def best_trials(self) -> list[dict[str, Any]]:
+        """The documents of the best trials, by id: the Pareto front of the feasible
+        successful trials (while none is feasible, those of least violation); with one
+        objective, the best trial's alone. Empty when no trial succeeded."""
+        return [self._document_of(trial) for trial in self._objectives.front(self._records)]
+
+    def _document_of(self, trial: Trial) -> dict[str, Any]:
         if self._docs is None:
-            return self._document(best)
-        at = bisect.bisect_left(self._view, best.id, key=lambda record: record.id)
+            return self._document(trial)
+        at = bisect.bisect_left(self._view, trial.id, key=lambda record: record.id)
         return self._docs[at]
 
     @property

@@ -58,12 +58,14 @@ class StudyConfig:
     :param fingerprint: a hash of ``space``.
     :param algo: the name of the suggester and its options, e.g. ``"rand"``.
     :param seed: the study's base seed; each trial's generator derives from (seed, trial id).
+    :param directions: ``"minimize"`` or ``"maximize"`` per objective (one by default).
     """
 
     space: Sequence[Mapping[str, Any]]
     fingerprint: str
     algo: str
     seed: int
+    directions: tuple[str, ...] = ("minimize",)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -610,12 +610,15 @@ def encode_config(config: StudyConfig) -> str:
     :param config: the study's configuration.
     :raises StorageError: if the space holds a value that JSON cannot represent.
     """
-    data = {
+    data: dict[str, Any] = {
         "space": [dict(entry) for entry in config.space],
         "fingerprint": config.fingerprint,
         "algo": config.algo,
         "seed": config.seed,
     }
+    if tuple(config.directions) != ("minimize",):
+        # Only when not hyperopt's single minimised loss: older studies read back unchanged.
+        data["directions"] = list(config.directions)
     try:
         return _ENCODER.encode(data)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -664,7 +667,18 @@ def decode_config(text: object, *, study: str | None = None) -> StudyConfig:
         raise damaged(f"has an algo of {_shown(algo)}, not text")
     if type(seed) is not int or seed < 0:
         raise damaged(f"has a seed of {_shown(seed)}, not a whole number >= 0")
-    return StudyConfig(space=space, fingerprint=fingerprint, algo=algo, seed=seed)
+    directions = data.get("directions", ["minimize"])
+    if (
+        not isinstance(directions, list)
+        or not directions
+        or not all(d in ("minimize", "maximize") for d in directions)
+    ):
+        raise damaged(
+            f"has the directions {_shown(directions)}, not a list of 'minimize' or 'maximize'"
+        )
+    return StudyConfig(
+        space=space, fingerprint=fingerprint, algo=algo, seed=seed, directions=tuple(directions)
+    )
 
 
 def check_space_description(config: StudyConfig, *, study: str | None = None) -> None:

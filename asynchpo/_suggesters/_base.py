@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -102,7 +103,7 @@ class HistoryBuffer:
     prefixes of each other (see :class:`History`).
     """
 
-    def __init__(self, n_params: int, capacity: int = 256) -> None:
+    def __init__(self, n_params: int, capacity: int = 256, *, objectives: int = 1) -> None:
         #: A number no other buffer of this process has.
         self.origin = next(_ORIGINS)
         self._n = 0
@@ -110,24 +111,50 @@ class HistoryBuffer:
         self._losses = np.empty(capacity)
         self._ids = np.empty(capacity, dtype=np.int64)
         self._pruned = np.zeros(capacity, dtype=np.bool_)
+        # With several objectives, their (minimised) values; with constraints, violations.
+        self._objectives = np.empty((capacity, objectives)) if objectives > 1 else None
+        self._violations = np.zeros(capacity)
+        self._constrained = False
 
     def __len__(self) -> int:
         return self._n
 
     def append(
-        self, trial_id: int, row: FloatArray, loss: float | None, *, pruned: bool = False
+        self,
+        trial_id: int,
+        row: FloatArray,
+        loss: float | None,
+        *,
+        pruned: bool = False,
+        values: Sequence[float] | None = None,
+        violation: float = 0.0,
     ) -> None:
-        """Add one finished trial; ``loss`` is ``None`` for a failed or pruned one."""
+        """Add one finished trial; ``loss`` is ``None`` for a failed or pruned one.
+
+        :param values: with several objectives, a successful trial's minimised values
+            (``loss`` then holds the first).
+        :param violation: a successful trial's total constraint violation (0: feasible).
+        """
         if self._n == len(self._ids):
             grown = 2 * len(self._ids)
             self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])[:grown]
             self._losses = np.concatenate([self._losses, np.empty_like(self._losses)])
             self._ids = np.concatenate([self._ids, np.empty_like(self._ids)])
             self._pruned = np.concatenate([self._pruned, np.zeros_like(self._pruned)])
-        self._rows[self._n] = row
-        self._losses[self._n] = np.nan if loss is None else loss
-        self._ids[self._n] = trial_id
-        self._pruned[self._n] = pruned
+            self._violations = np.concatenate([self._violations, np.zeros_like(self._violations)])
+            if self._objectives is not None:
+                self._objectives = np.concatenate(
+                    [self._objectives, np.empty_like(self._objectives)]
+                )
+        n = self._n
+        self._rows[n] = row
+        self._losses[n] = np.nan if loss is None else loss
+        self._ids[n] = trial_id
+        self._pruned[n] = pruned
+        if self._objectives is not None:
+            self._objectives[n] = np.nan if loss is None or values is None else values
+        self._violations[n] = np.nan if loss is None else violation
+        self._constrained = self._constrained or violation > 0
         self._n += 1
 
     def snapshot(self) -> History:
@@ -135,9 +162,20 @@ class HistoryBuffer:
         n = self._n
         rows, losses, ids = self._rows[:n], self._losses[:n], self._ids[:n]
         pruned = self._pruned[:n]
-        for array in (rows, losses, ids, pruned):
-            array.flags.writeable = False
-        return History(rows=rows, losses=losses, ids=ids, pruned=pruned, origin=self.origin)
+        objectives = None if self._objectives is None else self._objectives[:n]
+        violations = self._violations[:n] if self._constrained else None
+        for array in (rows, losses, ids, pruned, objectives, violations):
+            if array is not None:
+                array.flags.writeable = False
+        return History(
+            rows=rows,
+            losses=losses,
+            ids=ids,
+            pruned=pruned,
+            origin=self.origin,
+            objectives=objectives,
+            violations=violations,
+        )
 
 
 class Suggester(Protocol):
