@@ -36,7 +36,14 @@ import pytest
 
 from asynchpo import hp
 from asynchpo._space import Space, compile_space
-from asynchpo._suggesters._base import FloatArray, History, HistoryBuffer, Suggester, trial_rng
+from asynchpo._suggesters._base import (
+    FloatArray,
+    History,
+    HistoryBuffer,
+    Suggester,
+    objectives_supported,
+    trial_rng,
+)
 
 __all__ = ["SPACES", "SuggesterContract", "assert_in_support", "history_of"]
 
@@ -103,16 +110,27 @@ def history_of(
     *,
     failed: Sequence[int] = (),
     pruned: Sequence[int] = (),
+    objectives: int = 1,
+    constrained: bool = False,
 ) -> History:
     """A snapshot of ``n`` finished trials drawn from ``space``'s prior, losses drawn at random
-    (with ties), trials ``failed`` and ``pruned`` without a loss."""
+    (with ties), trials ``failed`` and ``pruned`` without a loss; with ``objectives`` > 1 that
+    many values per trial, and ``constrained``, violations (a third of the trials infeasible)."""
     rng = np.random.default_rng(seed)
     rows = space.sample(rng, n)
-    losses = np.round(rng.normal(size=n), 1)
-    buffer = HistoryBuffer(len(space), capacity=4)
+    values = np.round(rng.normal(size=(n, objectives)), 1)
+    violations = np.where(rng.random(n) < 1 / 3, rng.random(n), 0.0) if constrained else None
+    buffer = HistoryBuffer(len(space), capacity=4, objectives=objectives)
     for i in range(n):
         lost = i in failed or i in pruned
-        buffer.append(i, rows[i], None if lost else float(losses[i]), pruned=i in pruned)
+        buffer.append(
+            i,
+            rows[i],
+            None if lost else float(values[i, 0]),
+            pruned=i in pruned,
+            values=None if objectives == 1 else tuple(values[i]),
+            violation=0.0 if violations is None else float(violations[i]),
+        )
     return buffer.snapshot()
 
 
@@ -134,6 +152,8 @@ def _writable(history: History) -> History:
         losses=history.losses.copy(),
         ids=history.ids.copy(),
         pruned=history.pruned.copy(),
+        objectives=None if history.objectives is None else history.objectives.copy(),
+        violations=None if history.violations is None else history.violations.copy(),
     )
 
 
@@ -256,3 +276,27 @@ class SuggesterContract:
                     getattr(history, field), getattr(before[0], field), err_msg=f"{name}: {field}"
                 )
             np.testing.assert_array_equal(pending, before[1], err_msg=f"{name}: pending")
+
+    # --- several objectives and constraints (for a suggester that declares them) ----------
+
+    def test_several_objectives_and_constraints(self, algo: Suggester, space: Space) -> None:
+        """A suggester that declares ``multi_objective`` gets histories with objectives and
+        violations: rows in the support, the same for the same inputs, inputs untouched."""
+        if not objectives_supported(algo):
+            pytest.skip("this suggester searches a single objective (no multi_objective)")
+        cases = [
+            history_of(space, 40, 31, failed=(4,), pruned=(9,), objectives=2),
+            history_of(space, 40, 32, objectives=3, constrained=True),
+            history_of(space, 40, 33, failed=(0, 1), constrained=True),
+        ]
+        for history in cases:
+            pending = _pending(space, 3, 34)
+            copy = _writable(history)
+            before = _writable(history)
+            for trial_id in range(4):
+                row = algo(space, history, pending, trial_rng(35, trial_id))
+                assert_in_support(space, row)
+                again = algo(space, copy, pending, trial_rng(35, trial_id))
+                np.testing.assert_array_equal(row, again)
+            for field in ("rows", "losses", "objectives", "violations"):
+                np.testing.assert_array_equal(getattr(copy, field), getattr(before, field))
