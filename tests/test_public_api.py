@@ -258,6 +258,9 @@ def off_the_support(space, history, pending, rng):
     return row
 
 
+off_the_support.multi_objective = True  # like rand.suggest, whose rows it spoils
+
+
 class CoinPruner(MedianPruner):
     def __init__(self, **options):
         super().__init__(**options)
