@@ -12,6 +12,10 @@ numbers are drawn at evenly spaced positions labelled with their values.
 
 Pruned trials are drawn apart (purple, muted): their loss is the last one they reported, a
 partial result, so they are never the best and the best-so-far line ignores them.
+
+A study of several objectives is drawn as its Pareto front instead: two objectives as one
+scatter of every successful trial (the front on top, joined by a step line; infeasible trials
+as crosses), three or more as a scatter matrix of every pair of objectives.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from asynchpo._objectives import Objectives
 from asynchpo._trial import Trial, TrialState, best_trial
 
 __all__ = ["lanes", "plot_curves", "plot_trials"]
@@ -108,11 +113,93 @@ def _axis(
     return at, [_text(v) for v in values]
 
 
+def _objectives(trials: Sequence[Trial], directions: Sequence[str] | None) -> Objectives:
+    """The study's objectives: ``directions`` when given, else as many minimised ones as the
+    successful trials have values."""
+    if directions is not None:
+        return Objectives(tuple(directions))
+    count = max((len(t.values or ()) for t in trials if t.ok), default=1)
+    return Objectives(("minimize",) * max(1, count))
+
+
+def _pareto_figure(trials: Sequence[Trial], objectives: Objectives) -> Any:
+    """The Pareto front of a study of several objectives: one scatter for two, a matrix of
+    every pair for more."""
+    figure_class, _ = _matplotlib()
+    count = objectives.count
+    done = [t for t in trials if t.ok and t.values is not None and len(t.values) == count]
+    front = objectives.front(done)
+    on_front = {t.id for t in front}
+    feasible = [t for t in done if t.id not in on_front and t.feasible]
+    infeasible = [t for t in done if t.id not in on_front and not t.feasible]
+    names = [f"objective {i + 1} ({d})" for i, d in enumerate(objectives.directions)]
+    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
+    if count == 2:
+        figure = figure_class(figsize=(7, 5.5))
+        grid = [[figure.subplots()]]
+    else:
+        side = count - 1
+        figure = figure_class(figsize=(4 * side, 3.6 * side))
+        grid = figure.subplots(side, side, squeeze=False).tolist()
+    used = set()
+    for a, b in pairs:
+        ax = grid[0][0] if count == 2 else grid[b - 1][a]
+        used.add(id(ax))
+
+        def column(group: Sequence[Trial], i: int) -> list[float]:
+            return [(t.values or ())[i] for t in group]
+
+        ax.scatter(column(feasible, a), column(feasible, b), s=12, alpha=0.6, label="trial")
+        if infeasible:
+            ax.scatter(
+                column(infeasible, a),
+                column(infeasible, b),
+                s=18,
+                marker="x",
+                color="tab:brown",
+                alpha=0.7,
+                label="infeasible",
+            )
+        ordered = sorted(front, key=lambda t: ((t.values or ())[a], (t.values or ())[b]))
+        if count == 2 and len(ordered) > 1:
+            xs, ys = column(ordered, a), column(ordered, b)
+            line_x, line_y = [xs[0]], [ys[0]]
+            for k in range(1, len(ordered)):
+                worse_x = (min if objectives.directions[a] == "maximize" else max)(xs[k - 1], xs[k])
+                worse_y = (min if objectives.directions[b] == "maximize" else max)(ys[k - 1], ys[k])
+                line_x += [worse_x, xs[k]]
+                line_y += [worse_y, ys[k]]
+            ax.plot(line_x, line_y, color="tab:red", linewidth=1.2, alpha=0.8)
+        ax.scatter(
+            column(ordered, a),
+            column(ordered, b),
+            s=30,
+            marker="s",
+            color="tab:red",
+            edgecolor="white",
+            linewidth=0.5,
+            zorder=3,
+            label=f"Pareto front ({len(front)})",
+        )
+        ax.set_xlabel(names[a])
+        ax.set_ylabel(names[b])
+        if (a, b) == pairs[0]:
+            ax.legend(fontsize="small")
+    for row in grid:
+        for ax in row:
+            if id(ax) not in used:
+                ax.set_visible(False)
+    figure.suptitle(f"Pareto front: {len(front)} of {len(done)} successful trials")
+    figure.tight_layout()
+    return figure
+
+
 def _figure(
     trials: Sequence[Trial],
     labels: Sequence[str],
     log_labels: set[str],
     options: Mapping[str, Sequence[object]] | None = None,
+    maximize: bool = False,
 ) -> Any:
     figure_class, integer_locator = _matplotlib()
     from matplotlib.patches import Patch
@@ -145,8 +232,9 @@ def _figure(
             label="pruned (last loss)",
         )
     best: list[float] = []
+    better = max if maximize else min
     for loss in losses:
-        best.append(loss if not best else min(best[-1], loss))
+        best.append(loss if not best else better(best[-1], loss))
     ax.step(ids, best, where="post", color="tab:red", label="best so far")
     failed = [t.id for t in trials if t.state is TrialState.FAIL]
     drawn = losses + [float(t.loss) for t in pruned if t.loss is not None]
@@ -218,21 +306,21 @@ def _figure(
             fontsize="small",
         )
     if curves:
-        _draw_curves(flat[2 + len(numeric)], trials)
+        _draw_curves(flat[2 + len(numeric)], trials, maximize)
     for ax in flat[2 + len(numeric) + curves :]:
         ax.set_visible(False)
     figure.tight_layout()
     return figure
 
 
-def _draw_curves(ax: Any, trials: Sequence[Trial]) -> None:
+def _draw_curves(ax: Any, trials: Sequence[Trial], maximize: bool = False) -> None:
     """Loss against step for every trial that reported: pruned ones muted, completed ones in
     blue, the best completed one in red on top."""
     from matplotlib.collections import LineCollection
 
     reported = [t for t in trials if t.reports]
     ok = [t for t in reported if t.ok]
-    best = best_trial(ok)
+    best = best_trial(ok, maximize=maximize)
     groups = [
         ("pruned", TrialState.PRUNED, _PRUNED_COLOUR, 0.4, 0.9),
         ("failed", TrialState.FAIL, "tab:grey", 0.5, 0.8),
@@ -299,6 +387,7 @@ def plot_trials(
     *,
     log_labels: Sequence[str] = (),
     options: Mapping[str, Sequence[object]] | None = None,
+    directions: Sequence[str] | None = None,
 ) -> Path:
     """Draw the report of a study's trials to ``path`` (``.png``, ``.svg`` or ``.pdf``).
 
@@ -311,10 +400,17 @@ def plot_trials(
     :param log_labels: labels drawn on a log axis (the log-scaled parameters).
     :param options: the options of each choice, by label (see
         :attr:`asynchpo.Study.options`): drawn and shown instead of their indices.
+    :param directions: the study's, one per objective (default: as many minimised objectives
+        as the trials have values). With several, the figure is the Pareto front (see the
+        module docstring); with one ``"maximize"``, the best-so-far line follows the highest.
     :raises ImportError: when matplotlib is not installed, with the command that installs it.
     """
     options = options or {}
-    figure = _figure(trials, labels, set(log_labels), options)
+    objectives = _objectives(trials, directions)
+    if objectives.several:
+        return _save(_pareto_figure(trials, objectives), Path(path))
+    maximize = objectives.directions[0] == "maximize"
+    figure = _figure(trials, labels, set(log_labels), options, maximize)
     return _save(figure, Path(path))
 
 

@@ -341,7 +341,7 @@ class Study:
         if self._driver is not None:
             drivers[self._driver.id] = dataclasses.replace(self._driver, seen=time.time())
         ledger = self._ledger
-        return tally(
+        summary = tally(
             self.record,
             ledger.counts,
             ledger.best,
@@ -349,6 +349,9 @@ class Study:
             ledger.running(),
             sorted(drivers.values(), key=lambda d: d.id),
         )
+        if not ledger.objectives.several:
+            return summary
+        return dataclasses.replace(summary, front=len(ledger.front()))
 
     def trials_view(self) -> Trials:
         """The trials in hyperopt's :class:`Trials` shapes (a snapshot)."""

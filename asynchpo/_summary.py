@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from asynchpo._leases import alive
 from asynchpo._log_folder import sqlite_file
+from asynchpo._objectives import Objectives
 from asynchpo._storage import (
     Driver,
     PostgresStorage,
@@ -25,7 +26,7 @@ from asynchpo._storage import (
 )
 from asynchpo._storage._schema import DamagedRecord
 from asynchpo._storage._urls import is_postgres_url
-from asynchpo._trial import Trial, TrialState, activity, best_trial
+from asynchpo._trial import Trial, TrialState, activity
 
 __all__ = ["StudySummary", "list_studies", "open_existing", "summarize", "tally"]
 
@@ -49,6 +50,11 @@ class StudySummary:
     :param stale: running trials whose driver's lease lapsed: they run again when a driver
         next asks.
     :param stale_seen: when the drivers of the stale trials were last seen (the latest).
+    :param directions: ``"minimize"`` or ``"maximize"`` per objective (one for a study of one
+        objective; with ``"maximize"``, ``best_loss`` is the highest loss).
+    :param front: with several objectives, how many trials the Pareto front holds (``0``
+        before any succeeded, and always with one objective: see ``best_trial``); the front
+        is of the feasible trials while any is.
     """
 
     name: str
@@ -61,6 +67,8 @@ class StudySummary:
     drivers: tuple[tuple[Driver, int], ...] = ()
     stale: int = 0
     stale_seen: float | None = None
+    directions: tuple[str, ...] = ("minimize",)
+    front: int = 0
 
     @property
     def total(self) -> int:
@@ -93,7 +101,12 @@ def summarize(
         last = max(last, activity(trial))
         if trial.state is TrialState.RUNNING:
             running[trial.id] = trial.driver
-    return tally(record, counts, best_trial(trials), last, running, drivers, now)
+    objectives = Objectives(tuple(record.config.directions))
+    best = objectives.best(trials)
+    front = len(objectives.front(trials)) if objectives.several else 0
+    return dataclasses.replace(
+        tally(record, counts, best, last, running, drivers, now), front=front
+    )
 
 
 def tally(
@@ -134,6 +147,7 @@ def tally(
         drivers=live,
         stale=stale,
         stale_seen=stale_seen,
+        directions=tuple(record.config.directions),
     )
 
 

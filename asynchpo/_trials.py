@@ -571,6 +571,7 @@ class Trials:
             path,
             log_labels=self._log_labels,
             options=self._options,
+            directions=self._objectives.directions,
         )
 
     def _write_report(self, path: Path, title: str) -> Path:
@@ -587,8 +588,12 @@ class Trials:
                 for label in self._labels
             ]
         created = min((trial.created for trial in self._records), default=time.time())
-        record = StudyRecord(0, title, StudyConfig(space, "", "", 0), created)
-        about = About(title, "", "", None, created, space, summarize(record, self._records))
+        objectives = self._objectives
+        config = StudyConfig(space, "", "", 0, directions=objectives.directions)
+        record = StudyRecord(0, title, config, created)
+        front = tuple(t.id for t in objectives.front(self._records)) if objectives.several else ()
+        summary = summarize(record, self._records)
+        about = About(title, "", "", None, created, space, summary, front)
         columns = Columns(about.labels, created, self._records)
         page = render_report(study_json(about, columns).decode())
         path.write_text(page, encoding="utf-8")

@@ -21,6 +21,15 @@ get SIGTERM, and SIGKILL 5 s later if they still run. Before the search starts (
 starts and the space is loaded), SIGTERM ends the process at once, as by default: nothing is
 stored yet.
 
+Several objectives: ``run --directions minimize maximize ...`` (one per objective; the
+program prints a JSON list of as many values, ``[0.12, 30]``, or ``{"loss": [0.12, 30]}``,
+optionally with ``"constraints": [c1, ...]``, feasible when every one is ``<= 0``); ``run``
+then ends with the Pareto front, ``show`` lists it as a table, ``studies`` shows its size
+(``front of 12``) where the best loss goes, and ``trials`` has a column per objective
+(``loss[0]``, ``loss[1]``...) and per constraint (``c[0]``...) with ``feasible``.
+``--direction maximize`` maximises a single objective (its values shown as returned). A
+resumed study keeps its directions without the flags.
+
 Several ``run`` commands may drive one study at once (other terminals, GPUs, machines sharing
 the file, a SLURM array): they share ``--max-evals``, and each holds a lease on its trials that
 it renews every ``--lease-seconds / 3``. The trials of a driver that stopped renewing it (killed,

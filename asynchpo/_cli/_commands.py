@@ -106,18 +106,41 @@ def _slot_env(values: Sequence[str]) -> dict[str, list[str]] | None:
     return out
 
 
-async def _algo_of(storage: str, study: str) -> str:
+async def _config_of(storage: str, study: str) -> tuple[str, tuple[str, ...]]:
     async with open_study(storage, study) as stored:
-        return stored.config.algo
+        return stored.config.algo, stored.directions
 
 
-def _stored_algo(storage: str, study: str) -> str | None:
-    """The algorithm an existing study was created with, if it is one the CLI knows."""
+def _stored_config(storage: str, study: str) -> tuple[str | None, tuple[str, ...] | None]:
+    """The algorithm an existing study was created with, if it is one the CLI knows, and its
+    directions; ``(None, None)`` for a new study."""
     try:
-        algo = anyio.run(_algo_of, storage, study)
+        algo, directions = anyio.run(_config_of, storage, study)
     except AsynchpoError:  # no file, no such study, not a study file: fmin tells
-        return None
-    return algo if algo in _ALGOS else None
+        return None, None
+    return (algo if algo in _ALGOS else None), directions
+
+
+def _directions(
+    args: argparse.Namespace, stored: tuple[str, ...] | None
+) -> tuple[list[str] | None, str | None]:
+    """``fmin``'s ``directions`` and ``direction`` from ``--directions`` / ``--direction``;
+    neither given: the stored study's (so that resuming needs no flag), else one minimised."""
+    if args.directions is not None and args.direction is not None:
+        raise UsageError(
+            "give --direction (one objective) or --directions (one per objective), not both"
+        )
+    if args.directions is not None:
+        if len(args.directions) == 1:
+            return None, args.directions[0]
+        return list(args.directions), None
+    if args.direction is not None:
+        return None, args.direction
+    if stored is not None and len(stored) > 1:
+        return list(stored), None
+    if stored is not None:
+        return None, stored[0]
+    return None, None
 
 
 def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
@@ -127,7 +150,10 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         )
     space = load_space(args.space)
     points = _points(args.points) if args.points else None
-    algo = args.algo or _stored_algo(args.storage, args.study) or "tpe"
+    stored_algo, stored_directions = _stored_config(args.storage, args.study)
+    algo = args.algo or stored_algo or "tpe"
+    directions, direction = _directions(args, stored_directions)
+    several = directions is not None
     objective = Command(command, timeout=args.trial_timeout)
     trials = Trials()
     printer = TrialPrinter(space) if args.verbose else None
@@ -155,6 +181,8 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
             points_to_evaluate=points,
             log_dir=args.log_dir,
             early_stop_fn=printer,
+            directions=directions,
+            direction=direction,
         )
     except KeyboardInterrupt:  # first: fmin's Ctrl-C error is also a SystemExit
         if printer is not None:
@@ -186,6 +214,9 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         )
     if printer is not None:
         printer.rest(trials)
+    if several:
+        _print_front(args.study, space, trials, best)
+        return 0
     best_trial = trials.best_trial  # hyperopt's document of it
     values = space_eval(space, best)
     print(
@@ -194,6 +225,20 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     )
     print(json.dumps(json_safe(values), sort_keys=True))
     return 0
+
+
+def _print_front(study: str, space: object, trials: Trials, points: list[Any]) -> None:
+    """The end of a run with several objectives: the size of the Pareto front, then a JSON
+    line per trial of the front (its id, its values, its parameters' values), by id."""
+    front = trials.best_trials
+    feasible = "" if not any("constraints" in doc["result"] for doc in front) else " feasible"
+    print(
+        f"study {study!r}: {len(trials.records)} trials, Pareto front of {len(front)}"
+        f"{feasible} trial{'' if len(front) == 1 else 's'}"
+    )
+    for doc, point in zip(front, points, strict=True):
+        line = {"trial": doc["tid"], "loss": doc["result"]["loss"]}
+        print(json.dumps(json_safe({**line, "params": space_eval(space, point)}), sort_keys=True))
 
 
 def _points(path: str) -> list[dict[str, object]]:
@@ -382,6 +427,13 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _direction(text: str) -> str:
+    """An argparse type: ``minimize`` or ``maximize`` (any case)."""
+    if text.lower() in ("minimize", "maximize"):
+        return text.lower()
+    raise argparse.ArgumentTypeError(f"expected minimize or maximize, got {text!r}")
+
+
 def _finite(text: str) -> float:
     try:
         value = float(text)
@@ -494,6 +546,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=_whole(0), help="the study's seed (default: random)")
     run.add_argument(
+        "--directions",
+        nargs="+",
+        type=_direction,
+        metavar="DIRECTION",
+        help="several objectives: minimize or maximize for each, e.g. --directions minimize "
+        "maximize; the program then prints a JSON list of as many values ([0.1, 30]) or "
+        '{"loss": [0.1, 30]}, optionally with "constraints": [c1, ...] (feasible when every '
+        "one is <= 0). Default: the study's, or one minimised objective for a new study",
+    )
+    run.add_argument(
+        "--direction",
+        type=_direction,
+        metavar="DIRECTION",
+        help="one objective: minimize (the default) or maximize",
+    )
+    run.add_argument(
         "--trial-timeout", type=_seconds, help="seconds a trial may run before it is stopped"
     )
     run.add_argument(
@@ -506,7 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--loss-threshold",
         type=_finite,
         metavar="LOSS",
-        help="stop the run once a trial reaches a loss at or below LOSS",
+        help="stop the run once a trial reaches a loss at or below LOSS (at or above with "
+        "--direction maximize; one objective only)",
     )
     run.add_argument(
         "--points",
@@ -602,7 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     trials = commands.add_parser(
         "trials",
         help="every trial of a study: state, loss, times, parameters, metrics, error",
-        description="List every trial of a study, one row each: id, state, loss, started, "
+        description="List every trial of a study, one row each: id, state, loss (several "
+        "objectives: loss[0], loss[1], ...; constraints: c[0], ... and feasible), started, "
         "finished, duration, reports and last_step, one column per parameter (a choice shows "
         "the option's value), one per metric the objective reported besides its loss (e.g. "
         "accuracy), and the error.",

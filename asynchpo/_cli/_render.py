@@ -131,6 +131,16 @@ def steps_text(steps: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
+def values_text(values: Sequence[float]) -> str:
+    """Several objectives' values on one line: ``[0.12, 30]``."""
+    return "[" + ", ".join(number(value) for value in values) + "]"
+
+
+def objective_names(directions: Sequence[str]) -> list[str]:
+    """The column names of several objectives for people: ``objective 1 (minimize)``."""
+    return [f"objective {i + 1} ({direction})" for i, direction in enumerate(directions)]
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -166,6 +176,10 @@ class TrialPrinter:
     def show(self, trial: Trial) -> None:
         self.printed.add(trial.id)
         loss = "" if trial.loss is None else f" loss {number(trial.loss)}"
+        if trial.values is not None and len(trial.values) > 1:
+            loss = f" loss {values_text(trial.values)}"
+        if trial.constraints and not trial.feasible:
+            loss += " (infeasible)"
         took = "" if trial.duration is None else f" in {trial.duration:.2f}s"
         extra = metrics_but_log(trial)
         error = error_line(trial.error)
@@ -251,6 +265,8 @@ def summary_json(summary: StudySummary) -> dict[str, Any]:
         "best_loss": summary.best_loss,
         "created": iso(summary.created),
         "last_activity": iso(summary.last_activity),
+        "directions": list(summary.directions),
+        **({"front": summary.front} if len(summary.directions) > 1 else {}),
     }
 
 
@@ -275,6 +291,22 @@ def show_json(stored: StoredStudy) -> dict[str, Any]:
             "log": best.result.get(LOG),
         }
     )
+    out["directions"] = list(study.directions)
+    if len(study.directions) > 1:
+        front = study.best_trials
+        out["front"] = [
+            {
+                "id": trial.id,
+                "loss": list(trial.values or ()),
+                **({"constraints": list(trial.constraints)} if trial.constraints else {}),
+                "params": stored.display(trial),
+                "metrics": metrics_but_log(trial),
+            }
+            for trial in front
+        ]
+    if any(trial.constraints for trial in stored.trials):
+        feasible, infeasible = feasible_counts(stored.trials)
+        out["feasible"], out["infeasible"] = feasible, infeasible
     out["running"] = [
         {
             "id": t.id,
@@ -287,6 +319,56 @@ def show_json(stored: StoredStudy) -> dict[str, Any]:
         if t.state is TrialState.RUNNING
     ]
     return out
+
+
+def feasible_counts(trials: Sequence[Trial]) -> tuple[int, int]:
+    """How many successful trials are feasible, and how many are not."""
+    done = [trial for trial in trials if trial.ok]
+    feasible = sum(1 for trial in done if trial.feasible)
+    return feasible, len(done) - feasible
+
+
+def print_front(stored: StoredStudy) -> None:
+    """``show`` of a study with several objectives: its Pareto front as a table (id, one column
+    per objective, the constraints when there are, the parameters)."""
+    study = stored.study
+    front = study.best_trials
+    if not front:
+        print("Pareto front:  none (no trial succeeded yet)")
+        return
+    constrained = any(trial.constraints for trial in front)
+    infeasible = constrained and not front[0].feasible
+    note = (
+        " (no trial is feasible yet: those of least violation)"
+        if infeasible
+        else " (feasible trials)"
+        if constrained
+        else ""
+    )
+    print(f"Pareto front:  {plural(len(front), 'trial')}{note}")
+    count = max(len(trial.constraints) for trial in front)
+    labels = stored.labels
+    header = [
+        "id",
+        *objective_names(study.directions),
+        *(f"c[{i}]" for i in range(count) if constrained),
+        *labels,
+    ]
+    rows = []
+    for trial in front:
+        shown = stored.display(trial)
+        cells = [number(value) for value in trial.values or ()]
+        constraints = [number(value) for value in trial.constraints]
+        constraints += [""] * (count - len(constraints))
+        rows.append(
+            [
+                str(trial.id),
+                *cells,
+                *(constraints if constrained else []),
+                *(value_text(shown.get(label)) for label in labels),
+            ]
+        )
+    print(table(header, rows))
 
 
 def print_running(stored: StoredStudy) -> None:
@@ -348,7 +430,14 @@ def trial_rows(stored: StoredStudy) -> tuple[list[str], list[dict[str, Any]]]:
     formats. A parameter or metric named like a fixed column gets a ``param.`` or ``result.``
     prefix."""
     labels = stored.labels
-    taken = {*_FIXED_COLUMNS, "error"}
+    objectives = len(stored.study.directions)
+    losses = ["loss"] if objectives == 1 else [f"loss[{i}]" for i in range(objectives)]
+    constraint_count = max((len(t.constraints) for t in stored.trials), default=0)
+    constraints = [f"c[{i}]" for i in range(constraint_count)]
+    if constraints:
+        constraints.append("feasible")
+    fixed = [*_FIXED_COLUMNS[:2], *losses, *constraints, *_FIXED_COLUMNS[3:]]
+    taken = {*fixed, "error"}
     columns = [f"param.{label}" if label in taken else label for label in labels]
     metric_names = list(dict.fromkeys(key for t in stored.trials for key in t.metrics))
     taken.update(columns)
@@ -357,10 +446,19 @@ def trial_rows(stored: StoredStudy) -> tuple[list[str], list[dict[str, Any]]]:
     for trial in stored.trials:
         shown = stored.display(trial)
         extra = trial.metrics
-        row: dict[str, Any] = {
-            "id": trial.id,
-            "state": trial.state.value,
-            "loss": trial.loss,
+        row: dict[str, Any] = {"id": trial.id, "state": trial.state.value}
+        if objectives == 1:
+            row["loss"] = trial.loss
+        else:
+            values = trial.values or ()
+            for i, column in enumerate(losses):
+                row[column] = values[i] if i < len(values) else None
+        if constraints:
+            given = trial.constraints
+            for i in range(constraint_count):
+                row[f"c[{i}]"] = given[i] if i < len(given) else None
+            row["feasible"] = trial.feasible if trial.ok and given else None
+        row |= {
             "started": trial.started,
             "finished": trial.finished,
             "duration": trial.duration,
@@ -373,7 +471,7 @@ def trial_rows(stored: StoredStudy) -> tuple[list[str], list[dict[str, Any]]]:
             row[column] = extra.get(key)
         row["error"] = error_line(trial.error) or None
         rows.append(row)
-    return [*_FIXED_COLUMNS, *columns, *metric_columns, "error"], rows
+    return [*fixed, *columns, *metric_columns, "error"], rows
 
 
 # A pruner's arguments, at the end of a pruned trial's error: too long for a table cell.
@@ -387,6 +485,8 @@ def table_cell(row: Mapping[str, Any], key: str) -> str:
     if key in ("started", "finished"):
         # No space inside the cell: a row still splits into its columns (awk, split()).
         return when(value).replace(" ", "T")
+    if key == "feasible" and value is not None:
+        return "yes" if value else "no"
     if key == "error" and value is not None and row["state"] == TrialState.PRUNED.value:
         return _PRUNER_ARGUMENTS.sub(r"\1", value)
     return value_text(value)
@@ -414,7 +514,7 @@ def print_studies(summaries: Sequence[StudySummary], storage: str, output: str) 
                 str(s.total),
                 *(str(counts[state]) for state in states),
                 str(len(s.drivers)),
-                number(s.best_loss),
+                f"front of {s.front}" if len(s.directions) > 1 else number(s.best_loss),
                 when(s.last_activity),
             ]
         )
@@ -434,8 +534,19 @@ def print_show(stored: StoredStudy, output: str) -> None:
     counts = f" ({counts_text(summary)})" if summary.total else ""
     print(f"trials:        {summary.total}{counts}")
     print_steps(trials)
+    several = len(study.directions) > 1
+    if several:
+        names = ", ".join(objective_names(study.directions))
+        print(f"objectives:    {len(study.directions)}: {names}")
+    elif study.directions[0] != "minimize":
+        print(f"direction:     {study.directions[0]} (the best trial has the highest loss)")
+    if any(trial.constraints for trial in trials):
+        feasible, infeasible = feasible_counts(trials)
+        print(f"feasible:      {feasible} of {feasible + infeasible} ok trials ({infeasible} not)")
     print(f"parameters:    {', '.join(stored.labels)}")
-    if summary.best_trial is None:
+    if several:
+        print_front(stored)
+    elif summary.best_trial is None:
         print("best:          none (no trial succeeded yet)")
     else:
         best = next(t for t in trials if t.id == summary.best_trial)
@@ -471,7 +582,11 @@ def print_trials(stored: StoredStudy, output: str) -> None:
         for row in rows:
             writer.writerow(
                 {
-                    key: value if isinstance(value, (int, float, str)) else value_text(value)
+                    key: table_cell(row, key)
+                    if key == "feasible"
+                    else value
+                    if isinstance(value, (int, float, str))
+                    else value_text(value)
                     for key, value in row.items()
                 }
             )

@@ -129,9 +129,13 @@ class Command:
     loss) or an object with ``loss`` and optionally ``status`` (``"ok"`` or ``"fail"``),
     ``error`` and any other keys, as an objective would return. Or it prints the result as a
     line of stdout: a bare number, or such a JSON object on one line (it must have a ``loss``
-    key, which may be ``null`` with ``"status": "fail"``). The last line that parses as one is
-    the result, and it must be within the last ``tail_bytes`` of stdout. The result file
-    takes precedence over stdout. The trial's result gets ``"log"``: the path of its log.
+    key, which may be ``null`` with ``"status": "fail"``). A study of several objectives
+    takes a JSON list of two or more numbers, one per objective (``[0.12, 30]``), or an
+    object whose ``loss`` is such a list, optionally with ``"constraints": [c1, ...]``
+    (feasible when every one is ``<= 0``); the result file may hold these too. The last line
+    that parses as one is the result, and it must be within the last ``tail_bytes`` of
+    stdout. The result file takes precedence over stdout. The trial's result gets ``"log"``:
+    the path of its log.
 
     **Progress reports.** While it runs, the program may print its loss after each step (an
     epoch) as a JSON object on a line of stdout with ``step`` (a whole number, increasing)
@@ -625,9 +629,9 @@ class Command:
         except FileNotFoundError:
             pass
         else:
-            return _result_file(raw)
+            return _losses(_json_of(raw)) or _result_file(raw)
         for line in reversed(run.stdout.lines()):
-            result = _result_line(line)
+            result = _losses_line(line) or _result_line(line)
             if result is not None:
                 return result
         return {
@@ -636,3 +640,30 @@ class Command:
             "a line of stdout (a number, or a JSON object with 'loss'), or write it as JSON "
             f"to $ASYNCHPO_RESULT_FILE; {run.stdout.shown('stdout')}",
         }
+
+
+def _json_of(raw: bytes | str) -> object:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _losses(value: object) -> dict[str, Any] | None:
+    """The result of several objectives written as a bare JSON list of numbers (``[0.1, 30]``):
+    ``{"loss": [...]}``; ``None`` for anything else."""
+    if (
+        isinstance(value, list)
+        and len(value) > 1
+        and all(isinstance(item, int | float) and not isinstance(item, bool) for item in value)
+    ):
+        return {"loss": value}
+    return None
+
+
+def _losses_line(line: str) -> dict[str, Any] | None:
+    """A stdout line holding several objectives' values as a JSON list, else ``None``."""
+    text = line.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    return _losses(_json_of(text))

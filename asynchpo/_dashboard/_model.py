@@ -29,6 +29,7 @@ __all__ = [
     "error_line",
     "param_columns",
     "study_json",
+    "study_summary",
     "summary_json",
     "trial_payload",
     "trial_row",
@@ -129,6 +130,8 @@ def summary_json(summary: StudySummary) -> dict[str, Any]:
         "total": summary.total,
         "best_loss": _number(summary.best_loss),
         "best_trial": summary.best_trial,
+        "directions": list(summary.directions),
+        "front": summary.front,
         "live": summary.live,
         "stale": summary.stale,
         "stale_seen": summary.stale_seen,
@@ -193,9 +196,21 @@ def error_line(error: str | None) -> str | None:
 def trial_row(trial: Trial, labels: Sequence[str], t0: float) -> list[Any]:
     """A trial as a row of the page's JSON: ``[id, state, loss, started, finished, [values
     by label], {metrics} or null, error line or null, reports]``, times in seconds after
-    ``t0`` (to the millisecond), parameter and metric numbers to 9 significant digits."""
+    ``t0`` (to the millisecond), parameter and metric numbers to 9 significant digits.
+
+    A trial of several objectives, or with constraints, has two more: ``[values] or null``
+    (the objective's values, one per objective, as it returned them; ``loss`` is ``null``
+    then) and ``[constraints] or null``."""
     params = trial.params
     metrics = trial.metrics
+    values = trial.values
+    constraints = trial.constraints
+    extra: list[Any] = []
+    if (values is not None and len(values) > 1) or constraints:
+        extra = [
+            None if values is None else [_number(v) for v in values],
+            [_number(v) for v in constraints] if constraints else None,
+        ]
     return [
         trial.id,
         trial.state.value,
@@ -206,6 +221,7 @@ def trial_row(trial: Trial, labels: Sequence[str], t0: float) -> list[Any]:
         {key: _cell(value) for key, value in metrics.items()} if metrics else None,
         error_line(trial.error),
         len(trial.reports),
+        *extra,
     ]
 
 
@@ -215,7 +231,7 @@ def curves(records: Sequence[Trial], *, limit: int = MAX_CURVES) -> dict[str, An
     reporting = [trial for trial in records if trial.reports]
     if len(reporting) > limit:
         by_loss = sorted(
-            (trial for trial in reporting if trial.ok),
+            (trial for trial in reporting if trial.ok and trial.loss is not None),
             key=lambda trial: (trial.loss, trial.id),
         )
         chosen = {trial.id for trial in by_loss[: min(_BEST_CURVES, limit)]}
@@ -244,6 +260,8 @@ class About:
     created: float
     space: Sequence[Mapping[str, Any]]  # the stored space description
     summary: StudySummary
+    #: With several objectives, the ids of the trials of the Pareto front.
+    front: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, study: Study, storage: str) -> About:
@@ -255,17 +273,34 @@ class About:
             seed=study.seed,
             created=study.record.created,
             space=study.config.space,
-            summary=study.summary(),
+            summary=study_summary(study),
+            front=tuple(t.id for t in study.best_trials) if len(study.directions) > 1 else (),
         )
+
+    @property
+    def directions(self) -> list[str]:
+        return list(self.summary.directions)
 
     @property
     def labels(self) -> list[str]:
         return [str(entry["label"]) for entry in self.space]
 
 
+def study_summary(study: Study) -> StudySummary:
+    """``study``'s summary, with the size of its Pareto front when it has several
+    objectives."""
+    summary = study.summary()
+    if len(study.directions) > 1:
+        summary = dataclasses.replace(
+            summary, directions=tuple(study.directions), front=len(study.best_trials)
+        )
+    return summary
+
+
 def study_json(about: About, columns: Columns) -> bytes:
-    """Everything the study page draws, as JSON: the study, its summary, every trial (rows,
-    see :func:`trial_row`) and the learning curves."""
+    """Everything the study page draws, as JSON: the study, its directions, its summary, the
+    ids of its Pareto front (several objectives), every trial (rows, see :func:`trial_row`)
+    and the learning curves."""
     head = encode(
         {
             "name": about.name,
@@ -273,8 +308,10 @@ def study_json(about: About, columns: Columns) -> bytes:
             "algo": about.algo,
             "seed": about.seed,
             "created": about.created,
+            "directions": about.directions,
             "params": param_columns(about.space),
             "summary": summary_json(about.summary),
+            "front": list(about.front),
             "cursor": columns.cursor,
             "curves": curves(columns.reporting()),
         }
@@ -289,6 +326,7 @@ def changes_json(about: About, columns: Columns, records: Sequence[Trial]) -> by
         {
             "cursor": columns.cursor,
             "summary": summary_json(about.summary),
+            "front": list(about.front),
             "curves": curves([trial for trial in records if trial.reports]),
         }
     )
@@ -303,6 +341,8 @@ def trial_payload(study: Study, trial: Trial, log: Mapping[str, Any]) -> dict[st
         "id": trial.id,
         "state": trial.state.value,
         "loss": _number(trial.loss),
+        "values": None if trial.values is None else [_number(v) for v in trial.values],
+        "constraints": [_number(v) for v in trial.constraints],
         "created": trial.created,
         "started": trial.started,
         "finished": trial.finished,

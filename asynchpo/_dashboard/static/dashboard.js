@@ -15,7 +15,7 @@
   const MAX_LINES = 20000; // parallel coordinates: lines drawn at most (about; see drawParallel)
   const COLOR = {
     ok: "#2f6db5", pruned: "#a3a9b0", fail: "#d62728", best: "#e8590c",
-    running: "#2a9d8f", grid: "rgba(0,0,0,0.07)", axis: "#333",
+    running: "#2a9d8f", grid: "rgba(0,0,0,0.07)", axis: "#333", infeasible: "#8d6e63",
   };
   const VIRIDIS = [ // best (dark) ... worst (light); perceptually uniform
     "#440154", "#482878", "#3e4989", "#31688e", "#26828e",
@@ -432,6 +432,58 @@
     return n;
   }
 
+  // Small crosses at (xs[i], ys[i]) for i in idx: trials drawn apart (infeasible ones).
+  function crossesAt(u, ctx, xs, ys, idx, color) {
+    const r = 2.5 * uPlot.pxRatio;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.2 * uPlot.pxRatio;
+    ctx.beginPath();
+    let n = 0;
+    for (const i of idx) {
+      const x = xs[i], y = ys[i];
+      if (x !== x || y !== y) continue;
+      const px = u.valToPos(x, "x", true), py = u.valToPos(y, "y", true);
+      ctx.moveTo(px - r, py - r); ctx.lineTo(px + r, py + r);
+      ctx.moveTo(px - r, py + r); ctx.lineTo(px + r, py - r);
+      n++;
+    }
+    ctx.stroke();
+    return n;
+  }
+
+  // The Pareto front of two objectives: a step line through its points in x order (each
+  // corner at the worse value of both neighbours, the edge of what the front dominates) when
+  // `steps`, and its points as large squares on top. Returns the ids drawn.
+  function frontMarks(u, ctx, xs, ys, idx, ids, dirs, steps) {
+    const pts = [];
+    for (const i of idx) if (xs[i] === xs[i] && ys[i] === ys[i]) pts.push(i);
+    pts.sort((a, b) => xs[a] - xs[b] || ys[a] - ys[b]);
+    const worse = (dir, a, b) => (dir === "maximize" ? Math.min(a, b) : Math.max(a, b));
+    if (steps && pts.length > 1) {
+      ctx.strokeStyle = COLOR.best;
+      ctx.lineWidth = 1.5 * uPlot.pxRatio;
+      ctx.beginPath();
+      ctx.moveTo(u.valToPos(xs[pts[0]], "x", true), u.valToPos(ys[pts[0]], "y", true));
+      for (let k = 1; k < pts.length; k++) {
+        const p = pts[k - 1], q = pts[k];
+        const cx = worse(dirs[0], xs[p], xs[q]), cy = worse(dirs[1], ys[p], ys[q]);
+        ctx.lineTo(u.valToPos(cx, "x", true), u.valToPos(cy, "y", true));
+        ctx.lineTo(u.valToPos(xs[q], "x", true), u.valToPos(ys[q], "y", true));
+      }
+      ctx.stroke();
+    }
+    const r = 3.5 * uPlot.pxRatio;
+    ctx.fillStyle = COLOR.best;
+    ctx.strokeStyle = "#ffffff";
+    ctx.lineWidth = 1 * uPlot.pxRatio;
+    for (const i of pts) {
+      const px = u.valToPos(xs[i], "x", true), py = u.valToPos(ys[i], "y", true);
+      ctx.fillRect(px - r, py - r, 2 * r, 2 * r);
+      ctx.strokeRect(px - r, py - r, 2 * r, 2 * r);
+    }
+    return pts.map((i) => ids[i]);
+  }
+
   // A step line through (xs[idx[k]], best[k]) in x order.
   function stepLine(u, ctx, xs, best, idx, count, color) {
     if (count === 0) return 0;
@@ -454,12 +506,13 @@
 
   function emptyColumns() {
     return { id: [], state: [], loss: [], created: [], started: [], finished: [],
-      params: {}, metrics: {}, error: [], reports: [] };
+      params: {}, metrics: {}, error: [], reports: [], values: [], cons: [] };
   }
 
   // The page's columns, from the trials as the server sends them (one row per trial):
   // {t0, labels, rows: [[id, state, loss, started - t0, finished - t0, [values by label],
-  // {metrics} | null, error line | null, reports], ...]}.
+  // {metrics} | null, error line | null, reports(, [values] | null, [constraints] | null)], ...]}:
+  // the last two only for a trial of several objectives or with constraints.
   function asColumns(trials) {
     if (!trials || !Array.isArray(trials.rows)) return emptyColumns();
     const t0 = trials.t0 || 0, labels = trials.labels || [], rows = trials.rows, n = rows.length;
@@ -481,6 +534,8 @@
       }
       c.error.push(r[7] === undefined ? null : r[7]);
       c.reports.push(r[8] || 0);
+      c.values.push(Array.isArray(r[9]) ? r[9] : null);
+      c.cons.push(Array.isArray(r[10]) ? r[10] : null);
     }
     return c;
   }
@@ -494,6 +549,9 @@
       this.created = payload.created;
       this.params = payload.params || [];
       this.summary = payload.summary;
+      // "minimize" or "maximize" per objective; several objectives: a Pareto front, no best
+      this.directions = Array.isArray(payload.directions) && payload.directions.length ? payload.directions.map(String) : ["minimize"];
+      this.front = new Set(Array.isArray(payload.front) ? payload.front : []);
       this.cursor = payload.cursor;
       this.cols = emptyColumns();
       for (const p of this.params) this.cols.params[p.label] = [];
@@ -515,6 +573,7 @@
         c.created = cols.created.slice(); c.started = cols.started.slice();
         c.finished = cols.finished.slice(); c.error = cols.error.slice();
         c.reports = cols.reports ? cols.reports.slice() : new Array(n).fill(0);
+        c.values = cols.values.slice(); c.cons = cols.cons.slice();
         for (const p of this.params) {
           const col = cols.params ? cols.params[p.label] : null;
           c.params[p.label] = col ? col.slice() : new Array(n).fill(null);
@@ -544,6 +603,7 @@
             r = c.id.length;
             c.id.push(id); c.state.push(null); c.loss.push(null); c.created.push(null);
             c.started.push(null); c.finished.push(null); c.error.push(null); c.reports.push(0);
+            c.values.push(null); c.cons.push(null);
             for (const p of this.params) c.params[p.label].push(null);
             for (const k of this.metricKeys) c.metrics[k].push(null);
             this.rowOf.set(id, r);
@@ -551,6 +611,7 @@
           c.state[r] = cols.state[j]; c.loss[r] = cols.loss[j]; c.created[r] = cols.created[j];
           c.started[r] = cols.started[j]; c.finished[r] = cols.finished[j];
           c.error[r] = cols.error[j]; c.reports[r] = cols.reports ? cols.reports[j] : 0;
+          c.values[r] = cols.values[j]; c.cons[r] = cols.cons[j];
           for (const p of this.params) {
             const col = cols.params ? cols.params[p.label] : null;
             c.params[p.label][r] = col ? col[j] : null;
@@ -575,7 +636,7 @@
       const c = this.cols, n = c.id.length;
       const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => c.id[a] - c.id[b]);
       const perm = (arr) => order.map((i) => arr[i]);
-      for (const k of ["id", "state", "loss", "created", "started", "finished", "error", "reports"]) c[k] = perm(c[k]);
+      for (const k of ["id", "state", "loss", "created", "started", "finished", "error", "reports", "values", "cons"]) c[k] = perm(c[k]);
       for (const p of this.params) c.params[p.label] = perm(c.params[p.label]);
       for (const k of this.metricKeys) c.metrics[k] = perm(c.metrics[k]);
       this.rowOf = new Map();
@@ -596,6 +657,8 @@
       const c = this.cols, n = c.id.length;
       const id = new Float64Array(n), loss = new Float64Array(n), state = new Uint8Array(n);
       const finished = new Float64Array(n), started = new Float64Array(n);
+      // one maximised objective: the best is the highest loss
+      const sign = this.directions.length === 1 && this.directions[0] === "maximize" ? -1 : 1;
       let okN = 0, prunedN = 0, failN = 0, best = -1;
       for (let i = 0; i < n; i++) {
         id[i] = c.id[i];
@@ -605,7 +668,7 @@
         state[i] = s === undefined ? 0 : s;
         finished[i] = c.finished[i] === null ? NaN : c.finished[i];
         started[i] = c.started[i] === null ? NaN : c.started[i];
-        if (state[i] === OK) { okN++; if (loss[i] === loss[i] && (best < 0 || loss[i] < loss[best])) best = i; }
+        if (state[i] === OK) { okN++; if (loss[i] === loss[i] && (best < 0 || sign * loss[i] < sign * loss[best])) best = i; }
         else if (state[i] === PRUNED) prunedN++;
         else if (state[i] === FAIL) failN++;
       }
@@ -618,13 +681,13 @@
       }
       // best so far by trial number (ok trials in id order)
       const bestByNum = new Float64Array(okN);
-      let m = Infinity;
-      for (let k = 0; k < okN; k++) { const l = loss[okIdx[k]]; if (l < m) m = l; bestByNum[k] = m; }
+      let m = sign * Infinity;
+      for (let k = 0; k < okN; k++) { const l = loss[okIdx[k]]; if (sign * l < sign * m) m = l; bestByNum[k] = m; }
       // ... and by finishing time
       const okByTime = Int32Array.from(okIdx).sort((p, q) => finished[p] - finished[q]);
       const bestByTime = new Float64Array(okN);
-      m = Infinity;
-      for (let k = 0; k < okN; k++) { const l = loss[okByTime[k]]; if (l < m) m = l; bestByTime[k] = m; }
+      m = sign * Infinity;
+      for (let k = 0; k < okN; k++) { const l = loss[okByTime[k]]; if (sign * l < sign * m) m = l; bestByTime[k] = m; }
       let lmin = Infinity, lmax = -Infinity, tmin = Infinity, tmax = -Infinity;
       for (let i = 0; i < n; i++) {
         const l = loss[i];
@@ -647,8 +710,49 @@
         return { values: v, min: lo, max: hi };
       });
       this.d = { n, id, loss, state, finished, started, okIdx, prIdx, failIdx, bestByNum, okByTime,
-        bestByTime, best, lmin, lmax, tmin, tmax, params, idMin: n ? id[0] : 0, idMax: n ? id[n - 1] : 1 };
+        bestByTime, best, lmin, lmax, tmin, tmax, params, idMin: n ? id[0] : 0, idMax: n ? id[n - 1] : 1,
+        sign, ...this.objectives(n, state) };
     }
+
+    // Several objectives: a column per objective (NaN but for ok trials), each trial's
+    // violation (the sum of its positive constraints), the front (ids the server sent), and
+    // the ok trials split: feasible off the front, infeasible, on the front.
+    objectives(n, state) {
+      const c = this.cols;
+      let k = this.directions.length, constrained = false;
+      for (let i = 0; i < n; i++) {
+        const v = c.values[i];
+        if (Array.isArray(v) && v.length > k) k = v.length;
+        if (Array.isArray(c.cons[i]) && c.cons[i].length) constrained = true;
+      }
+      const obj = [], omin = [], omax = [];
+      for (let j = 0; j < (k > 1 ? k : 0); j++) {
+        const col = new Float64Array(n);
+        let lo = Infinity, hi = -Infinity;
+        for (let i = 0; i < n; i++) {
+          const v = c.values[i], x = state[i] === OK && Array.isArray(v) && v.length === k ? v[j] : null;
+          col[i] = typeof x === "number" ? x : NaN;
+          if (col[i] === col[i]) { if (col[i] < lo) lo = col[i]; if (col[i] > hi) hi = col[i]; }
+        }
+        obj.push(col); omin.push(lo); omax.push(hi);
+      }
+      const viol = new Float64Array(n), onFront = new Uint8Array(n);
+      const feasIdx = [], infIdx = [], frontIdx = [];
+      for (let i = 0; i < n; i++) {
+        const cs = c.cons[i];
+        if (Array.isArray(cs)) for (const x of cs) if (typeof x === "number" && x > 0) viol[i] += x;
+        if (state[i] !== OK) continue;
+        if (this.front.has(c.id[i])) { onFront[i] = 1; frontIdx.push(i); }
+        else if (viol[i] > 0) infIdx.push(i);
+        else feasIdx.push(i);
+      }
+      return { k, obj, omin, omax, viol, constrained, onFront, feasIdx: Int32Array.from(feasIdx),
+        infIdx: Int32Array.from(infIdx), frontIdx: Int32Array.from(frontIdx) };
+    }
+
+    get several() { return this.d.k > 1; }
+
+    objectiveName(j) { return "objective " + (j + 1) + " (" + (this.directions[j] || "minimize") + ")"; }
   }
 
   // ---------------------------------------------------------------- the study page
@@ -681,16 +785,29 @@
       this.root.append(this.headerBox);
       this.renderHeader();
 
+      if (M.several) this.buildPareto();
+
       const hist = h("section", { class: "panel" }, h("h2", { text: "History" }));
       const row = h("div", { class: "chart-row" });
-      this.histNum = h("div", { class: "chart", "data-chart": "history-number" });
-      this.histTime = h("div", { class: "chart", "data-chart": "history-time" });
-      row.append(h("figure", null, h("figcaption", { text: "loss by trial number" }), this.histNum),
-        h("figure", null, h("figcaption", { text: "loss by time" }), this.histTime));
-      hist.append(row, this.legendLine());
+      if (M.several) { // one chart per objective, by trial number
+        this.histObj = [];
+        for (let j = 0; j < M.d.k; j++) {
+          const box = h("div", { class: "chart", "data-chart": "history-objective-" + j });
+          this.histObj.push(box);
+          row.append(h("figure", null, h("figcaption", { text: M.objectiveName(j) + " by trial number" }), box));
+        }
+        this.histNum = this.histObj[0];
+      } else {
+        this.histNum = h("div", { class: "chart", "data-chart": "history-number" });
+        this.histTime = h("div", { class: "chart", "data-chart": "history-time" });
+        row.append(h("figure", null, h("figcaption", { text: "loss by trial number" }), this.histNum),
+          h("figure", null, h("figcaption", { text: "loss by time" }), this.histTime));
+      }
+      hist.append(row, M.several ? this.frontLegend() : this.legendLine());
       this.root.append(hist);
 
       const pp = h("section", { class: "panel" }, h("h2", { text: "Loss against each parameter" }));
+      if (M.several) pp.hidden = true; // several objectives: the Pareto front and parallel coordinates
       this.paramGrid = h("div", { class: "param-grid" });
       this.paramBoxes = M.params.map((p, i) => {
         const box = h("div", { class: "chart", "data-chart": "param-" + i });
@@ -734,6 +851,47 @@
       });
     }
 
+    // Several objectives: the Pareto chart (2) or a scatter matrix of every pair (3+).
+    buildPareto() {
+      const M = this.model, k = M.d.k;
+      const sec = h("section", { class: "panel", id: "pareto" }, h("h2", { text: "Pareto front" }));
+      this.paretoNote = h("p", { class: "muted" });
+      sec.append(this.paretoNote);
+      this.paretoBoxes = [];
+      const grid = h("div", { class: k > 2 ? "param-grid" : "pareto-one" });
+      for (let a = 0; a < k; a++) {
+        for (let b = a + 1; b < k; b++) {
+          const name = k === 2 ? "pareto" : "pareto-" + a + "-" + b;
+          const box = h("div", { class: "chart", "data-chart": name });
+          this.paretoBoxes.push({ box, a, b });
+          grid.append(h("figure", null, h("figcaption", { text: M.objectiveName(b) + " against " + M.objectiveName(a) }), box));
+        }
+      }
+      sec.append(grid, this.frontLegend());
+      this.root.append(sec);
+      this.paretoGrid = grid;
+    }
+
+    frontLegend() {
+      const sw = (cls, text) => h("span", { class: "key" }, h("span", { class: "swatch " + cls }), text);
+      const cross = h("span", { class: "key" }, h("span", { class: "swatch-x", text: "×" }), "infeasible (a constraint > 0)");
+      return h("div", { class: "legend" }, sw("ok", "ok"), cross,
+        sw("front", "Pareto front"), sw("fail", "failed (marked along the top)"));
+    }
+
+    paretoNoteText() {
+      const d = this.model.d, n = d.frontIdx.length;
+      const all = d.feasIdx.length + d.infIdx.length + n;
+      let t = n + " trial" + (n === 1 ? "" : "s") + " on the Pareto front, of " + all + " ok";
+      if (d.constrained) {
+        t += "; " + d.infIdx.length + " infeasible, drawn as crosses";
+        let feasibleFront = false;
+        for (const i of d.frontIdx) if (d.viol[i] === 0) feasibleFront = true;
+        if (n && !feasibleFront) t += " (no trial is feasible yet: the front is of the least violation)";
+      }
+      return t;
+    }
+
     legendLine() {
       const sw = (cls, text) => h("span", { class: "key" }, h("span", { class: "swatch " + cls }), text);
       return h("div", { class: "legend" }, sw("ok", "ok"), sw("pruned", "pruned (last reported loss)"),
@@ -742,7 +900,10 @@
 
     measure() {
       const w = this.histNum.parentElement.clientWidth;
+      const pg = this.paretoGrid ? this.paretoGrid.clientWidth : 0;
       return { half: Math.max(260, Math.floor(w)), full: Math.max(300, this.parBox.clientWidth || 600),
+        pareto: this.model.d.k > 2 ? Math.max(220, Math.floor(pg / Math.max(1, Math.floor(pg / 330))) - 14)
+          : Math.max(300, Math.min(760, pg || 600)),
         param: Math.max(220, Math.floor(this.paramGrid.clientWidth / Math.max(1, Math.floor(this.paramGrid.clientWidth / 330))) - 14) };
     }
 
@@ -768,16 +929,77 @@
           n += crossesAtTop(u, ctx, xs, d.failIdx, d.failIdx.length, COLOR.fail);
           const [best, order] = x.best(d);
           stepLine(u, ctx, xs, best, order, order.length, COLOR.best);
+          box.dataset.bestSoFar = best.length ? String(best[best.length - 1]) : "";
           if (d.best >= 0) ring(u, ctx, xs[d.best], d.loss[d.best], COLOR.best);
           return n;
         },
       });
     }
 
+    // Objective b against objective a: ok trials as points, infeasible ones as crosses, the
+    // front on top (joined by a step line for two objectives).
+    paretoChart(box, a, b) {
+      const self = this, M = this.model;
+      const axis = (j) => ({ kind: "lin", label: M.objectiveName(j),
+        range: () => padRange(self.model.d.omin[j], self.model.d.omax[j], 0.05, false) });
+      const chart = makeChart(box, {
+        width: this.width.pareto, height: M.d.k > 2 ? 240 : 360,
+        x: axis(a), y: axis(b),
+        data: () => { const d = self.model.d; return rangeData([d.omin[a], d.omax[a]], [d.omin[b], d.omax[b]]); },
+        draw(u, ctx) {
+          const d = self.model.d, xs = d.obj[a], ys = d.obj[b], sp = beginSplat(u, this);
+          let n = fillPoints(u, sp, xs, ys, d.feasIdx, d.feasIdx.length, COLOR.ok, d.n > 20000 ? 0.5 : 0.75, pxSize(d.n));
+          endSplat(u, ctx, sp);
+          n += crossesAt(u, ctx, xs, ys, d.infIdx, COLOR.infeasible);
+          const ids = frontMarks(u, ctx, xs, ys, d.frontIdx, d.id, [M.directions[a], M.directions[b]], d.k === 2);
+          box.dataset.front = String(ids.length);
+          box.dataset.frontIds = ids.slice().sort((p, q) => p - q).join("|");
+          box.dataset.infeasible = String(d.infIdx.length);
+          return n + ids.length;
+        },
+      });
+      chart.kind = "pareto";
+      return chart;
+    }
+
+    // Objective j by trial number (several objectives): ok trials, infeasible ones apart,
+    // the front highlighted, failed trials along the top.
+    objectiveHistory(box, j) {
+      const self = this, M = this.model;
+      const chart = makeChart(box, {
+        width: this.width.half, height: 260,
+        x: { kind: "lin", label: "trial", range: () => padRange(self.model.d.idMin, self.model.d.idMax, 0.02, false) },
+        y: { kind: "lin", label: M.objectiveName(j), range: () => padRange(self.model.d.omin[j], self.model.d.omax[j], 0.05, false) },
+        data: () => { const d = self.model.d; return rangeData([d.idMin, d.idMax], [d.omin[j], d.omax[j]]); },
+        draw(u, ctx) {
+          const d = self.model.d, ys = d.obj[j], sp = beginSplat(u, this);
+          let n = fillPoints(u, sp, d.id, ys, d.feasIdx, d.feasIdx.length, COLOR.ok, d.n > 20000 ? 0.5 : 0.8, pxSize(d.n));
+          endSplat(u, ctx, sp);
+          n += crossesAt(u, ctx, d.id, ys, d.infIdx, COLOR.infeasible);
+          n += crossesAtTop(u, ctx, d.id, d.failIdx, d.failIdx.length, COLOR.fail);
+          const ids = frontMarks(u, ctx, d.id, ys, d.frontIdx, d.id, ["minimize", M.directions[j]], false);
+          box.dataset.front = String(ids.length);
+          return n + ids.length;
+        },
+      });
+      chart.kind = "half";
+      return chart;
+    }
+
     buildCharts() {
       const self = this, W = this.width;
       const lossY = this.lossAxis();
       const d = () => self.model.d;
+      if (this.model.several) {
+        for (const { box, a, b } of this.paretoBoxes) this.charts.push(this.paretoChart(box, a, b));
+        this.histObj.forEach((box, j) => this.charts.push(this.objectiveHistory(box, j)));
+        this.paretoNote.textContent = this.paretoNoteText();
+        mark("uplots");
+        this.drawParallel();
+        mark("parallel");
+        this.drawCurves();
+        return;
+      }
       this.charts.push(this.historyChart(this.histNum, lossY, {
         kind: "lin", label: "trial", lo: () => d().idMin, hi: () => d().idMax,
         xs: (m) => m.id, best: (m) => [m.bestByNum, m.okIdx],
@@ -837,9 +1059,12 @@
     resize() {
       this.width = this.measure();
       const W = this.width;
-      this.charts[0].resize(W.half);
-      this.charts[1].resize(W.half);
-      for (let i = 2; i < this.charts.length; i++) this.charts[i].resize(W.param);
+      if (this.model.several) for (const c of this.charts) c.resize(W[c.kind]);
+      else {
+        this.charts[0].resize(W.half);
+        this.charts[1].resize(W.half);
+        for (let i = 2; i < this.charts.length; i++) this.charts[i].resize(W.param);
+      }
       if (this.curChart) this.curChart.resize(W.full);
       this.drawParallel();
     }
@@ -872,7 +1097,12 @@
         }
         return { name: p.label, kind: "lin", lo, hi, values: s.values, t: (v) => (v - lo) / (hi - lo) };
       });
-      {
+      if (M.several) { // an axis per objective
+        for (let j = 0; j < d.k; j++) {
+          const [lo, hi] = padRange(d.omin[j], d.omax[j], 0.0, false);
+          axes.push({ name: "objective " + (j + 1), kind: "lin", lo, hi, values: d.obj[j], t: (v) => (v - lo) / (hi - lo), loss: true });
+        }
+      } else {
         // the loss axis spans the lines drawn: ok trials (a pruned trial's partial loss is not one)
         let okMin = Infinity, okMax = -Infinity;
         for (let k = 0; k < d.okIdx.length; k++) {
@@ -895,7 +1125,7 @@
       const yAt = (ax, t) => bottom - (ax.na ? (t !== t ? 0 : NA + t * (1 - NA)) : t) * (bottom - top);
       // colour by loss rank among ok trials: 10 bins, best bin darkest, drawn last
       const ok = d.okIdx, nOk = ok.length;
-      const byLoss = Int32Array.from(ok).sort((p, q) => d.loss[p] - d.loss[q] || p - q);
+      const byLoss = Int32Array.from(ok).sort((p, q) => d.sign * (d.loss[p] - d.loss[q]) || p - q);
       const bins = VIRIDIS.length;
       const edges = [];
       for (let b = 0; b < bins; b++) {
@@ -911,6 +1141,7 @@
           if (pen) ctx.lineTo(x, y); else { ctx.moveTo(x, y); pen = true; }
         }
       };
+      if (M.several) { this.drawParallelFront(ctx, axes, lineFor, xOf, yAt, box, NA, top, bottom); return; }
       ctx.lineWidth = 1;
       // Rastering a line costs the browser far more than drawing it: past MAX_LINES, the best
       // bin is drawn whole and the others as an even sample (every stride-th by loss).
@@ -940,7 +1171,60 @@
         lineFor(d.best);
         ctx.stroke();
       }
-      // axes on top
+      const allTicks = this.parallelAxes(ctx, axes, xOf, yAt, top, bottom, NA);
+      box.dataset.points = String(drawn);
+      box.dataset.axes = axes.map((a) => a.name).join("|");
+      box.dataset.xTicks = "";
+      box.dataset.yTicks = allTicks.join("|");
+      // the colour legend, as text
+      const items = [];
+      for (let b = 0; b < bins; b++) {
+        const e = edges[b];
+        if (e.to <= e.from) continue;
+        const sw = h("span", { class: "swatch" });
+        sw.style.background = VIRIDIS[b];
+        items.push(h("span", { class: "key" }, sw, fmtNum(e.lo, 4) + " – " + fmtNum(e.hi, 4)));
+      }
+      const bestSw = h("span", { class: "swatch" });
+      bestSw.style.background = COLOR.best;
+      const key = nOk ? [h("span", { class: "key" }, bestSw, "best trial")] : [];
+      this.parLegend.replaceChildren(h("span", { class: "muted", text: nOk ? "loss, best first: " : "no ok trial yet" }),
+        ...items, ...key);
+    }
+
+    // Several objectives: every ok trial faint, the trials of the Pareto front on top.
+    drawParallelFront(ctx, axes, lineFor, xOf, yAt, box, NA, top, bottom) {
+      const d = this.model.d;
+      let drawn = 0;
+      const stride = d.okIdx.length > MAX_LINES ? Math.ceil(d.okIdx.length / MAX_LINES) : 1;
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = COLOR.ok;
+      ctx.globalAlpha = Math.max(0.03, Math.min(0.5, 3 / Math.sqrt(Math.max(1, d.okIdx.length / stride))));
+      ctx.beginPath();
+      for (let k = 0; k < d.okIdx.length; k += stride) { const i = d.okIdx[k]; if (!d.onFront[i]) { lineFor(i); drawn++; } }
+      ctx.stroke();
+      ctx.globalAlpha = 0.9;
+      ctx.strokeStyle = COLOR.best;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      for (const i of d.frontIdx) { lineFor(i); drawn++; }
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+      this.parNote.textContent = "ok trials" + (stride > 1 ? " (every " + stride + "th)" : "") +
+        "; the trials of the Pareto front drawn thick";
+      const allTicks = this.parallelAxes(ctx, axes, xOf, yAt, top, bottom, NA);
+      box.dataset.points = String(drawn);
+      box.dataset.front = String(d.frontIdx.length);
+      box.dataset.axes = axes.map((a) => a.name).join("|");
+      box.dataset.xTicks = "";
+      box.dataset.yTicks = allTicks.join("|");
+      const sw = h("span", { class: "swatch" });
+      sw.style.background = COLOR.best;
+      this.parLegend.replaceChildren(d.okIdx.length ? h("span", { class: "key" }, sw, "Pareto front") : h("span", { class: "muted", text: "no ok trial yet" }));
+    }
+
+    // The axes of parallel coordinates, drawn on top; returns every tick label.
+    parallelAxes(ctx, axes, xOf, yAt, top, bottom, NA) {
       ctx.font = "11px system-ui, sans-serif";
       ctx.lineWidth = 1;
       const allTicks = [];
@@ -977,24 +1261,7 @@
           allTicks.push(label);
         }
       });
-      box.dataset.points = String(drawn);
-      box.dataset.axes = axes.map((a) => a.name).join("|");
-      box.dataset.xTicks = "";
-      box.dataset.yTicks = allTicks.join("|");
-      // the colour legend, as text
-      const items = [];
-      for (let b = 0; b < bins; b++) {
-        const e = edges[b];
-        if (e.to <= e.from) continue;
-        const sw = h("span", { class: "swatch" });
-        sw.style.background = VIRIDIS[b];
-        items.push(h("span", { class: "key" }, sw, fmtNum(e.lo, 4) + " – " + fmtNum(e.hi, 4)));
-      }
-      const bestSw = h("span", { class: "swatch" });
-      bestSw.style.background = COLOR.best;
-      const key = nOk ? [h("span", { class: "key" }, bestSw, "best trial")] : [];
-      this.parLegend.replaceChildren(h("span", { class: "muted", text: nOk ? "loss, best first: " : "no ok trial yet" }),
-        ...items, ...key);
+      return allTicks;
     }
 
     // ------------------------------------------------ learning curves
@@ -1083,7 +1350,14 @@
       fact("storage", M.storage || "");
       fact("algo", (M.algo || "") + (M.seed !== null && M.seed !== undefined ? ", seed " + M.seed : ""));
       fact("trials", h("span", null, String(s.total ?? M.cols.id.length), " ", stateList));
-      fact("best loss", best);
+      if (M.several) {
+        fact("objectives", Array.from({ length: M.d.k }, (_, j) => M.objectiveName(j)).join(", "));
+        const n = s.front ?? M.front.size;
+        fact("Pareto front", n ? n + " trial" + (n === 1 ? "" : "s") : h("span", { class: "muted", text: "none yet" }));
+      } else {
+        if (M.directions[0] === "maximize") fact("direction", "maximize (the best is the highest loss)");
+        fact("best loss", best);
+      }
       fact("drivers", drivers || "none live");
       if (s.stale) fact("stale", s.stale + " running trial(s) whose driver was last seen " + fmtAgo(s.stale_seen, now));
       fact("last activity", s.last_activity ? fmtAgo(s.last_activity, now) + " (" + fmtDate(s.last_activity) + ")" : "none");
@@ -1098,7 +1372,7 @@
       const cols = [
         { key: "id", title: "id", get: (r) => c.id[r], cell: (r) => this.link(String(c.id[r]), trialURL(M.name, c.id[r])) },
         { key: "state", title: "state", get: (r) => c.state[r], cell: (r) => h("span", { class: "state " + c.state[r], text: c.state[r] }) },
-        { key: "loss", title: "loss", num: true, get: (r) => c.loss[r], text: (r) => fmtNum(c.loss[r], 6) },
+        ...this.objectiveColumns(),
         { key: "duration", title: "duration", num: true,
           get: (r) => (c.finished[r] !== null && c.started[r] !== null ? c.finished[r] - c.started[r] : null),
           text: (r) => (c.finished[r] !== null && c.started[r] !== null ? fmtDuration(c.finished[r] - c.started[r]) : "") },
@@ -1115,6 +1389,32 @@
         cols.push({ key: "m:" + k, title: k, get: (r) => col[r], text: (r) => display(col[r]) });
       }
       cols.push({ key: "error", title: "error", get: (r) => c.error[r], text: (r) => firstLine(c.error[r]), cls: "error-cell" });
+      return cols;
+    }
+
+    // The loss, or a column per objective; with constraints, one per constraint and feasible.
+    objectiveColumns() {
+      const M = this.model, c = M.cols, d = M.d;
+      if (!M.several && !d.constrained) {
+        return [{ key: "loss", title: "loss", num: true, get: (r) => c.loss[r], text: (r) => fmtNum(c.loss[r], 6) }];
+      }
+      const cols = [];
+      if (M.several) {
+        for (let j = 0; j < d.k; j++) {
+          const get = (r) => { const v = c.values[r]; return Array.isArray(v) && typeof v[j] === "number" ? v[j] : null; };
+          cols.push({ key: "o:" + j, title: M.objectiveName(j), num: true, get, text: (r) => fmtNum(get(r), 6) });
+        }
+      } else cols.push({ key: "loss", title: "loss", num: true, get: (r) => c.loss[r], text: (r) => fmtNum(c.loss[r], 6) });
+      let nc = 0;
+      for (const cs of c.cons) if (Array.isArray(cs) && cs.length > nc) nc = cs.length;
+      for (let j = 0; j < nc; j++) {
+        const get = (r) => { const v = c.cons[r]; return Array.isArray(v) && typeof v[j] === "number" ? v[j] : null; };
+        cols.push({ key: "c:" + j, title: "c[" + j + "]", num: true, get, text: (r) => fmtNum(get(r), 6) });
+      }
+      if (nc) {
+        const get = (r) => (d.state[r] === OK && Array.isArray(c.cons[r]) && c.cons[r].length ? (d.viol[r] > 0 ? "no" : "yes") : null);
+        cols.push({ key: "feasible", title: "feasible", get, text: (r) => get(r) || "" });
+      }
       return cols;
     }
 
@@ -1218,6 +1518,7 @@
         const r = rows[j];
         const row = h("tr", { "data-id": M.cols.id[r] });
         if (r === d.best) row.className = "best";
+        else if (d.onFront[r]) row.className = "best front";
         for (const c of cols) {
           const td = h("td", c.num ? { class: "num" } : c.cls ? { class: c.cls } : null);
           if (c.cell) td.append(c.cell(r));
@@ -1248,6 +1549,7 @@
       const changed = change.trials && change.trials.id && change.trials.id.length;
       const curvesChanged = change.curves && change.curves.trials && Object.keys(change.curves.trials).length;
       if (change.summary) M.summary = change.summary;
+      if (Array.isArray(change.front)) M.front = new Set(change.front);
       if (change.cursor !== undefined) M.cursor = change.cursor;
       if (changed || curvesChanged) {
         M.merge(changed ? change.trials : null, change.curves, false);
@@ -1255,6 +1557,7 @@
         this.drawParallel();
         this.drawCurves();
         this.renderTable();
+        if (this.paretoNote) this.paretoNote.textContent = this.paretoNoteText();
       }
       this.renderHeader();
       this.root.dataset.cursor = String(M.cursor);
@@ -1273,7 +1576,9 @@
       }
       const counts = h("span", { class: "counts" });
       for (const st of STATES) if (s.counts && s.counts[st]) counts.append(h("span", { class: "state " + st, text: st + " " + s.counts[st] }), " ");
-      const best = s.best_trial === null || s.best_trial === undefined ? ""
+      const several = Array.isArray(s.directions) && s.directions.length > 1;
+      const best = several ? h("a", { href: studyURL(s.name), text: "front of " + (s.front || 0) })
+        : s.best_trial === null || s.best_trial === undefined ? ""
         : h("a", { href: trialURL(s.name, s.best_trial), text: fmtNum(s.best_loss, 6) + " (trial " + s.best_trial + ")" });
       const drivers = (s.drivers || []).map((d) => d.host + ":" + d.pid + " (" + d.running + ")").join(", ");
       const stale = s.stale ? s.stale + " (driver last seen " + fmtAgo(s.stale_seen, now) + ")" : "0";
@@ -1361,7 +1666,12 @@
     const facts = h("dl", { class: "facts" });
     const fact = (k, v) => facts.append(h("dt", { text: k }), h("dd", null, v));
     fact("state", h("span", { class: "state " + t.state, text: t.state }));
-    fact("loss", t.loss === null ? "" : fmtNum(t.loss, 8));
+    if (Array.isArray(t.values) && t.values.length > 1) fact("values", t.values.map((v) => fmtNum(v, 8)).join(", "));
+    else fact("loss", t.loss === null ? "" : fmtNum(t.loss, 8));
+    if (Array.isArray(t.constraints) && t.constraints.length) {
+      const ok = t.constraints.every((v) => typeof v === "number" && v <= 0);
+      fact("constraints", t.constraints.map((v) => fmtNum(v, 8)).join(", ") + (ok ? " (feasible)" : " (infeasible)"));
+    }
     fact("created", fmtDate(t.created));
     fact("started", fmtDate(t.started));
     fact("finished", fmtDate(t.finished));
