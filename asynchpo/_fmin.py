@@ -20,6 +20,7 @@ import anyio.from_thread
 import numpy as np
 
 from asynchpo import _checks as checks
+from asynchpo._command import Command
 from asynchpo._exceptions import AllTrialsFailed, ConfigError
 from asynchpo._executors._base import (
     Executor,
@@ -427,8 +428,6 @@ async def fmin(
     slots = _check_slot_env(slot_env, int(concurrency))
     checks.whole("retries", retries)
     compiled = compile_space(space)
-    if isinstance(fn, TrialObjective):
-        fn.prepare(compiled)
     algo = _tpe.suggest if algo is None else algo
     if not callable(algo):
         raise TypeError(f"algo must be a suggest function such as rand.suggest, got {algo!r}")
@@ -442,6 +441,10 @@ async def fmin(
             f"loss_threshold needs a single objective, and this search has {objectives.count}; "
             "stop it with max_evals, timeout or early_stop_fn instead"
         )
+    if isinstance(fn, Command):
+        fn.prepare(compiled, objectives=objectives.count)
+    elif isinstance(fn, TrialObjective):
+        fn.prepare(compiled)
     view = trials if trials is not None else Trials()
     if storage is None:
         # Like hyperopt, the Trials object is the in-memory store: reusing it continues, and

@@ -357,6 +357,26 @@ def test_a_command_printing_a_list_is_several_objectives(tmp_path: Path) -> None
         assert trial.values == pytest.approx((x, 2 - x) if x > 0.5 else (x, 1 - x))
 
 
+def test_a_single_objective_command_treats_a_printed_list_as_output(tmp_path: Path) -> None:
+    # One objective: the loss line counts, a list printed after it (a history, say) is output.
+    script = _program(
+        tmp_path,
+        "one.py",
+        "import sys\nx = float(sys.argv[1])\nprint(x)\nprint([x, 2 * x])\n",
+    )
+    trials = asynchpo.Trials()
+    asynchpo.fmin_sync(
+        Command([sys.executable, str(script), "{x}"]),
+        {"x": hp.uniform("x", 0, 1)},
+        max_evals=3,
+        trials=trials,
+        seed=2,
+        show_progressbar=False,
+    )
+    assert all(t.state is asynchpo.TrialState.OK for t in trials.records)
+    assert [t.loss for t in trials.records] == [t.params["x"] for t in trials.records]
+
+
 def test_plot_trials_draws_the_front_of_two_and_three(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     from asynchpo._plot import plot_trials

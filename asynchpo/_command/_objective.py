@@ -206,6 +206,7 @@ class Command:
         "_env",
         "_grace",
         "_labels",
+        "_objectives",
         "_tail_bytes",
         "_templates",
         "_timeout",
@@ -214,6 +215,7 @@ class Command:
     _templates: tuple[_Template, ...]
     _labels: tuple[str, ...]
     _conversions: dict[str, tuple[str, ...]]
+    _objectives: int
     _timeout: float | None
     _cwd: str | None
     _env: dict[str, str]
@@ -262,6 +264,7 @@ class Command:
         self._templates = templates
         self._labels = tuple(dict.fromkeys(t[i] for t in templates for i in range(1, len(t), 2)))
         self._conversions = {}  # set by prepare: the space's scope.int / scope.float per label
+        self._objectives = 1  # set by prepare: the study's number of objectives
         self._timeout = None if timeout is None else float(timeout)
         self._cwd = None if cwd is None else os.fspath(cwd)
         self._env = environment
@@ -300,8 +303,13 @@ class Command:
 
     # --- the TrialObjective protocol ------------------------------------------------------------
 
-    def prepare(self, space: Space) -> None:
+    def prepare(self, space: Space, *, objectives: int = 1) -> None:
         """Check, before any trial runs, that every trial could start.
+
+        :param space: the study's compiled space.
+        :param objectives: how many objectives the study has: with more than one, a JSON list
+            of numbers on stdout (or in the result file) is the result; with one, such a line
+            is output like any other.
 
         :raises ConfigError: for a placeholder that names no label or a conditional one, a
             label the space converts in different ways in different places, a choice with an
@@ -313,6 +321,7 @@ class Command:
                 "Command needs a POSIX system (Linux, macOS): each trial runs in its own "
                 "process group. On Windows, run the search under WSL."
             )
+        self._objectives = objectives
         for label in self._labels:
             column = space.columns.get(label)
             if column is None:
@@ -629,9 +638,10 @@ class Command:
         except FileNotFoundError:
             pass
         else:
-            return _losses(_json_of(raw)) or _result_file(raw)
+            several = self._objectives > 1
+            return (_losses(_json_of(raw)) if several else None) or _result_file(raw)
         for line in reversed(run.stdout.lines()):
-            result = _losses_line(line) or _result_line(line)
+            result = (_losses_line(line) if self._objectives > 1 else None) or _result_line(line)
             if result is not None:
                 return result
         return {
