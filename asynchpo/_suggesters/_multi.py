@@ -34,8 +34,9 @@ def is_single(history: History) -> bool:
 
 
 def as_one_order(history: History, n_good: int) -> History:
-    """``history`` with ``losses`` replaced by each successful trial's position in the
-    multi-objective order (NaN for failed and pruned trials, as before).
+    """``history`` as a single-objective one: ``losses`` replaced by each successful
+    trial's position in the multi-objective order (NaN for failed and pruned trials, as
+    before), without ``objectives`` and ``violations``.
 
     :param history: a history with ``objectives`` (``(n, k)``, minimised; NaN rows for trials
         without a result) and possibly ``violations`` (``(n,)``, ``> 0`` infeasible).
@@ -69,8 +70,6 @@ def as_one_order(history: History, n_good: int) -> History:
         ids=history.ids,
         pruned=history.pruned,
         origin=None,
-        objectives=objectives,
-        violations=history.violations,
     )
 
 

@@ -176,6 +176,10 @@ class TPE:
     :param gamma: the fraction of a group's successful trials that are "good"
         (``ceil(gamma * n)``, at most 25). Unlike hyperopt's ``gamma`` (a factor of ``sqrt(n)``)
         it is a plain fraction, as in Optuna and Watanabe (2023).
+    :param multi_objective_gamma: ``gamma`` for a study of several objectives, whose good set
+        is chosen by non-dominated sorting and hypervolume (see ``_multi.py``); 0.1, as in
+        MOTPE and Optuna (measured with ``benchmarks/multiobjective.py``: 0.15 left the search
+        crowding at the ends of the front).
     :param n_EI_candidates: candidates drawn from l per group; the best l/g is kept.
     :param prior_weight: the weight of the prior kernel in l and g.
     :param multivariate: model a group's parameters jointly (one kernel index shared across
@@ -212,6 +216,7 @@ class TPE:
         *,
         n_startup_jobs: int = 10,
         gamma: float = 0.15,
+        multi_objective_gamma: float = 0.1,
         n_EI_candidates: int = 24,
         prior_weight: float = 1.0,
         multivariate: bool = True,
@@ -224,6 +229,7 @@ class TPE:
     ) -> None:
         checks.whole("tpe: n_startup_jobs", n_startup_jobs)
         checks.number("tpe: gamma", gamma, positive=True, at_most=1)
+        checks.number("tpe: multi_objective_gamma", multi_objective_gamma, positive=True, at_most=1)
         checks.whole("tpe: n_EI_candidates", n_EI_candidates, at_least=1)
         checks.number("tpe: prior_weight", prior_weight, positive=True)
         checks.flag("tpe: multivariate", multivariate)
@@ -237,6 +243,8 @@ class TPE:
         checks.number("tpe: branch_exploration", branch_exploration, at_least=0, at_most=1)
         self.n_startup_jobs = n_startup_jobs
         self.gamma = gamma
+        self.multi_objective_gamma = multi_objective_gamma
+        self._several: TPE | None = None  # this TPE with gamma = multi_objective_gamma
         self.n_EI_candidates = n_EI_candidates
         self.prior_weight = prior_weight
         self.multivariate = multivariate
@@ -269,6 +277,16 @@ class TPE:
     def __repr__(self) -> str:
         return f"<TPE {self.algo_name}>"
 
+    def _for_several(self) -> TPE:
+        """This TPE with ``gamma = multi_objective_gamma``, for histories of several
+        objectives (made once; its caches are its own)."""
+        with self._lock:
+            if self._several is None:
+                options = {name: getattr(self, name) for name in _OPTION_NAMES}
+                options["gamma"] = self.multi_objective_gamma
+                self._several = TPE(**options)
+            return self._several
+
     # The suggester -----------------------------------------------------------------------
 
     def __call__(
@@ -278,11 +296,15 @@ class TPE:
         pending: FloatArray,
         rng: np.random.Generator,
     ) -> FloatArray:
-        coords, groups = self._layout(space)
         if not is_single(history):
             # Several objectives, or constraints: rank by the multi-objective order.
+            objectives = history.objectives
+            tpe = self if objectives is None or objectives.shape[1] == 1 else self._for_several()
             n_ok = int(np.count_nonzero(~np.isnan(history.losses)))
-            history = as_one_order(history, _n_good(self.gamma, n_ok))
+            history = as_one_order(history, _n_good(tpe.gamma, n_ok))
+            if tpe is not self:
+                return tpe(space, history, pending, rng)
+        coords, groups = self._layout(space)
         row: FloatArray
         with self._tracking(space, coords, groups, history) as tracker:
             n_ok = tracker.n_ok
@@ -788,6 +810,7 @@ def _enumerate(space: Space, limit: int) -> Iterator[FloatArray]:
 _OPTION_NAMES = (
     "n_startup_jobs",
     "gamma",
+    "multi_objective_gamma",
     "n_EI_candidates",
     "prior_weight",
     "multivariate",
