@@ -17,8 +17,10 @@ def no_progress_loss(
     """Stop when ``iteration_stop_count`` finished trials in a row did not improve the best loss.
 
     hyperopt's rule: a trial counts as progress when its loss is below the best loss so far by
-    more than ``percent_increase`` percent of it. With trials in flight, "in a row" follows the
-    order in which trials finish; failed trials count as no progress.
+    more than ``percent_increase`` percent of it (above it, when the study maximises). With
+    several objectives, a trial counts as progress when it joins the Pareto front. With trials
+    in flight, "in a row" follows the order in which trials finish; failed trials count as no
+    progress.
 
     :param iteration_stop_count: how many trials without progress to tolerate.
     :param percent_increase: the relative improvement, in percent, that counts as progress.
@@ -32,7 +34,17 @@ def no_progress_loss(
         trials: Trials, best_loss: float | None = None, iteration_no_progress: int = 0
     ) -> tuple[bool, list[Any]]:
         trial = trials.last_finished
-        new_loss = trial.loss if trial is not None and trial.ok else None
+        objectives = trials._objectives
+        if objectives.several:
+            front = {doc["tid"] for doc in trials.best_trials}
+            joined = trial is not None and trial.id in front
+            iteration_no_progress = 0 if joined else iteration_no_progress + 1
+            return iteration_no_progress >= iteration_stop_count, [None, iteration_no_progress]
+        # Compared as minimised: a maximised loss is negated here, and only here.
+        sign = -1.0 if objectives.directions[0] == "maximize" else 1.0
+        new_loss = (
+            sign * trial.loss if trial is not None and trial.ok and trial.loss is not None else None
+        )
         if best_loss is None:
             return False, [new_loss, iteration_no_progress + 1]
         threshold = best_loss - abs(best_loss * (percent_increase / 100.0))

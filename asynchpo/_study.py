@@ -1036,6 +1036,11 @@ def check_objectives(
     """The objectives ``open_study`` and ``fmin`` were asked for, checked before any work
     against the algorithm and the pruner: :class:`ConfigError` saying what is wrong."""
     objectives = Objectives.parse(directions, direction)
+    if pruner is not None and "maximize" in objectives.directions:
+        raise ConfigError(
+            "pruners compare reported losses as losses to minimise, and this study maximises: "
+            "report and return the negated value with the default direction, or remove pruner="
+        )
     if not objectives.several:
         return objectives
     if pruner is not None:

@@ -305,3 +305,74 @@ async def test_every_storage_keeps_the_directions(storage: Storage) -> None:
     await storage.create_study("several", several)
     assert (await storage.get_study("plain")).config.directions == ("minimize",)
     assert (await storage.get_study("several")).config.directions == ("maximize", "minimize")
+
+
+async def test_no_progress_loss_follows_the_direction_and_the_front() -> None:
+    from asynchpo import no_progress_loss
+
+    def rising() -> Any:
+        calls = iter(range(1000))
+        return lambda params: float(next(calls))
+
+    # Every trial beats the last when maximising: never three in a row without progress.
+    trials = Trials()
+    await fmin(
+        rising(),
+        SPACE,
+        algo=rand.suggest,
+        max_evals=15,
+        direction="maximize",
+        seed=1,
+        early_stop_fn=no_progress_loss(3),
+        trials=trials,
+    )
+    assert len(trials.records) == 15
+    # The same values minimised are no progress after the first: stopped early.
+    trials = Trials()
+    await fmin(
+        rising(),
+        SPACE,
+        algo=rand.suggest,
+        max_evals=15,
+        seed=1,
+        early_stop_fn=no_progress_loss(3),
+        trials=trials,
+    )
+    assert len(trials.records) < 15
+
+    # Several objectives: progress is joining the front.
+    def trade(params: dict[str, float]) -> list[float]:
+        return [params["x0"], 1 - params["x0"]]  # every trial is on the front
+
+    trials = Trials()
+    await fmin(
+        trade,
+        SPACE,
+        algo=rand.suggest,
+        max_evals=15,
+        directions=TWO,
+        seed=1,
+        early_stop_fn=no_progress_loss(3),
+        trials=trials,
+    )
+    assert len(trials.records) == 15
+    dominated = rising()
+    trials = Trials()
+    await fmin(
+        lambda params: [dominated(params)] * 2,
+        SPACE,
+        algo=rand.suggest,
+        max_evals=15,
+        directions=TWO,
+        seed=1,
+        early_stop_fn=no_progress_loss(3),
+        trials=trials,
+    )
+    assert len(trials.records) < 15
+
+
+async def test_a_pruner_is_refused_for_a_maximised_objective() -> None:
+    with pytest.raises(ConfigError, match="this study maximises"):
+        await fmin(
+            front_problem, SPACE, max_evals=5, direction="maximize", pruner=pruners.MedianPruner()
+        )
