@@ -180,6 +180,11 @@ class TPE:
         is chosen by non-dominated sorting and hypervolume (see ``_multi.py``); 0.1, as in
         MOTPE and Optuna (measured with ``benchmarks/multiobjective.py``: 0.15 left the search
         crowding at the ends of the front).
+    :param multi_objective_multivariate: ``multivariate`` for a study of several objectives;
+        off, as in Optuna's MOTPE: each parameter is drawn from its own model, so the good
+        trials' coordinates mix (measured with ``benchmarks/multiobjective.py``: on DTLZ2, whose
+        ten distance variables must all approach 0.5, joint kernels kept each good trial's
+        worse coordinates together).
     :param n_EI_candidates: candidates drawn from l per group; the best l/g is kept.
     :param prior_weight: the weight of the prior kernel in l and g.
     :param multivariate: model a group's parameters jointly (one kernel index shared across
@@ -217,6 +222,7 @@ class TPE:
         n_startup_jobs: int = 10,
         gamma: float = 0.15,
         multi_objective_gamma: float = 0.1,
+        multi_objective_multivariate: bool = False,
         n_EI_candidates: int = 24,
         prior_weight: float = 1.0,
         multivariate: bool = True,
@@ -230,6 +236,7 @@ class TPE:
         checks.whole("tpe: n_startup_jobs", n_startup_jobs)
         checks.number("tpe: gamma", gamma, positive=True, at_most=1)
         checks.number("tpe: multi_objective_gamma", multi_objective_gamma, positive=True, at_most=1)
+        checks.flag("tpe: multi_objective_multivariate", multi_objective_multivariate)
         checks.whole("tpe: n_EI_candidates", n_EI_candidates, at_least=1)
         checks.number("tpe: prior_weight", prior_weight, positive=True)
         checks.flag("tpe: multivariate", multivariate)
@@ -244,6 +251,7 @@ class TPE:
         self.n_startup_jobs = n_startup_jobs
         self.gamma = gamma
         self.multi_objective_gamma = multi_objective_gamma
+        self.multi_objective_multivariate = multi_objective_multivariate
         self._several: TPE | None = None  # this TPE with gamma = multi_objective_gamma
         self.n_EI_candidates = n_EI_candidates
         self.prior_weight = prior_weight
@@ -278,12 +286,14 @@ class TPE:
         return f"<TPE {self.algo_name}>"
 
     def _for_several(self) -> TPE:
-        """This TPE with ``gamma = multi_objective_gamma``, for histories of several
-        objectives (made once; its caches are its own)."""
+        """This TPE with the ``multi_objective_`` options in place of ``gamma`` and
+        ``multivariate``, for histories of several objectives (made once; its caches are its
+        own)."""
         with self._lock:
             if self._several is None:
                 options = {name: getattr(self, name) for name in _OPTION_NAMES}
                 options["gamma"] = self.multi_objective_gamma
+                options["multivariate"] = self.multi_objective_multivariate
                 self._several = TPE(**options)
             return self._several
 
@@ -811,6 +821,7 @@ _OPTION_NAMES = (
     "n_startup_jobs",
     "gamma",
     "multi_objective_gamma",
+    "multi_objective_multivariate",
     "n_EI_candidates",
     "prior_weight",
     "multivariate",
