@@ -33,7 +33,6 @@ from asynchpo._dashboard._model import (
     Columns,
     gzip_body,
     study_json,
-    study_summary,
     summary_json,
 )
 
@@ -163,7 +162,7 @@ class Source:
             except AsynchpoError as exc:
                 out.append({"name": name, "error": str(exc)})
                 continue
-            out.append(summary_json(study_summary(watched.study)))
+            out.append(summary_json(watched.study.summary()))
         return out
 
     def log_folders(self, watched: Watched) -> list[Path]:

@@ -29,7 +29,6 @@ __all__ = [
     "error_line",
     "param_columns",
     "study_json",
-    "study_summary",
     "summary_json",
     "trial_payload",
     "trial_row",
@@ -273,7 +272,7 @@ class About:
             seed=study.seed,
             created=study.record.created,
             space=study.config.space,
-            summary=study_summary(study),
+            summary=study.summary(),
             front=tuple(t.id for t in study.best_trials) if len(study.directions) > 1 else (),
         )
 
@@ -284,17 +283,6 @@ class About:
     @property
     def labels(self) -> list[str]:
         return [str(entry["label"]) for entry in self.space]
-
-
-def study_summary(study: Study) -> StudySummary:
-    """``study``'s summary, with the size of its Pareto front when it has several
-    objectives."""
-    summary = study.summary()
-    if len(study.directions) > 1:
-        summary = dataclasses.replace(
-            summary, directions=tuple(study.directions), front=len(study.best_trials)
-        )
-    return summary
 
 
 def study_json(about: About, columns: Columns) -> bytes:
